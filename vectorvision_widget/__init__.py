@@ -1,0 +1,66 @@
+"""vectorvision_widget: explore image libraries in Jupyter.
+
+Names are imported lazily so `import vectorvision_widget` stays fast and does not load
+onnxruntime or the widget machinery until they are used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+from .errors import LibraryFormatError, ModelError, VectorVisionError
+
+try:
+    __version__ = version("vectorvision-widget")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0"
+
+# public name -> module that defines it
+_LAZY = {
+    "fetch_models": "models",
+    "resolve_models_dir": "models",
+    "Encoders": "encoders",
+    "Library": "library",
+    "scan": "analyzer",
+    "ScanReport": "analyzer",
+    "SOM": "som",
+    "grid_cells": "layout",
+    "default_grid_shape": "layout",
+    "neighbour_table": "similarity",
+    "VectorVision": "widget",
+}
+
+__all__ = [
+    "LibraryFormatError",
+    "ModelError",
+    "VectorVisionError",
+    "__version__",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module 'vectorvision_widget' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .analyzer import ScanReport, scan
+    from .encoders import Encoders
+    from .layout import default_grid_shape, grid_cells
+    from .library import Library
+    from .models import fetch_models, resolve_models_dir
+    from .similarity import neighbour_table
+    from .som import SOM
+    from .widget import VectorVision
