@@ -10,7 +10,9 @@ from collections.abc import Sequence
 def _fetch_models(args: argparse.Namespace) -> int:
     from .models import fetch_models
 
-    path = fetch_models(variant=args.variant, models_dir=args.models_dir)
+    path = fetch_models(
+        variant=args.variant, models_dir=args.models_dir, force=args.force, progress=not args.quiet
+    )
     print(f"models ready in {path}")
     return 0
 
@@ -56,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="int8 'quantized' (default, best on CPU), fp32, or fp16 (GPU)")
     p.add_argument("--models-dir", default=None,
                    help="target folder (default: $VECTORVISION_MODELS, else ./models)")
+    p.add_argument("--force", action="store_true", help="download again even if files are present")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_fetch_models)
 
     p = sub.add_parser("scan", help="scan folders into a library file (incremental)")
