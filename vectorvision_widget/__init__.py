@@ -23,6 +23,8 @@ _LAZY = {
     "resolve_models_dir": "models",
     "Encoders": "encoders",
     "Library": "library",
+    "VisualFeaturesMissingWarning": "library",
+    "ModelMismatchError": "library",
     "scan": "analyzer",
     "ScanReport": "analyzer",
     "SOM": "som",
@@ -32,12 +34,24 @@ _LAZY = {
     "VectorVision": "widget",
 }
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - grouped by module, like _LAZY
     "LibraryFormatError",
     "ModelError",
     "VectorVisionError",
     "__version__",
-    *_LAZY,
+    "fetch_models",
+    "resolve_models_dir",
+    "Encoders",
+    "Library",
+    "VisualFeaturesMissingWarning",
+    "ModelMismatchError",
+    "scan",
+    "ScanReport",
+    "SOM",
+    "grid_cells",
+    "default_grid_shape",
+    "neighbour_table",
+    "VectorVision",
 ]
 
 
@@ -59,7 +73,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .analyzer import ScanReport, scan
     from .encoders import Encoders
     from .layout import default_grid_shape, grid_cells
-    from .library import Library
+    from .library import Library, ModelMismatchError, VisualFeaturesMissingWarning
     from .models import fetch_models, resolve_models_dir
     from .similarity import neighbour_table
     from .som import SOM

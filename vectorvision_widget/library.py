@@ -1,0 +1,514 @@
+"""The in-memory image library: records plus row-aligned float32 matrices.
+
+Row i of `features` (SigLIP, the "meaning" space), `visual_features` (DINOv2, the "look" space)
+and `has_visual` all describe `records[i]` / `paths[i]`. The matrices live in capacity-doubling
+buffers so the analyzer's one-image-at-a-time `upsert` is amortised O(1) and readers get views,
+never a re-stacked copy. Every mutation bumps `version` so caches (here and in the widget) know
+when to rebuild. The file format lives in `libformat.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import colors, libformat
+from .errors import VectorVisionError
+from .libfields import clean_record, normalize_colour, unit_rows
+from .libformat import LibraryData
+
+__all__ = ["Library", "ModelMismatchError", "VisualFeaturesMissingWarning"]
+
+SPACES = ("visual", "semantic", "hybrid", "fused")
+_VISUAL_SPACES = ("visual", "hybrid", "fused")
+
+
+class VisualFeaturesMissingWarning(UserWarning):
+    """Some images have no DINOv2 vector (old library); `features` are used instead."""
+
+
+class ModelMismatchError(VectorVisionError, ValueError):
+    """Vectors from a different model would be mixed into the library's matrices."""
+
+
+def _same_model(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Two provenance entries name the same model file (sha256 wins, then name, then dim)."""
+    for key in ("sha256", "name", "dim"):
+        if a.get(key) is not None and b.get(key) is not None:
+            return a[key] == b[key]
+    return True
+
+
+def _model_text(info: Mapping[str, Any]) -> str:
+    """'siglip (768-d, sha256 0123456789ab…)' for messages."""
+    parts = [f"{info['dim']}-d"] if info.get("dim") else []
+    if info.get("sha256"):
+        parts.append(f"sha256 {str(info['sha256'])[:12]}…")
+    name = info.get("name") or "an unknown model"
+    return f"{name} ({', '.join(parts)})" if parts else name
+
+
+def _colour_list(colour: list[int] | None) -> list[list[int]]:
+    return [colour] if colour else []
+
+
+class Library:
+    """Images (records) with aligned SigLIP and DINOv2 matrices; see the README's Library API."""
+
+    def __init__(self) -> None:
+        self._records: list[dict[str, Any]] = []
+        self._paths: list[str] = []
+        self._index: dict[str, int] = {}
+        self._n = 0
+        self._feat = np.zeros((0, 0), dtype=np.float32)
+        self._vis = np.zeros((0, 0), dtype=np.float32)
+        self._has_vis = np.zeros(0, dtype=bool)
+        self.models: dict[str, dict[str, Any]] = {}
+        self.roots: list[str] = []
+        self.failures: list[dict[str, str]] = []
+        self.version = 0
+        self.file: Path | None = None
+        self._cache: dict[str, tuple[int, Any]] = {}
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Library:
+        """Read a library file (current or legacy format); LibraryFormatError if unreadable."""
+        p = Path(path)
+        if not p.is_file():
+            msg = f"library file {str(p)!r} does not exist or is not a file (start with Library())"
+            raise FileNotFoundError(msg)
+        lib = cls._from_data(libformat.read_library(p))
+        lib.file = p
+        return lib
+
+    @classmethod
+    def from_arrays(
+        cls,
+        paths: Sequence[str | os.PathLike[str]],
+        features: Any,
+        visual_features: Any = None,
+        records: Sequence[Mapping[str, Any]] | None = None,
+    ) -> Library:
+        """A library from your own vectors: rows are normalised to unit length; all-zero rows of
+        `visual_features` mean "no visual vector". Raises ValueError on bad shapes or values."""
+        path_list = [os.fspath(p) for p in paths]
+        n = len(path_list)
+        if any(not isinstance(p, str) or not p for p in path_list):
+            msg = "every path must be a non-empty string"
+            raise ValueError(msg)
+        if len(set(path_list)) != n:
+            dup = next(p for i, p in enumerate(path_list) if p in path_list[:i])
+            msg = f"duplicate path {dup!r}: each image may appear once"
+            raise ValueError(msg)
+        feat, _ = unit_rows(features, "features", allow_zero=False)
+        if feat.shape[0] != n:
+            msg = f"features has {feat.shape[0]} rows but {n} paths were given"
+            raise ValueError(msg)
+        if visual_features is None:
+            vis, has_vis = np.zeros((n, 0), np.float32), np.zeros(n, bool)
+        else:
+            vis, has_vis = unit_rows(visual_features, "visual_features", allow_zero=True)
+            if vis.shape[0] != n:
+                msg = f"visual_features has {vis.shape[0]} rows but {n} paths were given"
+                raise ValueError(msg)
+        if records is not None and len(records) != n:
+            msg = f"records has {len(records)} entries but {n} paths were given"
+            raise ValueError(msg)
+        recs = []
+        for i, p in enumerate(path_list):
+            given = records[i] if records is not None else {}
+            if given.get("path") not in (None, p):
+                msg = f"records[{i}]['path'] is {given['path']!r} but paths[{i}] is {p!r}"
+                raise ValueError(msg)
+            recs.append(clean_record(given, p))
+        data = LibraryData(records=recs, features=feat, visual=vis, has_visual=has_vis)
+        return cls._from_data(data)
+
+    @classmethod
+    def _from_data(cls, data: LibraryData) -> Library:
+        lib = cls()
+        n = len(data.records)
+        lib._records = data.records
+        lib._paths = [r["path"] for r in data.records]
+        lib._index = {p: i for i, p in enumerate(lib._paths)}
+        lib._n = n
+        lib._feat = np.ascontiguousarray(data.features, dtype=np.float32)
+        if lib._feat.shape[0] != n:  # empty library
+            lib._feat = np.zeros((n, lib._feat.shape[1] if lib._feat.ndim == 2 else 0), np.float32)
+        vis = np.ascontiguousarray(data.visual, dtype=np.float32)
+        lib._vis = vis if vis.ndim == 2 and vis.shape[0] == n else np.zeros((n, 0), np.float32)
+        lib._has_vis = np.asarray(data.has_visual, dtype=bool).copy()
+        lib.models = dict(data.models)
+        lib.roots = list(data.roots)
+        lib.failures = list(data.failures)
+        return lib
+
+    # ------------------------------------------------------------------ read access
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, (str, os.PathLike)) and os.fspath(path) in self._index
+
+    def __repr__(self) -> str:
+        return f"<Library {self._n} images, version {self.version}>"
+
+    @staticmethod
+    def _view(arr: np.ndarray) -> np.ndarray:
+        view = arr.view()
+        view.flags.writeable = False  # callers must not break the unit-row invariant
+        return view
+
+    @property
+    def paths(self) -> list[str]:
+        """File paths by row (the library's own list: do not modify)."""
+        return self._paths
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """Metadata by row: path, keywords [{label, score}], color, palette, width, height, ..."""
+        return self._records
+
+    @property
+    def features(self) -> np.ndarray:
+        """(N, Df) float32 unit rows from the text-aligned model (SigLIP); read-only view."""
+        return self._view(self._feat[: self._n])
+
+    @property
+    def visual_features(self) -> np.ndarray:
+        """(N, Dv) float32 unit rows from the visual model (DINOv2); zeros where missing."""
+        return self._view(self._vis[: self._n])
+
+    @property
+    def has_visual(self) -> np.ndarray:
+        """(N,) bool: which rows have a visual vector."""
+        return self._view(self._has_vis[: self._n])
+
+    @property
+    def missing_visual_count(self) -> int:
+        """How many images need a rescan to get a visual vector."""
+        return int(self._n - np.count_nonzero(self._has_vis[: self._n]))
+
+    @property
+    def feature_dim(self) -> int | None:
+        """Dimension of `features`, None until the first vector arrives."""
+        return self._feat.shape[1] or None
+
+    @property
+    def visual_dim(self) -> int | None:
+        """Dimension of `visual_features`, None while no image has one."""
+        return self._vis.shape[1] or None
+
+    def row_of(self, path: str | os.PathLike[str]) -> int | None:
+        """Row of an image, or None if it is not in the library."""
+        return self._index.get(os.fspath(path))
+
+    # ------------------------------------------------------------------ mutation
+
+    def _bump(self) -> None:
+        self.version += 1
+
+    def _check_vector(self, vec: Any, what: str, path: str, dim: int | None) -> np.ndarray:
+        arr = np.asarray(vec, dtype=np.float32).reshape(-1)
+        if arr.size == 0 or not np.isfinite(arr).all():
+            msg = f"{what} of {path!r} is empty or contains NaN/Inf"
+            raise ValueError(msg)
+        if dim is not None and arr.size != dim:
+            key = "features" if what == "features" else "visualFeatures"
+            name = self.models.get(key, {}).get("name", "the library's model")
+            msg = (
+                f"{what} of {path!r} have {arr.size} values but this library holds {dim}-d "
+                f"vectors ({name}); vectors from different models are never mixed: scan into a "
+                "new library, or call lib.clear_vectors() and rescan with force=True"
+            )
+            raise ValueError(msg)
+        norm = float(np.linalg.norm(arr))
+        if norm == 0:
+            msg = f"{what} of {path!r} is all zeros"
+            raise ValueError(msg)
+        return arr / norm if abs(norm - 1.0) > 1e-6 else arr
+
+    def _grow(self, df: int, dv: int) -> None:
+        cap = self._feat.shape[0]
+        if self._n < cap and self._feat.shape[1] == df and self._vis.shape[1] == dv:
+            return
+        new_cap = max(16, cap * 2) if self._n >= cap else cap
+        feat = np.zeros((new_cap, df), np.float32)
+        vis = np.zeros((new_cap, dv), np.float32)
+        has = np.zeros(new_cap, bool)
+        n = self._n
+        if self._feat.shape[1] == df:
+            feat[:n] = self._feat[:n]
+        if self._vis.shape[1] == dv:
+            vis[:n] = self._vis[:n]
+            has[:n] = self._has_vis[:n]
+        self._feat, self._vis, self._has_vis = feat, vis, has
+
+    def upsert(self, record: Mapping[str, Any], features: Any, visual: Any | None = None) -> int:
+        """Add or replace one image (keyed by record["path"]); returns its row.
+
+        Vectors are normalised; a dimension different from the library's raises ValueError.
+        `visual=None` marks the image as needing a rescan for visual features.
+        """
+        path = os.fspath(record.get("path", ""))
+        if not path:
+            msg = "record needs a non-empty 'path'"
+            raise ValueError(msg)
+        df, dv = self.feature_dim, self.visual_dim
+        f = self._check_vector(features, "features", path, df)
+        v = None if visual is None else self._check_vector(visual, "visual features", path, dv)
+        rec = clean_record(record, path)
+        row = self._index.get(path)
+        if row is None:
+            self._grow(f.size, v.size if v is not None else self._vis.shape[1])
+            row = self._n
+            self._n += 1
+            self._records.append(rec)
+            self._paths.append(path)
+            self._index[path] = row
+        else:
+            if v is not None and self._vis.shape[1] != v.size:
+                self._grow(f.size, v.size)
+            self._records[row] = rec
+        self._feat[row] = f
+        if v is not None:
+            self._vis[row] = v
+            self._has_vis[row] = True
+        elif self._vis.shape[1]:
+            self._vis[row] = 0.0
+            self._has_vis[row] = False
+        self._bump()
+        return row
+
+    def remove(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> int:
+        """Remove images by path (unknown paths are ignored); returns how many were removed.
+        Remaining rows keep their relative order."""
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        rows = {self._index[p] for p in map(os.fspath, paths) if p in self._index}
+        if not rows:
+            return 0
+        n = self._n
+        keep = np.ones(n, dtype=bool)
+        keep[list(rows)] = False
+        m = int(keep.sum())
+        self._feat[:m] = self._feat[:n][keep]
+        self._vis[:m] = self._vis[:n][keep]
+        self._has_vis[:m] = self._has_vis[:n][keep]
+        self._feat[m:n] = 0.0
+        self._vis[m:n] = 0.0
+        self._has_vis[m:n] = False
+        self._records = [r for r, k in zip(self._records, keep.tolist(), strict=True) if k]
+        self._paths = [r["path"] for r in self._records]
+        self._index = {p: i for i, p in enumerate(self._paths)}
+        self._n = m
+        self._bump()
+        return n - m
+
+    def clear_vectors(self) -> None:
+        """Forget every image and the model provenance (roots are kept), so that a rescan with
+        other model files starts clean; vectors from different models are never mixed."""
+        self._records, self._paths, self._index, self._n = [], [], {}, 0
+        self._feat = np.zeros((0, 0), dtype=np.float32)
+        self._vis = np.zeros((0, 0), dtype=np.float32)
+        self._has_vis = np.zeros(0, dtype=bool)
+        self.models = {}
+        self.failures = []
+        self._bump()
+
+    def set_models(
+        self, provenance: Mapping[str, Mapping[str, Any]], *, replace: bool = False
+    ) -> None:
+        """Record which model files made the vectors (the analyzer calls this before a scan).
+
+        A library made by other model files raises ModelMismatchError, unless `replace=True`:
+        then a different text/features model empties the library (`clear_vectors`) and a
+        different visual model only drops the visual vectors (they are recomputed by a rescan).
+        """
+        new = {k: dict(v) for k, v in provenance.items()}
+        if not self._n:  # nothing stored yet: the new models define the dimensions
+            self._feat = np.zeros((0, 0), dtype=np.float32)
+            self._vis = np.zeros((0, 0), dtype=np.float32)
+            self._has_vis = np.zeros(0, dtype=bool)
+            self.models = {}
+        dims = {"features": self.feature_dim, "visualFeatures": self.visual_dim}
+        for key in ("features", "visualFeatures"):
+            if key not in new or not self._n:
+                continue
+            old = self.models.get(key)
+            differs = (old is not None and not _same_model(old, new[key])) or (
+                dims[key] is not None
+                and new[key].get("dim") is not None
+                and new[key]["dim"] != dims[key]
+            )
+            if not differs:
+                continue
+            if not replace:
+                was = old or {"dim": dims[key]}
+                msg = (
+                    f"this library's {key} come from {_model_text(was)} but the encoders use "
+                    f"{_model_text(new[key])}; vectors from different models are never mixed. "
+                    "Scan into a new library file, or rescan with force=True (or call "
+                    "lib.clear_vectors() first) to re-embed everything."
+                )
+                raise ModelMismatchError(msg)
+            if key == "features":
+                self.clear_vectors()
+                break
+            self._vis = np.zeros((self._feat.shape[0], 0), np.float32)
+            self._has_vis[:] = False
+        self.models.update(new)
+        self._bump()
+
+    # ------------------------------------------------------------------ analysis
+
+    def _visual_or_features(self, purpose: str) -> np.ndarray:
+        if self._n and self.visual_dim and self.missing_visual_count == 0:
+            return self.visual_features
+        if self._n:
+            msg = f"using features for {purpose}: {self.missing_visual_count} images need a rescan"
+            warnings.warn(VisualFeaturesMissingWarning(msg), stacklevel=3)
+        return self.features
+
+    def clustering_features(self) -> np.ndarray:
+        """Visual vectors when every image has one, else `features` with a warning."""
+        return self._visual_or_features("clustering")
+
+    def _similarity(self) -> Any:
+        from . import similarity
+
+        return similarity
+
+    def search(
+        self, text: str | np.ndarray, encoders: Any = None, k: int = 20
+    ) -> list[tuple[int, float]]:
+        """Images best matching a text (or a query vector in the features space), best first."""
+        if isinstance(text, str):
+            if encoders is None:
+                msg = "search needs encoders=vv.Encoders.load() to embed the text"
+                raise ValueError(msg)
+            prov = getattr(encoders, "provenance", None)
+            stored = self.models.get("features")
+            if stored and callable(prov):
+                theirs = prov().get("features", {})
+                if not _same_model(stored, theirs):
+                    msg = (
+                        f"this library's features come from {stored.get('name')} but the encoders "
+                        f"use {theirs.get('name')}: load the matching models or rescan"
+                    )
+                    raise ModelMismatchError(msg)
+            query = np.asarray(encoders.embed_texts([text]), dtype=np.float32)[0]
+        else:
+            query = np.asarray(text, dtype=np.float32).reshape(-1)
+        if not self._n:
+            return []
+        if query.size != self._feat.shape[1]:
+            msg = (
+                f"the query has {query.size} dims but the library's features have "
+                f"{self._feat.shape[1]}: the encoders do not match this library; rescan it"
+            )
+            raise ModelMismatchError(msg)
+        idx, scores = self._similarity().top_k(self.features, query, min(k, self._n))
+        return [(int(i), float(s)) for i, s in zip(idx, scores, strict=True)]
+
+    def similar(
+        self, row: int, k: int = 20, space: str = "visual", weight: float = 0.5
+    ) -> list[tuple[int, float]]:
+        """Images most like image `row` (itself excluded), in the visual, semantic, hybrid or
+        fused space. Without visual vectors for every image the visual part uses `features`."""
+        if space not in SPACES:
+            msg = f"space must be one of {SPACES}, got {space!r}"
+            raise ValueError(msg)
+        if not 0 <= row < self._n:
+            msg = f"row {row} is out of range for a library of {self._n} images"
+            raise IndexError(msg)
+        semantic = self.features
+        visual = (
+            self._visual_or_features("similarity")
+            if space in _VISUAL_SPACES
+            else self.visual_features
+        )
+        k = min(k, self._n - 1)
+        if k <= 0:
+            return []
+        idx, scores = self._similarity().similar(visual, semantic, row, k, space, weight)
+        return [(int(i), float(s)) for i, s in zip(idx, scores, strict=True)]
+
+    def by_colour(
+        self, rgb: Any, k: int = 20, *, rank_weight: float = 1.0
+    ) -> list[tuple[int, float]]:
+        """Images whose palette holds a colour close to `rgb`, closest first, as (row, score).
+
+        score = min over the image's palette of (CIEDE2000 ΔE + rank_weight × palette rank), so a
+        dominant colour (rank 0) beats an equally close minor one; `rank_weight=0` gives the
+        plain smallest ΔE. Images with no palette use their average colour; images with
+        neither are never returned.
+        """
+        target = normalize_colour(rgb)
+        if target is None:
+            msg = f"cannot read a colour from {rgb!r}: give [r, g, b] 0..255 or '#rrggbb'"
+            raise ValueError(msg)
+        cached = self._cache.get("palette_lab")
+        if not cached or cached[0] != self.version:
+            pals = [r.get("palette") or _colour_list(r.get("color")) for r in self._records]
+            cached = (self.version, colors.palettes_to_lab(pals))
+            self._cache["palette_lab"] = cached
+        score = colors.palette_distance(target, cached[1], rank_weight=rank_weight)
+        valid = np.flatnonzero(np.isfinite(score))
+        k = min(k, len(valid))
+        if k <= 0:
+            return []
+        part = valid[np.argpartition(score[valid], k - 1)[:k]]
+        order = part[np.lexsort((part, score[part]))]
+        return [(int(i), float(score[i])) for i in order]
+
+    def duplicates(self, **kwargs: Any) -> dict[str, list[list[int]]]:
+        """Exact (same file bytes), near and similar groups of rows; see similarity.duplicates.
+        Uses visual vectors, or `features` with a warning where some are missing."""
+        sha = [r.get("sha256") for r in self._records]
+        visual = self._visual_or_features("duplicates")
+        return self._similarity().duplicates(sha, visual, self.features, **kwargs)
+
+    # ------------------------------------------------------------------ persistence
+
+    def _data(self) -> LibraryData:
+        return LibraryData(
+            records=self._records,
+            features=self.features,
+            visual=self.visual_features,
+            has_visual=self.has_visual,
+            models=self.models,
+            roots=self.roots,
+            failures=self.failures,
+        )
+
+    def save(self, path: str | os.PathLike[str], vectors: str = "b64") -> None:
+        """Write the library atomically (a crash leaves the previous file intact).
+        `vectors="list"` writes plain number lists (bigger, slower) for other tools."""
+        payload = libformat.encode_library(self._data(), vectors=vectors)
+        libformat.atomic_write_bytes(path, payload)
+        self.file = Path(path)
+
+    def describe(self) -> str:
+        """A few human-readable lines: size, models, missing visual vectors, roots, failures."""
+        lines = [f"{self._n} images" + (f" in {self.file}" if self.file else "")]
+        for key, label in (("features", "semantic (features)"), ("visualFeatures", "visual")):
+            dim = self.feature_dim if key == "features" else self.visual_dim
+            info = {**self.models.get(key, {}), "dim": dim}
+            lines.append(f"{label}: {_model_text(info) if dim else 'none'}")
+        missing = self.missing_visual_count
+        if missing:
+            lines.append(f"{missing} images have no visual features: rescan with force=True")
+        if self.roots:
+            lines.append("roots: " + ", ".join(self.roots))
+        if self.failures:
+            lines.append(f"{len(self.failures)} files could not be read (see lib.failures)")
+        return "\n".join(lines)
