@@ -1,0 +1,206 @@
+// The base layer: every image in its grid cell. Zoomed out it blits one pre-composed overview
+// canvas (one drawImage per frame, whatever N is); zoomed in it draws the visible cells from the
+// atlases, or from sharper thumbnails fetched on demand.
+
+import { buildCellIndex } from "./hit.js";
+import { visibleCells } from "./view.js";
+
+const OVERVIEW_MAX_PX = 4096; // overview canvas side limit (memory: 4096² × 4 B = 64 MB max)
+const TWEEN_MS = 350;
+const TWEEN_MAX_N = 5000; // animate SOM moves for libraries up to this size
+const SHARP_CAP = 1500;
+
+export class GridRenderer {
+  constructor() {
+    this.n = 0;
+    this.rows = 1;
+    this.cols = 1;
+    this.cells = new Int32Array(0);
+    this.index = new Int32Array(1).fill(-1);
+    this.colors = new Uint8Array(0);
+    this.atlases = []; // by atlas index: {first, count, tile, cols, bmp}
+    this.perAtlas = 1024;
+    this.tile = 24;
+    this.sharp = new Map(); // row -> {size, bmp}
+    this.overview = null;
+    this.ov = 1;
+    this.colorLayer = null;
+    this.tween = null;
+    this.forceTiles = false; // benchmark baseline: draw every visible tile, no overview
+  }
+
+  /** New layout (or new data). Starts a tween from the previous positions when small. */
+  setCells(cells, n, rows, cols, colors) {
+    const prev = this.cells;
+    const sameRows = prev.length === cells.length && n === this.n;
+    this.n = n;
+    this.rows = Math.max(rows, 1);
+    this.cols = Math.max(cols, 1);
+    this.cells = cells;
+    if (colors) this.colors = colors;
+    this.index = buildCellIndex(cells, n, this.rows, this.cols);
+    if (sameRows && n > 1 && n <= TWEEN_MAX_N && typeof performance !== "undefined") {
+      this.tween = { from: prev, t0: performance.now() };
+    } else {
+      this.tween = null;
+    }
+    this.rebuildOverview();
+  }
+
+  /** Drop thumbnails (the library changed). */
+  reset() {
+    for (const a of this.atlases) a?.bmp?.close?.();
+    for (const s of this.sharp.values()) s.bmp?.close?.();
+    this.atlases = [];
+    this.sharp.clear();
+  }
+
+  addAtlas(h, bmp) {
+    if (this.atlases[h.index]) this.atlases[h.index].bmp?.close?.();
+    this.atlases[h.index] = { ...h, bmp };
+    this.perAtlas = h.cols * h.cols;
+    this.tile = h.tile;
+    if (this.overview) {
+      const ctx = this.overview.getContext("2d");
+      for (let row = h.first; row < h.first + h.count && row < this.n; row++) this._ovTile(ctx, row);
+    }
+  }
+
+  addSharp(row, size, bmp) {
+    const old = this.sharp.get(row);
+    if (old) {
+      old.bmp?.close?.();
+      this.sharp.delete(row);
+    }
+    this.sharp.set(row, { size, bmp });
+    if (this.sharp.size > SHARP_CAP) {
+      const [oldest, v] = this.sharp.entries().next().value;
+      v.bmp?.close?.();
+      this.sharp.delete(oldest);
+    }
+  }
+
+  /** Rows visible at this view that would benefit from a sharper thumbnail of `size` px. */
+  wantSharp(view, w, h, size) {
+    const v = visibleCells(view, w, h, this.rows, this.cols);
+    const out = [];
+    for (let r = v.r0; r <= v.r1; r++) {
+      for (let c = v.c0; c <= v.c1; c++) {
+        const row = this.index[r * this.cols + c];
+        if (row < 0) continue;
+        const s = this.sharp.get(row);
+        if (!s || s.size < size) out.push(row);
+      }
+    }
+    return out;
+  }
+
+  _tileSource(row) {
+    const a = this.atlases[Math.floor(row / this.perAtlas)];
+    if (!a || !a.bmp) return null;
+    const i = row - a.first;
+    return { bmp: a.bmp, sx: (i % a.cols) * a.tile, sy: Math.floor(i / a.cols) * a.tile, t: a.tile };
+  }
+
+  _color(row) {
+    const c = this.colors;
+    return 3 * row + 2 < c.length ? `rgb(${c[3 * row]},${c[3 * row + 1]},${c[3 * row + 2]})` : "#888";
+  }
+
+  /** Draw one image into a square at (x, y) of side s (screen px); used by the overlay too. */
+  drawTile(ctx, row, x, y, s, dpr = 1) {
+    const gap = s >= 10 ? 1 : 0;
+    const sh = this.sharp.get(row);
+    const src = this._tileSource(row);
+    if (sh && (!src || s * dpr > src.t * 1.2)) {
+      ctx.drawImage(sh.bmp, x + gap, y + gap, s - 2 * gap, s - 2 * gap);
+    } else if (src) {
+      ctx.drawImage(src.bmp, src.sx, src.sy, src.t, src.t, x + gap, y + gap, s - 2 * gap, s - 2 * gap);
+    } else {
+      ctx.fillStyle = this._color(row);
+      ctx.fillRect(x + gap, y + gap, s - 2 * gap, s - 2 * gap);
+    }
+  }
+
+  rebuildOverview() {
+    const side = Math.max(this.rows, this.cols);
+    this.ov = Math.max(1, Math.min(this.tile, Math.floor(OVERVIEW_MAX_PX / side)));
+    if (typeof document === "undefined") return;
+    const cv = this.overview || document.createElement("canvas");
+    cv.width = this.cols * this.ov;
+    cv.height = this.rows * this.ov;
+    const ctx = cv.getContext("2d");
+    ctx.clearRect(0, 0, cv.width, cv.height);
+    // Colours first, one pixel per cell in a tiny canvas (cheap), then atlas tiles on top.
+    const small = this.colorLayer || document.createElement("canvas");
+    small.width = this.cols;
+    small.height = this.rows;
+    const sctx = small.getContext("2d");
+    const img = sctx.createImageData(this.cols, this.rows);
+    const c = this.colors;
+    for (let i = 0; i < this.n; i++) {
+      const p = 4 * (this.cells[2 * i] * this.cols + this.cells[2 * i + 1]);
+      img.data[p] = c[3 * i] ?? 128;
+      img.data[p + 1] = c[3 * i + 1] ?? 128;
+      img.data[p + 2] = c[3 * i + 2] ?? 128;
+      img.data[p + 3] = 255;
+    }
+    sctx.putImageData(img, 0, 0);
+    this.colorLayer = small;
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(small, 0, 0, cv.width, cv.height);
+    ctx.imageSmoothingEnabled = true;
+    for (let row = 0; row < this.n; row++) this._ovTile(ctx, row, true);
+    this.overview = cv;
+  }
+
+  _ovTile(ctx, row, skipColour = false) {
+    const src = this._tileSource(row);
+    const x = this.cells[2 * row + 1] * this.ov, y = this.cells[2 * row] * this.ov;
+    if (src) ctx.drawImage(src.bmp, src.sx, src.sy, src.t, src.t, x, y, this.ov, this.ov);
+    else if (!skipColour) {
+      ctx.fillStyle = this._color(row);
+      ctx.fillRect(x, y, this.ov, this.ov);
+    }
+  }
+
+  /** Draw the base layer. Returns true while a tween still needs frames. */
+  draw(ctx, view, w, h, dpr, theme) {
+    ctx.fillStyle = theme.bg;
+    ctx.fillRect(0, 0, w, h);
+    if (!this.n) return false;
+    const s = view.scale;
+    if (this.tween) {
+      const t = Math.min(1, (performance.now() - this.tween.t0) / TWEEN_MS);
+      const e = t * (2 - t);
+      const from = this.tween.from, to = this.cells;
+      for (let row = 0; row < this.n; row++) {
+        const r = from[2 * row] + (to[2 * row] - from[2 * row]) * e;
+        const c = from[2 * row + 1] + (to[2 * row + 1] - from[2 * row + 1]) * e;
+        this.drawTile(ctx, row, c * s + view.tx, r * s + view.ty, s, dpr);
+      }
+      if (t >= 1) this.tween = null;
+      return this.tween !== null;
+    }
+    const v = visibleCells(view, w, h, this.rows, this.cols);
+    const count = Math.max(0, v.r1 - v.r0 + 1) * Math.max(0, v.c1 - v.c0 + 1);
+    if (this.overview && !this.forceTiles && (s * dpr <= this.ov * 1.25 || count > 20000)) {
+      // One blit of the visible part of the overview.
+      const o = this.ov;
+      ctx.imageSmoothingEnabled = s * dpr < o;
+      ctx.drawImage(
+        this.overview, v.c0 * o, v.r0 * o, (v.c1 - v.c0 + 1) * o, (v.r1 - v.r0 + 1) * o,
+        v.c0 * s + view.tx, v.r0 * s + view.ty, (v.c1 - v.c0 + 1) * s, (v.r1 - v.r0 + 1) * s,
+      );
+      ctx.imageSmoothingEnabled = true;
+      return false;
+    }
+    for (let r = v.r0; r <= v.r1; r++) {
+      for (let c = v.c0; c <= v.c1; c++) {
+        const row = this.index[r * this.cols + c];
+        if (row >= 0) this.drawTile(ctx, row, c * s + view.tx, r * s + view.ty, s, dpr);
+      }
+    }
+    return false;
+  }
+}

@@ -1,0 +1,116 @@
+// The overlay layer: selection, search highlights, the Shift+Hover neighbourhood and the box
+// being dragged. It is redrawn on its own canvas, so Shift+Hover costs O(k), not O(N).
+
+/** New selection after a click/box hitting `hits`: replace, add (union) or toggle. */
+export function applySelection(current, hits, how) {
+  if (how === "replace") return [...new Set(hits)];
+  const set = new Set(current);
+  if (how === "add") {
+    for (const h of hits) set.add(h);
+  } else if (how === "toggle") {
+    for (const h of hits) (set.has(h) ? set.delete(h) : set.add(h));
+  } else {
+    throw new Error(`unknown selection mode ${how}`);
+  }
+  return [...set];
+}
+
+/** The first k neighbours of `row` from an N × width table, as {row, rank (1-based), score}. */
+export function neighboursOf(idx, scores, width, row, k) {
+  const out = [];
+  if (!idx || width <= 0 || row < 0 || (row + 1) * width > idx.length) return out;
+  const m = Math.min(k, width);
+  for (let j = 0; j < m; j++) {
+    const r = idx[row * width + j];
+    if (r >= 0 && r !== row) out.push({ row: r, rank: out.length + 1, score: scores[row * width + j] });
+  }
+  return out;
+}
+
+/** Screen rect of a row's cell, at least `minPx` wide so markers stay visible when zoomed out. */
+export function markerRect(view, cells, row, minPx = 0) {
+  const s = view.scale;
+  const x = cells[2 * row + 1] * s + view.tx, y = cells[2 * row] * s + view.ty;
+  if (s >= minPx) return { x, y, s };
+  const d = (minPx - s) / 2;
+  return { x: x - d, y: y - d, s: minPx };
+}
+
+function label(ctx, text, x, y, theme) {
+  ctx.font = "bold 11px system-ui, sans-serif";
+  const w = ctx.measureText(text).width + 6;
+  ctx.fillStyle = theme.accent;
+  ctx.fillRect(x, y, w, 14);
+  ctx.fillStyle = theme.onAccent;
+  ctx.fillText(text, x + 3, y + 11);
+}
+
+/**
+ * Draw the overlay. st: {view, w, h, theme, cells, selected:Set, highlighted:number[],
+ * hover:{row, nbrs}|null, box:{x0,y0,x1,y1}|null, pointed:number, drawTile(ctx,row,x,y,s)}.
+ */
+export function drawOverlay(ctx, st) {
+  const { view, theme, cells } = st;
+  ctx.clearRect(0, 0, st.w, st.h);
+  if (!cells || cells.length === 0) return;
+  const inView = (r) => r.x + r.s >= 0 && r.y + r.s >= 0 && r.x <= st.w && r.y <= st.h;
+  const big = view.scale >= 14;
+
+  // Search / colour / scripted highlights, numbered in rank order.
+  st.highlighted.forEach((row, i) => {
+    const r = markerRect(view, cells, row, 8);
+    if (!inView(r)) return;
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = theme.accent;
+    ctx.strokeRect(r.x + 1, r.y + 1, r.s - 2, r.s - 2);
+    if (big && !st.hover) label(ctx, String(i + 1), r.x, r.y, theme);
+  });
+
+  // Selection: a thick ring in the selection colour.
+  if (st.selected.size) {
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = theme.select;
+    for (const row of st.selected) {
+      const r = markerRect(view, cells, row, 8);
+      if (inView(r)) ctx.strokeRect(r.x + 1.5, r.y + 1.5, r.s - 3, r.s - 3);
+    }
+  }
+
+  if (st.hover && st.hover.row >= 0) {
+    // Dim everything, then redraw the hovered image and its neighbours at full strength.
+    ctx.fillStyle = theme.dim;
+    ctx.fillRect(0, 0, st.w, st.h);
+    const { row, nbrs } = st.hover;
+    for (const nb of nbrs) {
+      const r = markerRect(view, cells, nb.row, 10);
+      if (!inView(r)) continue;
+      st.drawTile(ctx, nb.row, r.x, r.y, r.s);
+      ctx.lineWidth = 2;
+      ctx.strokeStyle = theme.accent;
+      ctx.strokeRect(r.x + 1, r.y + 1, r.s - 2, r.s - 2);
+      if (big) label(ctx, view.scale >= 48 ? `${nb.rank} · ${nb.score.toFixed(2)}` : `${nb.rank}`, r.x, r.y, theme);
+    }
+    const r = markerRect(view, cells, row, 12);
+    st.drawTile(ctx, row, r.x, r.y, r.s);
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = theme.ring;
+    ctx.strokeRect(r.x - 1.5, r.y - 1.5, r.s + 3, r.s + 3);
+    ctx.lineWidth = 1.5;
+    ctx.strokeStyle = theme.accent;
+    ctx.strokeRect(r.x - 4, r.y - 4, r.s + 8, r.s + 8);
+  } else if (st.pointed >= 0) {
+    const r = markerRect(view, cells, st.pointed, 6);
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = theme.fg;
+    ctx.strokeRect(r.x + 0.5, r.y + 0.5, r.s - 1, r.s - 1);
+  }
+
+  if (st.box) {
+    const { x0, y0, x1, y1 } = st.box;
+    ctx.fillStyle = theme.boxFill;
+    ctx.fillRect(Math.min(x0, x1), Math.min(y0, y1), Math.abs(x1 - x0), Math.abs(y1 - y0));
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = theme.select;
+    ctx.strokeRect(Math.min(x0, x1) + 0.5, Math.min(y0, y1) + 0.5, Math.abs(x1 - x0), Math.abs(y1 - y0));
+  }
+}

@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { applySelection, drawOverlay, markerRect, neighboursOf } from "../overlay.js";
+
+test("applySelection: replace, add, toggle", () => {
+  assert.deepEqual(applySelection([1, 2], [3, 3, 4], "replace"), [3, 4]);
+  assert.deepEqual(applySelection([1, 2], [2, 5], "add").sort(), [1, 2, 5]);
+  assert.deepEqual(applySelection([1, 2], [2, 5], "toggle").sort(), [1, 5]);
+  assert.throws(() => applySelection([], [1], "xor"));
+});
+
+test("neighboursOf reads the row's slice of an N×width table, skipping self and -1", () => {
+  const width = 3;
+  const idx = Int32Array.from([1, 2, 3, 0, -1, 2, 3, 1, 0, 1, 0, 2]);
+  const scores = Float32Array.from([0.9, 0.8, 0.7, 0.95, 0, 0.5, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05]);
+  assert.deepEqual(neighboursOf(idx, scores, width, 0, 2).map((n) => [n.row, n.rank]), [[1, 1], [2, 2]]);
+  const one = neighboursOf(idx, scores, width, 1, 3);
+  assert.deepEqual(one.map((n) => n.row), [0, 2]);
+  assert.ok(Math.abs(one[1].score - 0.5) < 1e-6);
+  assert.deepEqual(neighboursOf(idx, scores, width, 3, 10).map((n) => n.rank), [1, 2, 3]);
+  assert.deepEqual(neighboursOf(idx, scores, width, 4, 3), []); // out of range
+  assert.deepEqual(neighboursOf(new Int32Array(0), new Float32Array(0), 0, 0, 3), []);
+});
+
+test("markerRect grows tiny cells around their centre", () => {
+  const cells = Int32Array.from([2, 5]);
+  const v = { scale: 2, tx: 10, ty: 20 };
+  const r = markerRect(v, cells, 0, 8);
+  assert.equal(r.s, 8);
+  assert.equal(r.x + r.s / 2, 5 * 2 + 10 + 1); // same centre as the 2-px cell
+  assert.equal(r.y + r.s / 2, 2 * 2 + 20 + 1);
+  assert.deepEqual(markerRect({ scale: 20, tx: 0, ty: 0 }, cells, 0, 8), { x: 100, y: 40, s: 20 });
+});
+
+// A recording 2D context: which tiles are redrawn and where the dimming goes.
+function recorder() {
+  const calls = [];
+  const ctx = new Proxy({}, {
+    get(_t, name) {
+      if (name === "measureText") return (s) => ({ width: s.length * 6 });
+      return (...args) => calls.push([name, ...args]);
+    },
+    set() { return true; },
+  });
+  return { ctx, calls };
+}
+
+test("drawOverlay with a hover dims the canvas and redraws the hovered row and its neighbours", () => {
+  const { ctx, calls } = recorder();
+  const drawn = [];
+  const cells = Int32Array.from([0, 0, 0, 1, 1, 0, 1, 1]);
+  drawOverlay(ctx, {
+    view: { scale: 20, tx: 0, ty: 0 }, w: 100, h: 100, theme: {}, cells,
+    selected: new Set([3]), highlighted: [], box: null, pointed: -1,
+    hover: { row: 0, nbrs: [{ row: 2, rank: 1, score: 0.9 }] },
+    drawTile: (_c, row) => drawn.push(row),
+  });
+  assert.deepEqual(drawn, [2, 0]);
+  assert.ok(calls.some(([n, x, y, w, h]) => n === "fillRect" && x === 0 && y === 0 && w === 100 && h === 100));
+  // Selection ring on row 3 (cell 1,1 => x=20,y=20)
+  assert.ok(calls.some(([n, x, y]) => n === "strokeRect" && x === 21.5 && y === 21.5));
+});
+
+test("drawOverlay without hover draws no dimming and no tiles", () => {
+  const { ctx, calls } = recorder();
+  drawOverlay(ctx, {
+    view: { scale: 20, tx: 0, ty: 0 }, w: 100, h: 100, theme: {}, cells: Int32Array.from([0, 0]),
+    selected: new Set(), highlighted: [0], box: null, pointed: -1, hover: null,
+    drawTile: () => assert.fail("no tile redraw without hover"),
+  });
+  assert.ok(!calls.some(([n, x, y, w]) => n === "fillRect" && w === 100));
+  assert.ok(calls.some(([n]) => n === "strokeRect"));
+});

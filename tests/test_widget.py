@@ -1,0 +1,286 @@
+"""Python side of the widget (no browser): traits, binary payloads, background jobs, requests.
+
+Expected values come from independent computations (brute-force cosine top-k, the generated image
+colours, layout.grid_cells), never from the widget's own code paths.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import traitlets
+from PIL import Image
+
+import vectorvision_widget as vv
+from vectorvision_widget import layout
+from vectorvision_widget.serialize import decode_array, encode_array
+
+COLOURS = [
+    (220, 30, 30),
+    (30, 200, 40),
+    (40, 60, 230),
+    (240, 220, 20),
+    (20, 20, 20),
+    (250, 250, 250),
+]
+
+
+def _library(tmp_path: Path, n: int = 12, *, visual: bool = True) -> Any:
+    rng = np.random.default_rng(1)
+    paths, records = [], []
+    for i in range(n):
+        colour = COLOURS[i % len(COLOURS)]
+        p = tmp_path / f"img_{i:02d}.png"
+        Image.new("RGB", (40 + i, 30), colour).save(p)
+        paths.append(str(p))
+        label = "red" if i % 6 == 0 else "thing"
+        records.append(
+            {"path": str(p), "color": list(colour), "keywords": [{"label": label, "score": 0.4}]}
+        )
+    feats = rng.normal(size=(n, 8))
+    vis = rng.normal(size=(n, 6)) if visual else None
+    return vv.Library.from_arrays(paths, feats, vis, records=records)
+
+
+def _capture(w: Any) -> list[tuple[dict[str, Any], list[bytes]]]:
+    sent: list[tuple[dict[str, Any], list[bytes]]] = []
+    w.send = lambda content, buffers=None: sent.append((content, list(buffers or [])))
+    return sent
+
+
+def _wait_for(pred: Any, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def _brute_topk(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    S = U @ U.T
+    np.fill_diagonal(S, -np.inf)
+    idx = np.argsort(-S, axis=1, kind="stable")[:, :k]
+    return idx, np.take_along_axis(S, idx, axis=1)
+
+
+def test_unknown_keyword_is_refused_with_a_hint(tmp_path: Path) -> None:
+    lib = _library(tmp_path, 3)
+    with pytest.raises(TypeError, match="did you mean 'height'"):
+        vv.VectorVision(lib, hieght=300)
+    with pytest.raises(ValueError, match="layout mode"):
+        vv.VectorVision(lib, layout="tsne")
+
+
+def test_every_synced_public_trait_has_a_docstring() -> None:
+    import inspect
+
+    src = inspect.getsource(vv.VectorVision)
+    for name, trait in vv.VectorVision.class_traits(sync=True).items():
+        if name.startswith("_") or name in vars(traitlets.HasTraits) or name in (
+            "comm", "keys", "log", "tabbable", "tooltip", "layout"
+        ):  # fmt: skip
+            continue
+        if f"\n    {name} = " in src:
+            after = src.split(f"\n    {name} = ", 1)[1].split("\n", 2)[1]
+            assert after.strip().startswith('"""'), f"trait {name} has no docstring"
+            assert isinstance(trait, traitlets.TraitType)
+
+
+def test_layout_cells_and_neighbour_table(tmp_path: Path) -> None:
+    lib = _library(tmp_path, 12)
+    w = vv.VectorVision(lib, k=4)
+    assert w.wait(30)
+    rows, cols = layout.default_grid_shape(12)
+    assert w._grid == [rows, cols]
+    cells = w.cells
+    assert cells.shape == (12, 2)
+    assert len({tuple(c) for c in cells}) == 12
+    assert ((cells >= 0) & (cells < [rows, cols])).all()
+    assert np.array_equal(decode_array(w._cells, "i4", (12, 2)), cells)
+    # neighbour table bytes == brute-force cosine top-k on the visual vectors
+    idx = decode_array(w._nbr_idx, "i4", (12, 4))
+    scores = decode_array(w._nbr_scores, "f4", (12, 4))
+    want_idx, want_scores = _brute_topk(lib.visual_features, 4)
+    np.testing.assert_allclose(scores, want_scores, atol=1e-5)
+    for r in range(12):
+        assert set(idx[r]) == set(want_idx[r])
+    assert [i for i, _ in w.neighbours(5)] == list(idx[5])
+    assert "som" not in w.progress and w.progress.get("table") == "ready"
+
+
+def test_semantic_mode_uses_features(tmp_path: Path) -> None:
+    lib = _library(tmp_path, 10)
+    w = vv.VectorVision(lib, k=3, layout="semantic")
+    assert w.wait(30)
+    idx = decode_array(w._nbr_idx, "i4", (10, 3))
+    want, _ = _brute_topk(lib.features, 3)
+    assert all(set(idx[r]) == set(want[r]) for r in range(10))
+
+
+def test_atlas_tiles_show_the_images_and_missing_files_get_placeholders(tmp_path: Path) -> None:
+    lib = _library(tmp_path, 8)
+    os.remove(lib.paths[3])  # a file deleted after the scan
+    w = vv.VectorVision(lib, thumb_size=16)
+    assert w.wait(30)
+    sent = _capture(w)
+    w._on_js_message(w, {"type": "hello"}, [])
+    atlases = [(c, b) for c, b in sent if c["type"] == "atlas"]
+    assert len(atlases) == 1
+    head, (jpeg,) = atlases[0]
+    assert head["first"] == 0 and head["count"] == 8 and head["tile"] == 16
+    img = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"), dtype=float)
+    for row in range(8):
+        r, c = divmod(row, head["cols"])
+        tile = img[r * 16 + 4 : r * 16 + 12, c * 16 + 4 : c * 16 + 12]
+        centre = tile.reshape(-1, 3).mean(axis=0)
+        if row == 3:
+            continue
+        assert np.abs(centre - COLOURS[row % len(COLOURS)]).max() < 25, (row, centre)
+    # the placeholder is not a copy of the (deleted) image and has a cross through it
+    r, c = divmod(3, head["cols"])
+    ph = img[r * 16 : (r + 1) * 16, c * 16 : (c + 1) * 16]
+    assert ph.reshape(-1, 3).std(axis=0).max() > 10
+
+
+def test_requests_for_sharp_thumbnails_and_info(tmp_path: Path) -> None:
+    lib = _library(tmp_path, 6)
+    os.remove(lib.paths[2])
+    w = vv.VectorVision(lib)
+    assert w.wait(30)
+    sent = _capture(w)
+    w._on_js_message(w, {"type": "thumbs", "rows": [0, 2, 4, 99], "size": 120, "req": 7}, [])
+    w._on_js_message(w, {"type": "info", "row": 2}, [])
+    w._on_js_message(w, {"type": "info", "row": 4}, [])
+    _wait_for(lambda: len(sent) >= 3)
+    thumbs = next((c, b) for c, b in sent if c["type"] == "thumbs")
+    assert thumbs[0]["rows"] == [0, 4] and thumbs[0]["req"] == 7 and thumbs[0]["size"] == 128
+    big = Image.open(io.BytesIO(thumbs[1][1]))
+    assert big.size == (128, 128)
+    assert np.abs(np.asarray(big, float).mean(axis=(0, 1)) - COLOURS[4]).max() < 20
+    infos = {c["row"]: (c, b) for c, b in sent if c["type"] == "info"}
+    assert infos[2][0]["meta"]["missing"] is True and infos[2][1] == []
+    meta = infos[4][0]["meta"]
+    assert meta["name"] == "img_04.png" and meta["keywords"] == [["thing", 0.4]]
+    assert Image.open(io.BytesIO(infos[4][1][0])).size[0] <= 192
+
+
+def test_set_layout_with_cells_and_with_coordinates(tmp_path: Path) -> None:
+    lib = _library(tmp_path, 9)
+    w = vv.VectorVision(lib)
+    assert w.wait(30)
+    cells = np.array([[r, c] for r in range(3) for c in range(3)], dtype=np.int64)[::-1]
+    w.set_layout(cells)
+    assert w.mode == "custom"
+    assert np.array_equal(w.cells, cells)
+    coords = np.random.default_rng(3).normal(size=(9, 2))
+    w.set_layout(coords)
+    rows, cols = w._grid
+    assert np.array_equal(w.cells, layout.grid_cells(coords, rows, cols))
+    dup = np.zeros((9, 2), dtype=np.int32)  # not unique -> gridded like coordinates
+    w.set_layout(dup)
+    assert len({tuple(c) for c in w.cells}) == 9
+    with pytest.raises(ValueError, match="rows"):
+        w.set_layout(np.zeros((4, 2)))
+    big = np.array([[0, 0], [40, 50]] + [[1, i] for i in range(7)])
+    w.set_layout(big)
+    assert w._grid[0] >= 41 and w._grid[1] >= 51
+    w.mode = "visual"  # back to the SOM
+    assert w.wait(30)
+    assert len({tuple(c) for c in w.cells}) == 9
+
+
+def test_selection_paths_roundtrip_and_validation(tmp_path: Path) -> None:
+    lib = _library(tmp_path, 6)
+    w = vv.VectorVision(lib)
+    w.selected = [4, 1, 4]
+    assert w.selected == [4, 1]
+    assert w.selected_paths == [lib.paths[4], lib.paths[1]]
+    w.selected_paths = [lib.paths[0], Path(lib.paths[5])]
+    assert w.selected == [0, 5]
+    with pytest.raises(KeyError, match="not in the library"):
+        w.selected_paths = ["/nope.jpg"]
+    with pytest.raises(traitlets.TraitError, match="out of range"):
+        w.selected = [6]
+    w.highlight([3, 2])
+    assert w.highlighted == [3, 2]
+
+
+def test_search_without_encoders_uses_names_and_keywords_and_colour(tmp_path: Path) -> None:
+    lib = _library(tmp_path, 12)
+    w = vv.VectorVision(lib)
+    w.query = "red"
+    _wait_for(lambda: w.highlighted != [])
+    assert sorted(w.highlighted) == [0, 6]
+    w.query = ""
+    assert w.highlighted == []
+    w.colour_query = "#2030e0"
+    want = [r for r, _ in lib.by_colour("#2030e0", k=w.search_k)]
+    _wait_for(lambda: w.highlighted == want)
+    assert w.highlighted[0] % len(COLOURS) == 2  # the blue images come first
+
+
+def test_hover_callbacks(tmp_path: Path) -> None:
+    lib = _library(tmp_path, 4)
+    w = vv.VectorVision(lib)
+    seen: list[int | None] = []
+    cb = w.on_hover(seen.append)
+    w.hovered = 2
+    w.hovered = None
+    w.on_hover(cb, remove=True)
+    w.hovered = 1
+    assert seen == [2, None]
+
+
+def test_empty_and_single_image_libraries(tmp_path: Path) -> None:
+    empty = vv.VectorVision(vv.Library())
+    assert empty.wait(5)
+    assert empty._n == 0 and empty.cells.shape == (0, 2) and empty.selected_paths == []
+    one = vv.VectorVision(_library(tmp_path, 1))
+    assert one.wait(30)
+    assert one.cells.tolist() == [[0, 0]]
+    assert one._nbr_k == 0 and one.neighbours(0) == []
+    assert one.error == ""
+
+
+def test_missing_visual_features_show_a_banner(tmp_path: Path) -> None:
+    lib = _library(tmp_path, 5, visual=False)
+    w = vv.VectorVision(lib)
+    assert w.wait(30)
+    assert "5 images need a rescan" in w.banner
+    assert w.error == ""
+
+
+def test_refresh_keeps_selection_by_path(tmp_path: Path) -> None:
+    lib = _library(tmp_path, 6)
+    w = vv.VectorVision(lib)
+    assert w.wait(30)
+    keep = lib.paths[4]
+    w.selected = [4]
+    lib.remove([lib.paths[0]])
+    w.refresh()
+    assert w.wait(30)
+    assert w._n == 5 and w.selected_paths == [keep]
+    assert len({tuple(c) for c in w.cells}) == 5
+
+
+def test_rescan_needs_encoders(tmp_path: Path) -> None:
+    w = vv.VectorVision(_library(tmp_path, 2))
+    assert w._can_rescan is False
+    with pytest.raises(ValueError, match="needs encoders"):
+        w.rescan()
+
+
+def test_encode_array_shrinks_64_bit_and_is_little_endian() -> None:
+    a = np.arange(6, dtype=np.float64).reshape(3, 2) / 3
+    b = encode_array(a)
+    assert len(b) == 6 * 4
+    np.testing.assert_allclose(np.frombuffer(b, "<f4").reshape(3, 2), a, rtol=1e-6)
+    assert encode_array(np.array([1, -2], dtype=np.int64)) == np.array([1, -2], "<i4").tobytes()
