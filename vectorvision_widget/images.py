@@ -1,0 +1,251 @@
+"""Decode any image file to plain RGB, and turn it into the exact tensors the models expect.
+
+Decoding is defensive because real photo folders hold everything: EXIF-rotated phone pictures,
+transparent PNGs, CMYK scans, 16-bit TIFFs, animated GIFs, truncated downloads and the occasional
+decompression bomb. Every failure becomes an `ImageDecodeError` with a reason a person can act on,
+so the analyzer can list it instead of crashing.
+
+Preprocessing follows each model's `preprocessor_config.json` as Hugging Face applies it (PIL
+bicubic resize on 8-bit RGB, then /255, mean/std), so our vectors match the reference
+implementations.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .models import Preprocess
+
+ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | Image.Image | IO[bytes]
+
+#: Refuse images with more pixels than this (≈ a 16k × 11k photo) before decoding them.
+DEFAULT_MAX_PIXELS = 180_000_000
+#: Transparent pixels are composited onto this neutral grey (no black/white bias in embeddings).
+BACKGROUND = (128, 128, 128)
+
+_MAX_INTERMEDIATE = 4_000_000  # pixels of a resized image before the crop; see preprocess()
+_RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
+
+
+class ImageDecodeError(ValueError):
+    """An image that cannot be turned into RGB pixels; the message says why."""
+
+
+def _describe(source: ImageSource) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    if isinstance(source, Image.Image):
+        return "PIL image"
+    return getattr(source, "name", None) or "image bytes"
+
+
+def _open(source: ImageSource) -> Image.Image:
+    """Open lazily (header only); nothing is decoded yet."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(bytes(source))
+    with warnings.catch_warnings():
+        # we apply our own pixel limit below; Pillow's warning would only be noise
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(source)  # type: ignore[arg-type]
+
+
+def open_image(
+    source: ImageSource, *, max_pixels: int | None = DEFAULT_MAX_PIXELS, min_size: int | None = None
+) -> Image.Image:
+    """Decode `source` (path, bytes, file object or PIL image) to an RGB image, upright.
+
+    - The pixel count is checked from the header before anything is decoded (`max_pixels`,
+      None = no limit), so a decompression bomb never allocates its pixels.
+    - `min_size`: big JPEGs are decoded at a reduced DCT scale (`Image.draft`) whose shorter side is
+      still >= `min_size`; 3-4× faster for camera photos. The full size stays in
+      ``img.info["original_size"]``.
+    - EXIF orientation applied; alpha / palette transparency composited onto neutral grey;
+      CMYK, 16-bit and float modes converted; animations give their first frame.
+
+    Raises `ImageDecodeError` (a ValueError) naming the source and the reason; FileNotFoundError
+    for a missing file.
+    """
+    name = _describe(source)
+    if isinstance(source, Image.Image):
+        _check_pixels(source.size, max_pixels, name)
+        return to_rgb(source, name)
+    try:
+        img = _open(source)
+    except FileNotFoundError:
+        raise
+    except Image.DecompressionBombError as exc:
+        msg = f"{name}: refused, too many pixels ({exc})"
+        raise ImageDecodeError(msg) from exc
+    except UnidentifiedImageError as exc:
+        msg = (
+            f"{name}: not an image format Pillow can read (corrupt, or e.g. HEIC/AVIF without its "
+            "Pillow plugin)"
+        )
+        raise ImageDecodeError(msg) from exc
+    except OSError as exc:
+        msg = f"{name}: cannot open image ({exc})"
+        raise ImageDecodeError(msg) from exc
+    try:
+        original = img.size
+        _check_pixels(original, max_pixels, name)
+        if min_size and img.format == "JPEG" and min(original) >= 2 * min_size:
+            img.draft(img.mode, (min_size, min_size))  # each side stays >= min_size
+        try:
+            img.load()
+        except (OSError, ValueError, SyntaxError) as exc:
+            msg = f"{name}: truncated or corrupt image data ({exc})"
+            raise ImageDecodeError(msg) from exc
+        out = to_rgb(img, name)
+        if out is img:
+            out = img.copy()  # closing `img` below must not free the pixels we return
+        out.info["original_size"] = original
+        return out
+    finally:
+        img.close()
+
+
+def _check_pixels(size: tuple[int, int], max_pixels: int | None, name: str) -> None:
+    w, h = size
+    if w <= 0 or h <= 0:
+        msg = f"{name}: empty image ({w}×{h})"
+        raise ImageDecodeError(msg)
+    if max_pixels is not None and w * h > max_pixels:
+        msg = (
+            f"{name}: {w}×{h} = {w * h:,} pixels exceeds the limit of {max_pixels:,} (a guard "
+            "against decompression bombs); pass max_pixels=None or a larger limit to read it"
+        )
+        raise ImageDecodeError(msg)
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """Apply EXIF orientation; a broken EXIF block is ignored rather than failing the image."""
+    try:
+        if img.getexif().get(0x0112, 1) in (0, 1):  # no rotation: skip exif_transpose's copy
+            return img
+        return ImageOps.exif_transpose(img) or img
+    except Exception:  # malformed EXIF must not lose the picture
+        return img
+
+
+def _composite(rgba: Image.Image) -> Image.Image:
+    """Alpha over neutral grey, in 8-bit like any viewer would show it."""
+    background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def _high_bit_depth_to_l(img: Image.Image) -> Image.Image:
+    """'I;16*', 'I' and 'F' hold more than 8 bits: scale to 0..255 instead of clipping."""
+    arr = np.asarray(img, dtype=np.float64)
+    if img.mode == "F":
+        top = 1.0 if arr.size and np.nanmax(arr) <= 1.0 else 255.0
+    elif img.mode.startswith("I;16") or (arr.size and arr.max() > 255):
+        top = 65535.0
+    else:
+        top = 255.0
+    scaled = np.clip(np.nan_to_num(arr) * (255.0 / top), 0, 255)
+    return Image.fromarray(np.rint(scaled).astype(np.uint8), "L")
+
+
+def to_rgb(img: Image.Image, name: str = "image") -> Image.Image:
+    """Any Pillow mode -> upright 8-bit RGB (first frame of an animation)."""
+    try:
+        if getattr(img, "n_frames", 1) > 1:
+            img.seek(0)
+        img = _upright(img)
+        mode = img.mode
+        if mode == "RGB":
+            return img
+        if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+            return _composite(img.convert("RGBA"))
+        if mode.startswith("I") or mode == "F":
+            return _high_bit_depth_to_l(img).convert("RGB")
+        return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, ...
+    except ImageDecodeError:
+        raise
+    except (OSError, ValueError) as exc:
+        msg = f"{name}: cannot convert {img.mode} image to RGB ({exc})"
+        raise ImageDecodeError(msg) from exc
+
+
+def resize_shape(width: int, height: int, spec: Preprocess) -> tuple[int, int]:
+    """(width, height) after the spec's resize, computed exactly as Hugging Face does."""
+    if spec.resize == "exact":
+        return spec.size, spec.size
+    short, long = (width, height) if width <= height else (height, width)
+    new_long = int(spec.size * long / short)
+    return (spec.size, new_long) if width <= height else (new_long, spec.size)
+
+
+def required_size(*specs: Preprocess) -> int:
+    """The smallest shorter side a decoded image needs so no spec upsamples a drafted JPEG."""
+    return max(s.size for s in specs)
+
+
+def preprocess(img: Image.Image, spec: Preprocess) -> np.ndarray:
+    """RGB PIL image -> float32 (3, S, S) tensor: resize, centre crop, /255, (x - mean) / std.
+
+    Resize-then-crop is exact Hugging Face behaviour. Only for extreme panoramas, whose resized
+    intermediate would be huge (1×5000 -> 256×1,280,000), is just the source region that lands in
+    the crop resized (`Image.resize(box=...)`): same geometry, tiny 8-bit rounding differences.
+    """
+    if img.mode != "RGB":
+        img = to_rgb(img)
+    resample = _RESAMPLE[spec.resample]
+    w, h = img.size
+    new_w, new_h = resize_shape(w, h, spec)
+    out = spec.output_size
+    if spec.crop is None:
+        resized = img.resize((new_w, new_h), resample)
+    elif new_w * new_h <= _MAX_INTERMEDIATE and new_w >= out and new_h >= out:
+        resized = img.resize((new_w, new_h), resample).crop(_crop_box(new_w, new_h, out))
+    elif new_w >= out and new_h >= out:
+        left, top, right, bottom = _crop_box(new_w, new_h, out)
+        sx, sy = w / new_w, h / new_h
+        box = (left * sx, top * sy, right * sx, bottom * sy)
+        resized = img.resize((out, out), resample, box=box)
+    else:  # crop larger than the resized image: pad with black like HF's center_crop
+        resized = img.resize((new_w, new_h), resample)
+        canvas = Image.new("RGB", (max(new_w, out), max(new_h, out)))
+        canvas.paste(resized, ((canvas.width - new_w) // 2, (canvas.height - new_h) // 2))
+        resized = canvas.crop(_crop_box(canvas.width, canvas.height, out))
+    arr = np.asarray(resized, dtype=np.float32) * np.float32(1 / 255)
+    mean = np.asarray(spec.mean, dtype=np.float32)
+    std = np.asarray(spec.std, dtype=np.float32)
+    return np.ascontiguousarray(((arr - mean) / std).transpose(2, 0, 1), dtype=np.float32)
+
+
+def _crop_box(width: int, height: int, crop: int) -> tuple[int, int, int, int]:
+    """Hugging Face's centre crop: offsets rounded down."""
+    top = (height - crop) // 2
+    left = (width - crop) // 2
+    return left, top, left + crop, top + crop
+
+
+def thumbnail(img: Image.Image, size: int) -> Image.Image:
+    """A copy that fits inside size×size, aspect kept, in RGB (never upscales)."""
+    if size <= 0:
+        msg = f"thumbnail size must be positive, got {size}"
+        raise ValueError(msg)
+    out = (img if img.mode == "RGB" else to_rgb(img)).copy()
+    out.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    return out
+
+
+def load_for_models(
+    source: ImageSource, *specs: Preprocess, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> Image.Image:
+    """open_image with the draft size the given specs allow (what the encoders use for paths)."""
+    return open_image(source, max_pixels=max_pixels, min_size=required_size(*specs))
+
+
+def image_info(path: str | Path) -> dict[str, Any]:
+    """Width, height and format from the header only (cheap; no pixels decoded)."""
+    with _open(path) as img:
+        return {"width": img.width, "height": img.height, "format": img.format}
