@@ -1,0 +1,155 @@
+"""Tests for similarity.py against brute-force numpy computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vectorvision_widget.similarity import (
+    HybridNeighbours,
+    _components,
+    duplicates,
+    fused_vectors,
+    neighbour_table,
+    normalize_rows,
+    similar,
+    top_k,
+)
+
+
+def _unit(n: int, d: int, seed: int) -> np.ndarray:
+    X = np.random.default_rng(seed).normal(size=(n, d))
+    return (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _brute_table(S: np.ndarray, k: int) -> np.ndarray:
+    """Scores of each row's k best other rows, sorted descending (float64 reference)."""
+    S = S.astype(np.float64).copy()
+    np.fill_diagonal(S, -np.inf)
+    return -np.sort(-S, axis=1)[:, :k]
+
+
+def _assert_table(idx: np.ndarray, scores: np.ndarray, S: np.ndarray, k: int) -> None:
+    """Ties-safe: the scores equal brute force, and each index really has its score."""
+    n = S.shape[0]
+    assert idx.shape == scores.shape == (n, k)
+    assert not (idx == np.arange(n)[:, None]).any()  # self excluded
+    assert all(len(set(r)) == k for r in idx.tolist())  # no repeats
+    np.testing.assert_allclose(scores, _brute_table(S, k), atol=1e-5)
+    np.testing.assert_allclose(np.take_along_axis(S, idx.astype(int), 1), scores, atol=1e-5)
+
+
+def test_normalize_rows() -> None:
+    X = np.array([[3.0, 4.0], [0.0, 0.0], [1.0, 0.0]])
+    out = normalize_rows(X)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, [[0.6, 0.8], [0, 0], [1, 0]], atol=1e-7)
+    assert np.isfinite(out).all()
+
+
+def test_top_k_matches_brute_force() -> None:
+    X = _unit(300, 16, 0)
+    q = X[7]
+    idx, sc = top_k(X, q, 10, exclude=7)
+    ref = X.astype(np.float64) @ q.astype(np.float64)
+    ref[7] = -np.inf
+    np.testing.assert_allclose(sc, np.sort(ref)[::-1][:10], atol=1e-6)
+    np.testing.assert_allclose(ref[idx], sc, atol=1e-6)
+    assert idx.dtype == np.int64 and sc.dtype == np.float32 and 7 not in idx
+    many_i, _many_s = top_k(X, X[:3], 4)
+    assert many_i.shape == (3, 4)
+    np.testing.assert_array_equal(many_i[:, 0], [0, 1, 2])  # a row is its own best match
+
+
+@pytest.mark.parametrize(("n", "k", "block"), [(257, 5, 64), (300, 299, 4096), (5000, 7, 1000)])
+def test_neighbour_table_matches_brute_force(n: int, k: int, block: int) -> None:
+    X = _unit(n, 12, 1)
+    X[10] = X[11]  # exact ties
+    X[12] = X[11]
+    idx, sc = neighbour_table(X * 3.0, k, block=block)  # not unit: must normalise
+    assert idx.dtype == np.int32 and sc.dtype == np.float32
+    _assert_table(idx, sc, X @ X.T, k)
+
+
+def test_neighbour_table_rejects_bad_k() -> None:
+    with pytest.raises(ValueError, match="k must be"):
+        neighbour_table(_unit(5, 3, 0), 5)
+
+
+def test_spaces() -> None:
+    v, s = _unit(200, 10, 2), _unit(200, 6, 3)
+    for w, space, X in ((1.0, "visual", v), (0.0, "semantic", s)):
+        _hi, hs = similar(v, s, 5, 8, "hybrid", w)
+        _pi, ps = similar(v, s, 5, 8, space)
+        np.testing.assert_allclose(hs, ps, atol=1e-6)
+        np.testing.assert_allclose(hs, np.sort(np.delete(X @ X[5], 5))[::-1][:8], atol=1e-6)
+    f = fused_vectors(v, s)
+    np.testing.assert_allclose(f @ f[5], (v @ v[5] + s @ s[5]) / 2, atol=1e-6)
+    _fi, fs = similar(v, s, 5, 8, "fused")
+    _hi, hs = similar(v, s, 5, 8, "hybrid", 0.5)
+    np.testing.assert_allclose(fs, hs, atol=1e-6)
+    with pytest.raises(ValueError, match="needs visual"):
+        similar(None, s, 0, 3, "visual")
+    with pytest.raises(ValueError, match="weight"):
+        similar(v, s, 0, 3, "hybrid", 1.5)
+    with pytest.raises(IndexError):
+        similar(v, s, 200, 3)
+
+
+def test_hybrid_neighbours() -> None:
+    v, s = _unit(150, 8, 4), _unit(150, 8, 5)
+    k = 5
+    full = HybridNeighbours(v, s, k, candidates=149)  # every row is a candidate: exact
+    approx = HybridNeighbours(v, s, k)  # K = 4k: exact at the ends only
+    for w in (0.0, 0.3, 0.7, 1.0):
+        S = w * (v @ v.T) + (1 - w) * (s @ s.T)
+        _assert_table(*full.table(w), S, k)
+    _assert_table(*approx.table(1.0), v @ v.T, k)
+    _assert_table(*approx.table(0.0), s @ s.T, k)
+    with pytest.raises(ValueError, match="candidates"):
+        HybridNeighbours(v, s, 10, candidates=5)
+
+
+def test_duplicate_tiers() -> None:
+    rng = np.random.default_rng(6)
+    v, s = _unit(12, 16, 7), _unit(12, 16, 8)
+    hashes = [f"h{i}" for i in range(12)]
+    hashes[0] = hashes[1] = "same"  # exact
+    hashes[9] = hashes[10] = None  # unknown hashes never match
+    v[3] = v[2] + 0.01 * rng.normal(size=16)  # near (visual)
+    v[6] = v[0]  # near row 0, but row 0 is already in the exact tier
+    s[5] = s[4] + 0.02 * rng.normal(size=16)  # similar (semantic) ...
+    s[7] = s[5] + 0.02 * rng.normal(size=16)  # ... chained: 4-5-7 is one group
+    s[2] = s[4]  # row 2 is already a near-duplicate: not listed again
+    v[11] = 0.0  # missing visual vector: never a near-duplicate
+    v[8] = 0.0
+    out = duplicates(hashes, v, s)
+    assert out == {"exact": [[0, 1]], "near": [[2, 3]], "similar": [[4, 5, 7]]}
+    assert duplicates(hashes, None, None) == {"exact": [[0, 1]], "near": [], "similar": []}
+    loose = duplicates(hashes, v, s, near=0.99, similar=1.01)
+    assert loose["near"] == [[2, 3]] and loose["similar"] == []
+
+
+def test_components_match_breadth_first_search() -> None:
+    rng = np.random.default_rng(9)
+    n = 300
+    a, b = rng.integers(0, n, 250), rng.integers(0, n, 250)
+    got = sorted(sorted(g.tolist()) for g in _components(n, a, b))
+    adj: dict[int, set[int]] = {i: set() for i in range(n)}
+    for x, y in zip(a.tolist(), b.tolist(), strict=True):
+        adj[x].add(y)
+        adj[y].add(x)
+    seen: set[int] = set()
+    want = []
+    for i in range(n):
+        if i in seen:
+            continue
+        comp, stack = {i}, [i]
+        while stack:
+            for j in adj[stack.pop()] - comp:
+                comp.add(j)
+                stack.append(j)
+        seen |= comp
+        if len(comp) > 1:
+            want.append(sorted(comp))
+    assert got == sorted(want)

@@ -1,0 +1,145 @@
+"""Tests for som.py: determinism, metrics vs brute force, topology, unique cells, async."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import CancelledError
+
+import numpy as np
+import pytest
+
+from vectorvision_widget.som import SOM, Progress
+
+
+def _blobs(n: int = 600, d: int = 12, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(6, d))
+    X = centres[rng.integers(0, 6, n)] + 0.3 * rng.normal(size=(n, d))
+    return X.astype(np.float32)
+
+
+def _manifold(side: int = 20, d: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A side×side lattice of 2-D points (think: a grid of colours) rotated into d dims."""
+    u, v = np.meshgrid(np.linspace(0, 1, side), np.linspace(0, 1, side), indexing="ij")
+    uv = np.stack([u.ravel(), v.ravel()], axis=1)
+    q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(d, d)))
+    X = np.concatenate([uv, np.zeros((uv.shape[0], d - 2))], axis=1) @ q.T
+    return X.astype(np.float32), uv
+
+
+def test_fit_shapes_and_determinism() -> None:
+    X = _blobs()
+    a = SOM(8, 9, seed=3, epochs=6).fit(X)
+    b = SOM(8, 9, seed=3, epochs=6).fit(X)
+    assert a.weights.shape == (8, 9, 12) and a.weights.dtype == np.float32
+    assert a.cells.shape == (600, 2) and a.cells.dtype == np.int32
+    np.testing.assert_array_equal(a.weights, b.weights)
+    np.testing.assert_array_equal(a.cells, b.cells)
+
+
+def test_metrics_match_brute_force() -> None:
+    X = _blobs(400)
+    som = SOM(7, 6, epochs=5).fit(X)
+    W = som.weights.reshape(-1, X.shape[1]).astype(np.float64)
+    d = np.linalg.norm(X[:, None, :].astype(np.float64) - W[None], axis=2)
+    assert som.quantization_error(X) == pytest.approx(d.min(axis=1).mean(), rel=1e-4)
+    first, second = np.argsort(d, axis=1)[:, :2].T
+    r1, c1 = np.divmod(first, 6)
+    r2, c2 = np.divmod(second, 6)
+    te = (np.maximum(abs(r1 - r2), abs(c1 - c2)) > 1).mean()
+    assert som.topographic_error(X) == pytest.approx(te, abs=1.0 / 400)
+    np.testing.assert_array_equal(som.bmu(X), np.stack(np.divmod(first, 6), axis=1))
+    # unique-cell QE: distance to the weight of each row's assigned cell
+    ids = som.cells[:, 0] * 6 + som.cells[:, 1]
+    assert som.quantization_error(X, som.cells) == pytest.approx(
+        np.linalg.norm(X - W[ids], axis=1).mean(), rel=1e-5
+    )
+
+
+@pytest.mark.parametrize("coarse", [True, False])
+def test_topology_preserved_on_2d_manifold(coarse: bool) -> None:
+    X, uv = _manifold()
+    som = SOM.for_samples(len(X), coarse_to_fine=coarse).fit(X)
+    cells = som.cells.astype(float)
+    n = len(X)
+    i, j = np.triu_indices(n, 1)
+    d_in = np.linalg.norm(uv[i] - uv[j], axis=1)
+    d_grid = np.linalg.norm(cells[i] - cells[j], axis=1)
+    close = d_in < 1.5 / 19  # lattice neighbours (incl. diagonals)
+    assert d_grid[close].mean() < 0.15 * d_grid.mean()
+    ranks = lambda a: np.argsort(np.argsort(a))  # noqa: E731
+    assert np.corrcoef(ranks(d_in), ranks(d_grid))[0, 1] > 0.8  # Spearman
+    assert som.topographic_error(X) < 0.1
+
+
+def test_cells_unique_when_grid_is_big_enough() -> None:
+    X = _blobs(500)
+    som = SOM.for_samples(500, epochs=5).fit(X)
+    assert len({tuple(c) for c in som.cells.tolist()}) == 500
+    assert (som.cells >= 0).all() and (som.cells[:, 0] < som.rows).all()
+    assert (som.cells[:, 1] < som.cols).all()
+    # the unique cells cost little quantisation error (exact distances from independent code)
+    assert som.quantization_error(X, som.cells) < 1.5 * som.quantization_error(X)
+    small = SOM(5, 5, epochs=3).fit(X)  # 25 cells < 500 rows: cells are the BMUs
+    np.testing.assert_array_equal(small.cells, small.bmus)
+
+
+def test_fit_async_reports_progress_and_matches_fit() -> None:
+    X = _blobs()
+    seen: list[Progress] = []
+    handle = SOM(30, 30, epochs=6).fit_async(X, on_progress=seen.append, cells_every=2)
+    som = handle.result(timeout=60)
+    assert handle.done() and not handle.cancelled()
+    assert [p.epoch for p in seen] == [1, 2, 3, 4, 5, 6]
+    assert all(p.n_epochs == 6 and p.quantization_error > 0 for p in seen)
+    assert seen[1].cells is not None and seen[0].cells is None
+    assert len({tuple(c) for c in seen[1].cells.tolist()}) == len(X)
+    np.testing.assert_array_equal(seen[-1].cells, som.cells)
+    np.testing.assert_array_equal(som.weights, SOM(30, 30, epochs=6).fit(X).weights)
+
+
+def test_fit_async_four_argument_callback() -> None:
+    calls: list[tuple] = []
+
+    def cb(epoch: int, n_epochs: int, qe: float, cells: np.ndarray | None) -> None:
+        calls.append((epoch, n_epochs, qe, cells))
+
+    SOM(6, 6, epochs=3).fit_async(_blobs(200), on_progress=cb).wait(60)
+    assert [c[0] for c in calls] == [1, 2, 3] and calls[-1][3] is not None
+
+
+def test_cancel_stops_quickly() -> None:
+    X = np.random.default_rng(0).normal(size=(20000, 64)).astype(np.float32)
+    started = threading.Event()
+    som = SOM(40, 40, epochs=50, coarse_to_fine=False)
+    handle = som.fit_async(X, on_progress=lambda p: started.set())
+    assert started.wait(60)
+    handle.cancel()
+    assert handle.wait(10)
+    assert handle.cancelled()
+    with pytest.raises(CancelledError):
+        handle.result()
+    assert som.weights is None  # a cancelled fit leaves the SOM untouched
+
+
+def test_errors() -> None:
+    with pytest.raises(RuntimeError, match="not fitted"):
+        SOM(3, 3).quantization_error(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="NaN"):
+        SOM(3, 3).fit(np.array([[0.0, np.nan]]))
+    with pytest.raises(ValueError, match="2-D"):
+        SOM(3, 3).fit(np.zeros(5))
+    with pytest.raises(ValueError, match="rows and cols"):
+        SOM(0, 3)
+    som = SOM(3, 3, epochs=2).fit(_blobs(50))
+    with pytest.raises(ValueError, match="columns"):
+        som.topographic_error(np.zeros((2, 5)))
+
+
+def test_tiny_inputs() -> None:
+    one = SOM.for_samples(1).fit(np.ones((1, 4)))
+    assert one.cells.shape == (1, 2)
+    line = SOM(1, 8, epochs=4).fit(np.linspace(0, 1, 8)[:, None])
+    assert len({tuple(c) for c in line.cells.tolist()}) == 8
+    cols = line.cells[:, 1]
+    assert (np.diff(cols) > 0).all() or (np.diff(cols) < 0).all()  # order kept on a line
