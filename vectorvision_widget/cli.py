@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("fetch-models", help="download the ONNX models (the only command that downloads)")
+    p = sub.add_parser(
+        "fetch-models", help="download the ONNX models (the only command that downloads)"
+    )
     p.add_argument("--variant", default="quantized", choices=["quantized", "fp32", "fp16"],
                    help="int8 'quantized' (default, best on CPU), fp32, or fp16 (GPU)")
     p.add_argument("--models-dir", default=None,
