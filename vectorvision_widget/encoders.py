@@ -309,6 +309,11 @@ class Encoders:
             self._sha[filename] = _verify(self.folder, filename)
         return self._sha[filename]
 
+    def model_sha256(self, filename: str) -> str:
+        """sha256 of one file in the models folder (checked against the manifest, else hashed
+        once); keys caches such as the keyword label embeddings."""
+        return self._sha256(filename)
+
     def provenance(self) -> dict[str, dict[str, Any]]:
         """Which model files make the vectors: {"features": {name, sha256, dim}, "visualFeatures":
         {...}}. sha256 from the manifest's check, else hashed once from the file."""
