@@ -112,7 +112,7 @@ export class GridRenderer {
     const gap = s >= 10 ? 1 : 0;
     const sh = this.sharp.get(row);
     const src = this._tileSource(row);
-    if (sh && (!src || s * dpr > src.t * 1.2)) {
+    if (sh && (!src || s * dpr > src.t * 1.05)) {
       ctx.drawImage(sh.bmp, x + gap, y + gap, s - 2 * gap, s - 2 * gap);
     } else if (src) {
       ctx.drawImage(src.bmp, src.sx, src.sy, src.t, src.t, x + gap, y + gap, s - 2 * gap, s - 2 * gap);
@@ -184,7 +184,7 @@ export class GridRenderer {
     }
     const v = visibleCells(view, w, h, this.rows, this.cols);
     const count = Math.max(0, v.r1 - v.r0 + 1) * Math.max(0, v.c1 - v.c0 + 1);
-    if (this.overview && !this.forceTiles && (s * dpr <= this.ov * 1.25 || count > 20000)) {
+    if (this.overview && !this.forceTiles && (s * dpr <= this.ov * 1.05 || count > 20000)) {
       // One blit of the visible part of the overview.
       const o = this.ov;
       ctx.imageSmoothingEnabled = s * dpr < o;

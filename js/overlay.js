@@ -36,13 +36,25 @@ export function markerRect(view, cells, row, minPx = 0) {
   return { x: x - d, y: y - d, s: minPx };
 }
 
-function label(ctx, text, x, y, theme) {
-  ctx.font = "bold 11px system-ui, sans-serif";
-  const w = ctx.measureText(text).width + 6;
+/** A filled badge with `text`; `corner` "tl" puts it in the cell's top-left, "br" bottom-right. */
+function label(ctx, text, x, y, theme, { corner = "tl", cell = 0, px = 11, bold = true } = {}) {
+  ctx.font = `${bold ? "bold " : ""}${px}px system-ui, sans-serif`;
+  const w = Math.ceil(ctx.measureText(text).width) + 6, hgt = px + 4;
+  const bx = corner === "br" ? x + cell - w : x, by = corner === "br" ? y + cell - hgt : y;
   ctx.fillStyle = theme.accent;
-  ctx.fillRect(x, y, w, 14);
+  ctx.fillRect(bx, by, w, hgt);
   ctx.fillStyle = theme.onAccent;
-  ctx.fillText(text, x + 3, y + 11);
+  ctx.textBaseline = "alphabetic";
+  ctx.fillText(text, bx + 3, by + px);
+}
+
+/** Badges of a Shift+Hover neighbour: rank (top-left) and, when the cell has room, the cosine
+ * score (bottom-right), so both stay readable and never cover the middle of the image. */
+export function neighbourBadges(rank, score, cellPx) {
+  if (cellPx < 14) return [];
+  const out = [{ text: String(rank), corner: "tl", px: cellPx >= 40 ? 12 : 10 }];
+  if (cellPx >= 36) out.push({ text: score.toFixed(2), corner: "br", px: cellPx >= 64 ? 11 : 10, bold: false });
+  return out;
 }
 
 /**
@@ -88,7 +100,7 @@ export function drawOverlay(ctx, st) {
       ctx.lineWidth = 2;
       ctx.strokeStyle = theme.accent;
       ctx.strokeRect(r.x + 1, r.y + 1, r.s - 2, r.s - 2);
-      if (big) label(ctx, view.scale >= 48 ? `${nb.rank} · ${nb.score.toFixed(2)}` : `${nb.rank}`, r.x, r.y, theme);
+      for (const bd of neighbourBadges(nb.rank, nb.score, r.s)) label(ctx, bd.text, r.x, r.y, theme, { ...bd, cell: r.s });
     }
     const r = markerRect(view, cells, row, 12);
     st.drawTile(ctx, row, r.x, r.y, r.s);

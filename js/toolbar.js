@@ -7,6 +7,8 @@ const MODES = [
   ["colour", "Colour", "Arrange by average colour"],
 ];
 
+const HINT = "Shift + hover: similar images · Ctrl + drag: select · wheel: zoom";
+
 function h(tag, attrs = {}, ...kids) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -58,7 +60,8 @@ export function buildToolbar(model, actions) {
   const bar = h("progress", { class: "vv-progress", max: "1", value: "0" });
   const status = h("span", { class: "vv-status" });
   const el = h("div", { class: "vv-toolbar" },
-    h("span", { class: "vv-modes" }, ...modeBtns), weight, search, colour,
+    h("span", { class: "vv-modes" }, ...modeBtns), weight, search,
+    h("label", { class: "vv-colour-label", title: "Find images with this colour" }, "colour ", colour),
     h("label", { class: "vv-k-label", title: "Neighbours shown by Shift+Hover" }, "k ", k),
     h("span", { class: "vv-zoom" }, zoomOut, zoomIn, fit), rescan, bar, status);
 
@@ -91,7 +94,8 @@ export function buildToolbar(model, actions) {
     if (p.table === "computing") parts.push("preparing Shift+Hover…");
     bar.style.display = frac === null ? "none" : "";
     bar.value = frac ?? 0;
-    status.textContent = parts.join(" · ");
+    status.textContent = parts.length ? parts.join(" · ") : HINT;
+    status.classList.toggle("vv-hint", !parts.length);
   }
   return { el, sync, search };
 }

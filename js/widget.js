@@ -8,7 +8,7 @@ import { buildTooltip } from "./tooltip.js";
 import { fitView, panBy, screenToCell, zoomAt } from "./view.js";
 
 const DRAG_PX = 4;
-const SHARP_MIN_CELL_PX = 40;
+const SHARP_MIN_CELL_PX = 24; // and only once atlas tiles would be upscaled
 const TOOLTIP_DELAY_MS = 250;
 
 function cssVar(el, name, fallback) {
@@ -60,7 +60,7 @@ function render({ model, el }) {
   const grid = new GridRenderer();
   let theme = readTheme(el);
   let view = { scale: 1, tx: 0, ty: 0 };
-  let fitted = false;
+  let autoFit = true; // the view follows the stage size and grid until the user zooms or pans
   let dpr = window.devicePixelRatio || 1;
   let nbrIdx = new Int32Array(0), nbrScores = new Float32Array(0), nbrK = 0;
   let selected = new Set(model.get("selected"));
@@ -91,18 +91,19 @@ function render({ model, el }) {
       c.style.width = `${w}px`;
       c.style.height = `${h}px`;
     }
-    if (!fitted) fit(); else requestDraw(true);
+    if (autoFit) fit(); else requestDraw(true);
   }
 
   function fit() {
     const { w, h } = size();
     view = fitView(grid.rows, grid.cols, w, h);
-    fitted = true;
+    autoFit = true;
     requestDraw(true);
   }
 
   function setView(v) {
     view = v;
+    autoFit = false;
     requestDraw(true);
   }
 
@@ -150,9 +151,10 @@ function render({ model, el }) {
     const n = model.get("_n");
     const [rows, cols] = model.get("_grid");
     const cells = asInt32(model.get("_cells")).slice(0, 2 * n);
+    const newGrid = grid.rows !== Math.max(rows, 1) || grid.cols !== Math.max(cols, 1);
     grid.setCells(cells, n, rows, cols, asUint8(model.get("_colors")).slice());
     empty.style.display = n ? "none" : "";
-    if (!fitted || grid.rows !== rows) fit();
+    if (autoFit || newGrid) fit();
     requestDraw(true);
   }
 
@@ -170,12 +172,12 @@ function render({ model, el }) {
     grid.reset();
     infoCache.clear();
     pendingSharp.clear();
-    fitted = false;
+    autoFit = true;
   }
 
   function syncBanner() {
     const text = model.get("banner");
-    banner.textContent = text ? `⚠ ${text}: rescan (⟳) to cluster by look` : "";
+    banner.textContent = text ? `⚠ ${text}` : "";
     banner.style.display = text ? "" : "none";
     const err = model.get("error");
     errorLine.textContent = err;
@@ -371,10 +373,10 @@ function render({ model, el }) {
 
   function scheduleSharp() {
     clearTimeout(sharpTimer);
-    if (view.scale < SHARP_MIN_CELL_PX || !grid.n) return;
+    if (view.scale < SHARP_MIN_CELL_PX || view.scale * dpr <= grid.tile * 1.05 || !grid.n) return;
     sharpTimer = setTimeout(() => {
       const px = view.scale * dpr;
-      const want = px <= 80 ? 64 : px <= 160 ? 128 : 256;
+      const want = px <= 64 ? 64 : px <= 128 ? 128 : 256; // never upscale a sharp thumbnail
       const { w, h } = size();
       const rows = grid.wantSharp(view, w, h, want).filter((r) => !pendingSharp.has(r)).slice(0, 256);
       if (!rows.length) return;

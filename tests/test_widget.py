@@ -255,7 +255,20 @@ def test_missing_visual_features_show_a_banner(tmp_path: Path) -> None:
     w = vv.VectorVision(lib)
     assert w.wait(30)
     assert "5 images need a rescan" in w.banner
+    assert "Shift+Hover" in w.banner and "vv.scan(" in w.banner  # what it means, how to fix
     assert w.error == ""
+
+
+def test_banner_counts_only_the_images_missing_visual_features(tmp_path: Path) -> None:
+    full = _library(tmp_path, 6)
+    vis = np.asarray(full.visual_features).copy()
+    vis[[1, 4]] = 0.0  # two images scanned before visual features existed
+    lib = vv.Library.from_arrays(full.paths, full.features, vis, records=full.records)
+    assert lib.missing_visual_count == 2  # independent of the widget
+    w = vv.VectorVision(lib)
+    assert "2 of 6 images need a rescan" in w.banner
+    assert vv.VectorVision(full).banner == ""
+    w.close()
 
 
 def test_refresh_keeps_selection_by_path(tmp_path: Path) -> None:

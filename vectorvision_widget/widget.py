@@ -278,6 +278,7 @@ class VectorVision(MessagesMixin, anywidget.AnyWidget):
             self.highlighted = []
             self.hovered = None
             self._n = n
+            self.banner = self._banner_text()
             self._colors = encode_array(np.asarray(colours, np.uint8).reshape(-1, 3), "u1")
             self._nbr_idx = b""
             self._nbr_scores = b""
@@ -373,8 +374,7 @@ class VectorVision(MessagesMixin, anywidget.AnyWidget):
         grid = layout.default_grid_shape(len(lib))
 
         def run(job: Job) -> None:
-            X, note = mapdata.mode_vectors(lib, mode, weight)
-            self._set(banner=note)
+            X, _note = mapdata.mode_vectors(lib, mode, weight)  # banner: see _banner_text
 
             def on_cells(cells: np.ndarray, epoch: int, n_epochs: int) -> None:
                 if not job.cancelled:
@@ -389,6 +389,25 @@ class VectorVision(MessagesMixin, anywidget.AnyWidget):
 
         self._set_progress(som=[0, 1])
         self._start("layout", run)
+
+    def _banner_text(self) -> str:
+        """The notice for libraries scanned before visual features existed. Shown in every mode
+        (colour mode's Shift+Hover uses the visual table too), so users know why the map looks
+        different from a fresh scan and what fixes it."""
+        n = len(self._lib)
+        missing = int(getattr(self._lib, "missing_visual_count", 0) or 0)
+        if not n or not missing:
+            return ""
+        remedy = (
+            "click ⟳ to rescan"
+            if self._encoders is not None
+            else "rescan with vv.scan(folder, lib, encoders=enc, force=True), then w.refresh()"
+        )
+        count = f"{missing} images need" if missing == n else f"{missing} of {n} images need"
+        return (
+            f"{count} a rescan: without visual (DINOv2) features, the map and Shift+Hover use "
+            f"`features` (SigLIP meaning) instead; {remedy}"
+        )
 
     def _table_key(self) -> tuple[Any, ...]:
         space = {"colour": "visual", "custom": "visual"}.get(self.mode, self.mode)
@@ -406,12 +425,10 @@ class VectorVision(MessagesMixin, anywidget.AnyWidget):
         space, weight, k = key
 
         def run(job: Job) -> None:
-            idx, scores, note = mapdata.neighbours(lib, space, weight or 0.5, k)
+            idx, scores, _note = mapdata.neighbours(lib, space, weight or 0.5, k)
             if not job.cancelled:
                 self._table_cache[key] = (idx, scores)
                 self._push_table(idx, scores)
-                if note and not self.banner:
-                    self._set(banner=note)
 
         self._set_progress(table="computing")
         self._start("table", run)

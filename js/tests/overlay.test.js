@@ -71,3 +71,11 @@ test("drawOverlay without hover draws no dimming and no tiles", () => {
   assert.ok(!calls.some(([n, x, y, w]) => n === "fillRect" && w === 100));
   assert.ok(calls.some(([n]) => n === "strokeRect"));
 });
+
+test("neighbourBadges: rank always once cells are visible, score only when it fits", async () => {
+  const { neighbourBadges } = await import("../overlay.js");
+  assert.deepEqual(neighbourBadges(3, 0.876, 8), []);
+  assert.deepEqual(neighbourBadges(3, 0.876, 20).map((b) => b.text), ["3"]);
+  const big = neighbourBadges(3, 0.876, 64);
+  assert.deepEqual(big.map((b) => [b.text, b.corner]), [["3", "tl"], ["0.88", "br"]]);
+});

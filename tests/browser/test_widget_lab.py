@@ -24,7 +24,7 @@ PER_GROUP = 6
 N = GROUPS * PER_GROUP
 
 SETUP = """\
-import json, pathlib, sys
+import json, pathlib, sys, threading
 sys.path.insert(0, {repo!r})
 import numpy as np
 import vectorvision_widget as vv
@@ -48,7 +48,9 @@ records = [dict(path=p, color=list(Image.open(p).getpixel((0, 0))),
 lib = vv.Library.from_arrays(paths, np.array(sem), np.array(vis), records=records)
 w = vv.VectorVision(lib, height=420)
 _out = pathlib.Path("kernel_state.json")
+_dump_lock = threading.Lock()  # observers also fire in the widget's worker threads
 def _dump(_=None):
+  with _dump_lock:
     st = dict(hovered=w.hovered, selected=w.selected, selected_paths=w.selected_paths,
               highlighted=w.highlighted, mode=w.mode, query=w.query, progress=w.progress,
               error=w.error, cells=w.cells.tolist(), paths=lib.paths,
@@ -69,13 +71,15 @@ if not photos.exists():
 enc = vv.Encoders.load({models!r})
 lib2 = vv.Library()
 vv.scan(photos, lib2, encoders=enc, progress=False)
-w2 = vv.VectorVision(lib2, encoders=enc, height=360)
+w2 = vv.VectorVision(lib2, encoders=enc, height=560)
 scans = []
 _out2 = pathlib.Path("kernel_state2.json")
 def _dump2(_=None):
+  with _dump_lock:  # build and write under one lock, or an older snapshot can land last
     q = w2.query.strip()
     st = dict(query=q, highlighted=w2.highlighted, progress=w2.progress, error=w2.error,
               version=w2._data_version, n=len(lib2), hovered=w2.hovered, cells=w2.cells.tolist(),
+              names=[pathlib.Path(p).name for p in lib2.paths], banner=w2.banner,
               expected=[r for r, _ in lib2.search(q, encoders=enc, k=w2.search_k)] if q else [],
               last_scan=None if getattr(w2, "last_scan", None) is None else dict(
                   added=len(w2.last_scan.added), updated=len(w2.last_scan.updated),
@@ -137,21 +141,36 @@ class Lab:
         s, tx, ty = (float(v) for v in self.base.get_attribute("data-view").split(","))
         return s, tx, ty
 
-    def cell_xy(self, row: int, st: dict[str, Any], fx: float = 0.5, fy: float = 0.5) -> tuple:
-        """Page coordinates of a point inside ``row``'s cell (fractions fx, fy of the cell)."""
+    def local_xy(self, row: int, st: dict[str, Any], fx: float = 0.5, fy: float = 0.5) -> tuple:
+        """Stage-local coordinates (what :meth:`pixels` indexes) of a point inside ``row``'s cell
+        (fractions fx, fy of the cell). The 1 px is the stage's border."""
         s, tx, ty = self.view()
-        box = self.stage.bounding_box()
         r, c = st["cells"][row]
-        return box["x"] + 1 + tx + (c + fx) * s, box["y"] + 1 + ty + (r + fy) * s
+        return 1 + tx + (c + fx) * s, 1 + ty + (r + fy) * s
 
-    def pixels(self) -> tuple[np.ndarray, dict[str, float]]:
-        """The viewport's pixels (page coordinates index them directly)."""
+    def edge_xy(self, row: int, st: dict[str, Any], px: float = 1.4) -> tuple:
+        """Stage-local point ``px`` pixels below the middle of ``row``'s top edge: the pixel it
+        falls in is >= 60 % covered by the 2-3 px rings drawn for selection, highlights and
+        neighbours, whatever the zoom (a fixed fraction of the cell is not)."""
+        x, y = self.local_xy(row, st, 0.5, 0.0)
+        return x, y + px
+
+    def cell_xy(self, row: int, st: dict[str, Any], fx: float = 0.5, fy: float = 0.5) -> tuple:
+        """Page coordinates (for the mouse) of a point inside ``row``'s cell. The notebook scrolls
+        (running a cell scrolls to it), so the stage is brought into view and measured each time."""
+        self.stage.scroll_into_view_if_needed()
         box = self.stage.bounding_box()
-        img = Image.open(io.BytesIO(self.page.screenshot())).convert("RGB")
-        return np.asarray(img, dtype=np.int16), box
+        x, y = self.local_xy(row, st, fx, fy)
+        return box["x"] + x, box["y"] + y
 
-    def pixel_at(self, arr: np.ndarray, box: dict[str, float], x: float, y: float) -> np.ndarray:
-        del box
+    def pixels(self) -> np.ndarray:
+        """The stage's pixels, indexed by stage-local coordinates (independent of scrolling)."""
+        img = Image.open(io.BytesIO(self.stage.screenshot())).convert("RGB")
+        return np.asarray(img, dtype=np.int16)
+
+    def pixel_at(self, arr: np.ndarray, xy: tuple[float, float]) -> np.ndarray:
+        x, y = xy
+        assert 0 <= x < arr.shape[1] and 0 <= y < arr.shape[0], (xy, arr.shape)
         return arr[int(y), int(x)]
 
     def run(self, code: str) -> None:
@@ -202,10 +221,9 @@ def _near(a: np.ndarray, b: Any, tol: int = 24) -> bool:
 
 def test_map_draws_each_thumbnail_in_its_cell(lab: Lab) -> None:
     st = lab.state()
-    arr, box = lab.pixels()
-    rows = range(0, N, 5)
-    for row in rows:
-        got = lab.pixel_at(arr, box, *lab.cell_xy(row, st))
+    arr = lab.pixels()
+    for row in range(N):
+        got = lab.pixel_at(arr, lab.local_xy(row, st))
         assert _near(got, st["colours"][row]), (row, got, st["colours"][row])
 
 
@@ -214,32 +232,32 @@ def test_shift_hover_sets_hovered_and_lights_up_neighbours(lab: Lab) -> None:
     row = 7
     nbrs = st["nbrs"][str(row)]
     assert nbrs, "the neighbour table is empty"
-    before, box = lab.pixels()
+    before = lab.pixels()
     lab.page.mouse.move(*lab.cell_xy(row, st, 0.3, 0.3))
     lab.page.keyboard.down("Shift")
     lab.page.mouse.move(*lab.cell_xy(row, st), steps=3)
     try:
         lab.wait_state(lambda s: s["hovered"] == row)
-        after, _ = lab.pixels()
+        after = lab.pixels()
     finally:
         lab.page.keyboard.up("Shift")
     others = [r for r in range(N) if r != row and r not in nbrs]
     dimmed = sum(
-        not _near(lab.pixel_at(after, box, *lab.cell_xy(r, st)),
-                  lab.pixel_at(before, box, *lab.cell_xy(r, st)), 30)
+        not _near(lab.pixel_at(after, lab.local_xy(r, st)),
+                  lab.pixel_at(before, lab.local_xy(r, st)), 30)
         for r in others
     )  # fmt: skip
     kept = sum(
-        _near(lab.pixel_at(after, box, *lab.cell_xy(r, st)),
-              lab.pixel_at(before, box, *lab.cell_xy(r, st)), 8)
+        _near(lab.pixel_at(after, lab.local_xy(r, st)),
+              lab.pixel_at(before, lab.local_xy(r, st)), 8)
         for r in nbrs
     )  # fmt: skip
     assert dimmed == len(others), f"{dimmed}/{len(others)} non-neighbours dimmed"
     assert kept == len(nbrs), f"{kept}/{len(nbrs)} neighbours kept at full strength"
     # A ring (the theme accent) around each neighbour: the cell's edge pixels change colour.
     for r in nbrs:
-        edge = lab.cell_xy(r, st, 0.5, 0.04)
-        assert not _near(lab.pixel_at(after, box, *edge), st["colours"][r], 30), r
+        edge = lab.edge_xy(r, st)
+        assert not _near(lab.pixel_at(after, edge), st["colours"][r], 30), r
     lab.wait_state(lambda s: s["hovered"] is None)
 
 
@@ -262,6 +280,7 @@ def test_ctrl_drag_box_selects_the_rows_inside(lab: Lab) -> None:
     inside = [i for i, (r, c) in enumerate(cells) if r0 <= r <= rb and c0 <= c <= cb]
     assert inside, "no rows in the box; the layout is degenerate"
     s, tx, ty = lab.view()
+    lab.stage.scroll_into_view_if_needed()
     box = lab.stage.bounding_box()
     x0, y0 = box["x"] + 1 + tx + (c0 + 0.5) * s, box["y"] + 1 + ty + (r0 + 0.5) * s
     x1, y1 = box["x"] + 1 + tx + (cb + 0.5) * s, box["y"] + 1 + ty + (rb + 0.5) * s
@@ -280,15 +299,15 @@ def test_ctrl_drag_box_selects_the_rows_inside(lab: Lab) -> None:
 def test_selection_set_from_python_is_drawn(lab: Lab) -> None:
     st = lab.state()
     target = 20
-    before, box = lab.pixels()
-    edge = lab.cell_xy(target, st, 0.5, 0.05)
+    before = lab.pixels()
+    edge = lab.edge_xy(target, st)
     lab.run(f"w.selected = [{target}]")
     lab.wait_state(lambda s: s["selected"] == [target])
     lab.page.wait_for_timeout(300)
-    after, _ = lab.pixels()
-    assert not _near(lab.pixel_at(after, box, *edge), lab.pixel_at(before, box, *edge), 30)
+    after = lab.pixels()  # stage-local: the notebook scrolled to the edited cell meanwhile
+    assert not _near(lab.pixel_at(after, edge), lab.pixel_at(before, edge), 30)
     # and the centre of the image is still the image
-    assert _near(lab.pixel_at(after, box, *lab.cell_xy(target, st)), st["colours"][target])
+    assert _near(lab.pixel_at(after, lab.local_xy(target, st)), st["colours"][target])
 
 
 def test_name_search_without_encoders_highlights_matches(lab: Lab) -> None:
@@ -322,21 +341,30 @@ def test_text_search_with_encoders_highlights_in_rank_order(lab: Lab) -> None:
         lambda s: s["query"] and s["highlighted"] and s["highlighted"] == s["expected"]
     )
     assert len(st["highlighted"]) == min(24, st["n"])
-    before, box = two.pixels()
+    before = two.pixels()
     first = st["highlighted"][0]
-    edge = two.cell_xy(first, st, 0.5, 0.03)
+    edge = two.edge_xy(first, st)
     search.press("Escape")
     two.wait_state(lambda s: s["highlighted"] == [])
     two.page.wait_for_timeout(200)
-    after, _ = two.pixels()
-    assert not _near(two.pixel_at(before, box, *edge), two.pixel_at(after, box, *edge), 30)
+    after = two.pixels()
+    assert not _near(two.pixel_at(before, edge), two.pixel_at(after, edge), 30)
 
 
 def test_readme_screenshot_with_shift_hover(lab: Lab) -> None:
+    """docs/screenshot.png: the bundled sample photos on the map, mid Shift+Hover on the cat."""
     two = lab.second
-    two.stage.scroll_into_view_if_needed()
     st = two.state()
-    row = 0
+    assert st["banner"] == "" and two.widget.locator(".vv-banner").is_hidden()
+    row = st["names"].index("cat_chelsea.jpg")
+    lab.page.evaluate("document.activeElement && document.activeElement.blur()")
+    # Zoomed in far enough, every visible cell gets a sharp thumbnail: wait until all arrived.
+    two.widget.evaluate(
+        "el => new Promise((ok, bad) => { const t0 = performance.now(); (function poll() {"
+        " const g = el.__vv.grid; if (g.sharp.size >= g.n) return ok();"
+        " if (performance.now() - t0 > 20000) return bad(new Error(`sharp ${g.sharp.size}`));"
+        " setTimeout(poll, 50); })(); })"
+    )
     two.page.mouse.move(*two.cell_xy(row, st, 0.2, 0.2))
     two.page.keyboard.down("Shift")
     two.page.mouse.move(*two.cell_xy(row, st), steps=2)
@@ -349,7 +377,7 @@ def test_readme_screenshot_with_shift_hover(lab: Lab) -> None:
     (REPO / "docs").mkdir(exist_ok=True)
     (REPO / "docs" / "screenshot.png").write_bytes(shot)
     img = Image.open(io.BytesIO(shot))
-    assert img.width > 400 and img.height > 300
+    assert img.width > 600 and img.height > 500
 
 
 def test_rescan_button_rescans_and_refreshes(lab: Lab) -> None:
@@ -364,6 +392,21 @@ def test_rescan_button_rescans_and_refreshes(lab: Lab) -> None:
     assert st["last_scan"]["failed"] == 0
     assert st["last_scan"]["added"] + st["last_scan"]["updated"] == st["n"]
     two.wait_state(lambda s: "som" not in s["progress"] and "thumbs" not in s["progress"])
+
+
+def test_banner_for_missing_visual_features(lab: Lab) -> None:
+    """A library scanned before visual features existed: the banner says what the map uses and
+    how many images need a rescan."""
+    lab.run(
+        "lib3 = vv.Library.from_arrays(paths[:8], np.array(sem[:8]), records=records[:8])\n"
+        "w3 = vv.VectorVision(lib3, height=200)\nw3"
+    )
+    three = lab.page.locator(".vv-root").nth(2)
+    banner = three.locator(".vv-banner")
+    expect(banner).to_be_visible(timeout=30_000)
+    expect(banner).to_contain_text("8 images need a rescan")
+    expect(banner).to_contain_text("Shift+Hover")
+    expect(lab.widget.locator(".vv-banner")).to_be_hidden()  # complete libraries: no banner
 
 
 def test_no_page_errors(lab: Lab) -> None:
