@@ -4,18 +4,26 @@ What counts as an image: a file whose extension is one of IMAGE_EXTENSIONS (case
 an extension-less file whose first bytes are a known image signature (cameras and some exports
 drop extensions). A file with an image extension is always returned, even if its content turns out
 to be something else: the analyzer then records it as a failure instead of skipping it silently.
+HEIC/HEIF count as image extensions for that reason: without a Pillow plugin (`pillow-heif`,
+registered by the user) they cannot be decoded, and the user should hear about them. Files with
+any other extension (`.txt`, `.raw`, `.mp4`, `photo.jpg.bak`) are not looked at.
 Skipped: hidden files and folders (".name"), macOS AppleDouble files ("._name") and "__MACOSX".
-Symlinks are followed, but each real folder and file is visited once, so a symlink loop or two
-links to one photo cannot index anything twice.
+Symlinks are followed, but each real folder and file is visited once (real paths first, links
+after), so a symlink loop or two links to one photo cannot index anything twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+    | {".avif", ".heic", ".heif"}  # Pillow >= 11.2 reads AVIF; HEIC needs a plugin (else: failed)
+)
 SKIPPED_FOLDERS = frozenset({"__MACOSX"})
 
 _SIGNATURES: tuple[tuple[int, bytes], ...] = (
@@ -27,6 +35,11 @@ _SIGNATURES: tuple[tuple[int, bytes], ...] = (
     (0, b"II*\x00"),  # TIFF little-endian
     (0, b"MM\x00*"),  # TIFF big-endian
     (8, b"WEBP"),  # RIFF....WEBP
+    (4, b"ftypavif"),  # ISO-BMFF containers: AVIF, HEIC/HEIF
+    (4, b"ftypavis"),
+    (4, b"ftypheic"),
+    (4, b"ftypheix"),
+    (4, b"ftypmif1"),
 )
 
 
@@ -58,11 +71,27 @@ def is_candidate(path: str | os.PathLike[str]) -> bool:
 
 
 def iter_image_files(root: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield candidate image files under `root` (absolute paths, sorted per folder)."""
+    """Yield candidate image files under `root` (absolute paths, sorted per folder).
+
+    Real files and folders are walked first and symlinks afterwards, so a photo reachable both
+    directly and through a link is indexed under its real path, whatever the names sort like.
+    """
     top = Path(root).expanduser().absolute()
     seen: set[tuple[int, int]] = set()
     stack = [top]
-    while stack:
+    links: deque[tuple[bool, Path]] = deque()  # (is_dir, path) of symlinks, walked last
+    while stack or links:
+        if not stack:
+            is_dir, link = links.popleft()
+            if is_dir:
+                stack.append(link)
+            else:
+                with contextlib.suppress(OSError):
+                    fst = link.stat()
+                    if (fst.st_dev, fst.st_ino) not in seen and is_candidate(link):
+                        seen.add((fst.st_dev, fst.st_ino))
+                        yield link
+            continue
         folder = stack.pop()
         try:
             st = folder.stat()
@@ -72,7 +101,8 @@ def iter_image_files(root: str | os.PathLike[str]) -> Iterator[Path]:
             continue  # a symlink loop or a second link to a folder already walked
         seen.add((st.st_dev, st.st_ino))
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
         except OSError:
             continue  # unreadable folder: nothing to index there
         subfolders: list[Path] = []
@@ -80,11 +110,16 @@ def iter_image_files(root: str | os.PathLike[str]) -> Iterator[Path]:
             if _hidden(entry.name) or entry.name in SKIPPED_FOLDERS:
                 continue
             try:
-                if entry.is_dir():  # follows symlinks
+                is_dir = entry.is_dir()  # follows symlinks
+                if entry.is_symlink():
+                    if is_dir or entry.is_file():
+                        links.append((is_dir, Path(entry.path)))
+                    continue
+                if is_dir:
                     subfolders.append(Path(entry.path))
                     continue
                 if not entry.is_file():
-                    continue  # sockets, fifos, dangling links
+                    continue  # sockets, fifos
                 fst = entry.stat()
             except OSError:
                 continue
