@@ -153,3 +153,91 @@ def test_components_match_breadth_first_search() -> None:
         if len(comp) > 1:
             want.append(sorted(comp))
     assert got == sorted(want)
+
+
+# --- exact selection paths (chunk-max prefilter, symmetric streaming table) -----------------
+
+
+def _canonical(S: np.ndarray, k: int, self_excluded: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Brute force: full sort of every row by (score desc, index asc)."""
+    S = S.astype(np.float64).copy()
+    if self_excluded:
+        np.fill_diagonal(S, -np.inf)
+    cols = np.broadcast_to(np.arange(S.shape[1]), S.shape)
+    order = np.lexsort((cols, -S), axis=1)[:, :k]
+    return order, np.take_along_axis(S, order, 1)
+
+
+def _quantised(n: int, d: int, seed: int, levels: int = 2) -> np.ndarray:
+    """Small-integer vectors: dot products are exact in float32 and tie massively."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(-levels, levels + 1, size=(n, d)).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "block"),
+    [(2, 1, 4096), (3, 2, 1), (97, 96, 4096), (97, 95, 10), (530, 7, 64), (1300, 70, 200)],
+)
+def test_neighbour_table_equals_canonical_brute_force_under_ties(
+    n: int, k: int, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vectorvision_widget.similarity as sim
+
+    monkeypatch.setattr(sim, "_CHUNK", 5)  # make the chunk paths run on small data
+    monkeypatch.setattr(sim, "_SCAN_CHUNK", 3)
+    X = _quantised(n, 4, n)
+    X[n // 2 :: 7] = X[1]  # many exact duplicates of one row
+    want_i, want_s = _canonical(X @ X.T, k)
+    idx, sc = neighbour_table(X, k, block=block, normalize=False)
+    assert idx.dtype == np.int32 and sc.dtype == np.float32
+    np.testing.assert_array_equal(sc, want_s)  # exact: integer dot products
+    np.testing.assert_array_equal(idx, want_i)  # ties broken by the lower index
+
+
+def test_neighbour_table_independent_of_block_size() -> None:
+    X = _unit(700, 6, 11)
+    X[100:400:3] = X[5]
+    ref = neighbour_table(X, 9, block=700)
+    for block in (7, 128):
+        got = neighbour_table(X, 9, block=block)
+        np.testing.assert_array_equal(got[0], ref[0])
+        np.testing.assert_allclose(got[1], ref[1], atol=1e-6)
+
+
+def test_neighbour_table_all_identical_rows() -> None:
+    X = np.ones((300, 5), np.float32)
+    idx, sc = neighbour_table(X, 12, block=32)
+    want = [[j for j in range(300) if j != i][:12] for i in range(300)]
+    np.testing.assert_array_equal(idx, want)
+    np.testing.assert_allclose(sc, 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "chunk"),
+    [(1000, 3, 7), (1003, 40, 4), (999, 9, 32), (4096, 100, 8), (50, 49, 4), (64, 64, 4)],
+)
+def test_select_rows_matches_brute_force(n: int, k: int, chunk: int) -> None:
+    from vectorvision_widget.similarity import _select_rows
+
+    S = _quantised(40, n, n, levels=3)  # scores in -3..3: ties everywhere, also at the k-th
+    S[0] = -np.inf
+    S[1, ::5] = 3.0
+    S[2, : n // 2] = -np.inf
+    want_i, want_s = _canonical(S, k, self_excluded=False)
+    idx, sc = _select_rows(S, k, chunk=chunk)
+    np.testing.assert_array_equal(sc, want_s)
+    finite = np.isfinite(want_s)  # which -inf (excluded) columns fill a short row is free
+    np.testing.assert_array_equal(idx[finite], want_i[finite])
+
+
+def test_top_k_ties_and_many_queries() -> None:
+    X = _quantised(3000, 3, 12)
+    Q = X[:50]
+    idx, sc = top_k(X, Q, 25, exclude=[4, 9])
+    S = Q @ X.T
+    S[:, [4, 9]] = -np.inf
+    want_i, want_s = _canonical(S, 25, self_excluded=False)
+    np.testing.assert_array_equal(idx, want_i)
+    np.testing.assert_array_equal(sc, want_s)
+    one_i, _ = top_k(X, Q[3], 3000)  # k > rows left: clipped
+    assert one_i.shape == (3000,) and sorted(one_i.tolist()) == list(range(3000))

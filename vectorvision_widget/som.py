@@ -12,16 +12,27 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from .layout import assign_unique, default_grid_shape, grid_refill, window
+from .layout import assign_unique, default_grid_shape, grid_refill, partition_cells, window
 
 _BLOCK_ELEMENTS = 1 << 21  # floats per block of the sample × node score matrix (8 MiB, cache-sized)
+
+#: ``train_nodes="auto"``: grids with more nodes than this train at a bounded working resolution.
+AUTO_TRAIN_NODES = 4096
+#: The bounded working grid has about N / this many nodes (but at least MIN_TRAIN_NODES).
+SAMPLES_PER_TRAIN_NODE = 8
+MIN_TRAIN_NODES = 64
+#: Smallest neighbourhood (in working nodes) on a bounded working grid.
+MIN_WORK_SIGMA = 1.0
+#: Candidate display cells kept per row on the bounded path.
+CANDIDATES = 16
 
 
 class Progress(NamedTuple):
@@ -105,6 +116,8 @@ class SOM:
         samples_per_node: int = 16,
         coarse_sigma: float = 1.0,
         unique: bool = True,
+        train_nodes: int | Literal["auto"] | None = "auto",
+        refine_epochs: int = 1,
     ) -> None:
         if int(rows) < 1 or int(cols) < 1:
             msg = f"SOM: rows and cols must be >= 1, got {rows}×{cols}"
@@ -123,6 +136,11 @@ class SOM:
         self.samples_per_node = int(samples_per_node)
         self.coarse_sigma = float(coarse_sigma)
         self.unique = bool(unique)
+        if train_nodes not in ("auto", None) and (not isinstance(train_nodes, int) or train_nodes < 4):
+            msg = f"SOM: train_nodes must be 'auto', None or an int >= 4, got {train_nodes!r}"
+            raise ValueError(msg)
+        self.train_nodes = train_nodes
+        self.refine_epochs = int(refine_epochs)
         self.weights: np.ndarray | None = None
         self.bmus: np.ndarray | None = None
         self.cells: np.ndarray | None = None
@@ -172,8 +190,35 @@ class SOM:
         handle._thread.start()
         return handle
 
-    def _schedule(self) -> list[tuple[float, int]]:
-        """(sigma, coarsening factor) per epoch."""
+    def working_shape(self, n: int) -> tuple[int, int]:
+        """The grid the epochs train on for ``n`` samples: the display grid, or a bounded one.
+
+        Why: a pass over a display grid of 2.25·N cells costs N × 2.25·N products (a minute per
+        pass at 100k), while the map's shape is decided by the wide early neighbourhoods anyway.
+        With ``train_nodes="auto"`` grids above :data:`AUTO_TRAIN_NODES` nodes train on at most
+        that many nodes and about N / :data:`SAMPLES_PER_TRAIN_NODE`; an int sets the cap for any
+        grid; None trains at full resolution.
+        """
+        nodes = self.rows * self.cols
+        if self.train_nodes is None or (self.train_nodes == "auto" and nodes <= AUTO_TRAIN_NODES):
+            return self.rows, self.cols
+        cap = AUTO_TRAIN_NODES if self.train_nodes == "auto" else int(self.train_nodes)
+        target = min(cap, max(MIN_TRAIN_NODES, -(-n // SAMPLES_PER_TRAIN_NODE)))
+        if nodes <= target:
+            return self.rows, self.cols
+        s = math.sqrt(target / nodes)
+        return (
+            min(self.rows, max(2, round(self.rows * s))),
+            min(self.cols, max(2, round(self.cols * s))),
+        )
+
+    def _schedule(self, work: tuple[int, int]) -> list[tuple[float, int]]:
+        """(sigma in display cells, coarsening factor of the working grid) per epoch."""
+        wr, wc = work
+        scale = min(
+            (wr - 1) / (self.rows - 1) if self.rows > 1 else 1.0,
+            (wc - 1) / (self.cols - 1) if self.cols > 1 else 1.0,
+        )
         out = []
         for e in range(self.epochs):
             t = e / (self.epochs - 1) if self.epochs > 1 else 1.0
@@ -181,8 +226,8 @@ class SOM:
             f = 1
             while (
                 self.coarse_to_fine
-                and sigma / (2 * f) >= self.coarse_sigma
-                and min(self.rows, self.cols) / (2 * f) >= 4
+                and sigma * scale / (2 * f) >= self.coarse_sigma
+                and min(wr, wc) / (2 * f) >= 4
             ):
                 f *= 2
             out.append((sigma, f))
@@ -199,12 +244,14 @@ class SOM:
         rng = np.random.default_rng(self.seed)
         n = X.shape[0]
         x2 = np.einsum("ij,ij->i", X, X)
-        schedule = self._schedule()
-        shape = _level_shape(self.rows, self.cols, schedule[0][1])
+        work = self.working_shape(n)
+        bounded = work != (self.rows, self.cols)
+        schedule = self._schedule(work)
+        shape = _level_shape(*work, schedule[0][1])
         W = _pca_init(X, *shape, rng)
         history: list[float] = []
         for e, (sigma, f) in enumerate(schedule):
-            new_shape = _level_shape(self.rows, self.cols, f)
+            new_shape = _level_shape(*work, f)
             if new_shape != shape:
                 W = _resample(W, *new_shape)
                 shape = new_shape
@@ -217,22 +264,90 @@ class SOM:
             history.append(float(np.sqrt(d2).mean()))
             sr = sigma * (r - 1) / (self.rows - 1) if self.rows > 1 else sigma
             sc = sigma * (c - 1) / (self.cols - 1) if self.cols > 1 else sigma
+            if bounded:  # below ~half a node the working map turns into k-means and tears
+                sr, sc = max(sr, MIN_WORK_SIGMA), max(sc, MIN_WORK_SIGMA)
             W = _batch_update(Xs, bmu, W, sr, sc)
             last = e == self.epochs - 1
             if callback is not None and ((e + 1) % max(1, every) == 0 or last):
                 cells = None
                 if not last and cells_every and (e + 1) % cells_every == 0:
-                    full = W if f == 1 else _resample(W, self.rows, self.cols)
-                    cells = self._cells(X, x2, full, stop)[1]
+                    if bounded:
+                        cells = self._preview_cells(X, x2, W, stop)
+                    else:
+                        full = W if f == 1 else _resample(W, self.rows, self.cols)
+                        cells = self._cells(X, x2, full, stop)[1]
                 if not last:
                     callback(Progress(e + 1, self.epochs, history[-1], cells))
             yield e
-        if shape != (self.rows, self.cols):
-            W = _resample(W, self.rows, self.cols)
-        bmus, cells = self._cells(X, x2, W, stop)
+        if bounded:
+            W, bmus, cells = self._finish_bounded(X, x2, W, work, stop)
+        else:
+            if shape != (self.rows, self.cols):
+                W = _resample(W, self.rows, self.cols)
+            bmus, cells = self._cells(X, x2, W, stop)
         self.weights, self.bmus, self.cells, self.history = W, bmus, cells, history
         if callback is not None:
             callback(Progress(self.epochs, self.epochs, history[-1], cells))
+
+    def _preview_cells(
+        self, X: np.ndarray, x2: np.ndarray, W: np.ndarray, stop: threading.Event | None
+    ) -> np.ndarray:
+        """Cheap unique cells for a progress frame: working-grid BMUs scaled onto the display
+        grid and spread by :func:`layout.partition_cells` (no display-resolution search)."""
+        r, c, _ = W.shape
+        idx, _ = _best(X, x2, W.reshape(r * c, -1), stop)
+        br, bc = np.divmod(idx, c)
+        pos = np.stack(
+            [br * ((self.rows - 1) / max(r - 1, 1)), bc * ((self.cols - 1) / max(c - 1, 1))], 1
+        )
+        if not self.unique or X.shape[0] > self.rows * self.cols:
+            return np.rint(pos).astype(np.int32)
+        return partition_cells(pos, self.rows, self.cols)
+
+    def _finish_bounded(
+        self,
+        X: np.ndarray,
+        x2: np.ndarray,
+        W: np.ndarray,
+        work: tuple[int, int],
+        stop: threading.Event | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Upsample the working map to the display grid, then refine it there.
+
+        Each refinement epoch assigns unique cells from each row's candidate cells (the display
+        cells interpolated from its working BMU's 3×3 neighbourhood, scored in one small matrix
+        product per working node) and runs a batch update with ``sigma_end`` on those cells, so
+        the weights follow where the rows actually sit. Returns (weights, bmus, cells).
+        """
+        if W.shape[:2] != work:
+            W = _resample(W, *work)
+        work_bmu, _ = _best(X, x2, W.reshape(work[0] * work[1], -1), stop)
+        W = _resample(W, self.rows, self.cols)
+        cand, cost = _region_candidates(X, x2, W, work_bmu, work, stop)
+        for _ in range(max(0, self.refine_epochs)):
+            ids = self._assign_candidates(X, x2, W, cand, cost)
+            W = _batch_update(X, ids, W, self.sigma_end, self.sigma_end)
+            cand, cost = _region_candidates(X, x2, W, work_bmu, work, stop)
+        ids = self._assign_candidates(X, x2, W, cand, cost)
+        to_cells = lambda i: np.stack(np.divmod(i, self.cols), axis=1).astype(np.int32)  # noqa: E731
+        return W, to_cells(cand[:, 0]), to_cells(ids)
+
+    def _assign_candidates(
+        self, X: np.ndarray, x2: np.ndarray, W: np.ndarray, cand: np.ndarray, cost: np.ndarray
+    ) -> np.ndarray:
+        """Unique cell ids from (N, c) candidates (BMU ids when the grid is too small)."""
+        R, C = self.rows, self.cols
+        if not self.unique or X.shape[0] > R * C:
+            return cand[:, 0]
+        centres = np.stack(np.divmod(cand[:, 0], C), axis=1)
+
+        # Rows whose candidates are all taken sit in a crowd; their map is smooth there, so the
+        # nearest free cells on the grid are a good, D-free proxy for the nearest in feature space.
+        def cost_fn(items: np.ndarray, cells: np.ndarray) -> np.ndarray:
+            r, c = np.divmod(np.maximum(cells, 0), C)
+            return (r - centres[items, :1]) ** 2 + (c - centres[items, 1:]) ** 2.0
+
+        return assign_unique(cand, cost, R * C, grid_refill(centres, cost_fn, R, C))
 
     def _cells(
         self, X: np.ndarray, x2: np.ndarray, W: np.ndarray, stop: threading.Event | None
@@ -424,6 +539,53 @@ def _best(
     if window_of is not None:
         return idx, d2, win, wcost
     return idx, d2
+
+
+def _region_candidates(
+    X: np.ndarray,
+    x2: np.ndarray,
+    W: np.ndarray,
+    work_bmu: np.ndarray,
+    work: tuple[int, int],
+    stop: threading.Event | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N, CANDIDATES) cheapest display cells per row and their squared distances, sorted.
+
+    A row's search region is the block of display cells interpolated from its working BMU's
+    3×3 neighbourhood; rows sharing a working BMU share it, so each region is one small matrix
+    product instead of an N × rows·cols one. Unused slots hold -1 / inf.
+    """
+    R, C, D = W.shape
+    wr, wc = work
+    flat = W.reshape(R * C, D)
+    half_w2 = 0.5 * np.einsum("ij,ij->i", flat, flat)
+    fr = (R - 1) / (wr - 1) if wr > 1 else float(R)
+    fc = (C - 1) / (wc - 1) if wc > 1 else float(C)
+    n = X.shape[0]
+    cand = np.full((n, CANDIDATES), -1, dtype=np.int64)
+    cost = np.full((n, CANDIDATES), np.inf, dtype=np.float64)
+    order = np.argsort(work_bmu, kind="stable")
+    nodes, starts = np.unique(work_bmu[order], return_index=True)
+    ends = np.append(starts[1:], n)
+    for node, s0, s1 in zip(nodes.tolist(), starts.tolist(), ends.tolist(), strict=True):
+        if stop is not None and stop.is_set():
+            raise _Cancelled
+        i, j = divmod(node, wc)
+        r0, r1 = max(0, math.ceil((i - 1) * fr)), min(R - 1, math.floor((i + 1) * fr))
+        c0, c1 = max(0, math.ceil((j - 1) * fc)), min(C - 1, math.floor((j + 1) * fc))
+        cells = (np.arange(r0, r1 + 1)[:, None] * C + np.arange(c0, c1 + 1)[None, :]).ravel()
+        items = order[s0:s1]
+        g = X[items] @ flat[cells].T
+        g -= half_w2[cells]
+        k = min(CANDIDATES, cells.size)
+        top = np.argpartition(-g, k - 1, axis=1)[:, :k] if k < cells.size else None
+        if top is None:
+            top = np.broadcast_to(np.arange(k), (items.size, k))
+        sc = np.take_along_axis(g, top, axis=1)
+        srt = np.argsort(-sc, axis=1, kind="stable")
+        cand[items, :k] = cells[np.take_along_axis(top, srt, axis=1)]
+        cost[items, :k] = x2[items, None] - 2.0 * np.take_along_axis(sc, srt, 1).astype(np.float64)
+    return cand, cost
 
 
 def _batch_update(
