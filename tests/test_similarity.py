@@ -185,6 +185,7 @@ def test_neighbour_table_equals_canonical_brute_force_under_ties(
 
     monkeypatch.setattr(sim, "_CHUNK", 5)  # make the chunk paths run on small data
     monkeypatch.setattr(sim, "_SCAN_CHUNK", 3)
+    monkeypatch.setattr(sim, "_DENSE_ELEMS", 300)  # dense ranking in several slices
     X = _quantised(n, 4, n)
     X[n // 2 :: 7] = X[1]  # many exact duplicates of one row
     want_i, want_s = _canonical(X @ X.T, k)

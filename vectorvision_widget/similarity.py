@@ -52,6 +52,7 @@ def _check(X: np.ndarray, name: str) -> np.ndarray:
 
 
 _SCAN_CHUNK = 8  # rows/columns per chunk when scanning a strip against running thresholds
+_DENSE_ELEMS = 1 << 21  # scores ranked at once on the dense path (~50 MB of temporaries)
 _CHUNK = 64  # columns per chunk in the chunk-max prefilter (measured: 32–128 are all close)
 
 
@@ -181,8 +182,12 @@ class _Running:
         theta = self.theta[row0 : row0 + (S.shape[1] if transposed else S.shape[0])]
         found = _above(S, theta, transposed, limit=S.size // 8)
         if found is None:  # dense: rank each row's best k, then merge k + k
-            pos, v = _select_rows(np.ascontiguousarray(S.T if transposed else S), self.k)
-            self._merge(np.arange(row0, row0 + theta.size), v, (pos + col0).astype(np.int32))
+            T = S.T if transposed else S
+            step = max(1, _DENSE_ELEMS // T.shape[1])  # slices: ranking temporaries stay small
+            for a in range(0, T.shape[0], step):
+                pos, v = _select_rows(np.ascontiguousarray(T[a : a + step]), self.k)
+                rows = np.arange(row0 + a, row0 + a + pos.shape[0])
+                self._merge(rows, v, (pos + col0).astype(np.int32))
             return
         r, c, v = found
         if r.size == 0:
