@@ -1,7 +1,11 @@
 """Benchmark: our batch SOM vs xpysom and MiniSom on Gaussian-mixture unit vectors.
 
 Run: ``pip install -e ".[bench]"`` then ``python benchmarks/bench_som.py`` (full: 10k×384 @ 32×32
-and 50k×384 @ 64×64; ``--quick`` for 2k @ 16×16). All maps are scored with the same QE/TE code
+and 50k×384 @ 64×64; ``--quick`` for 2k @ 16×16). ``--default-grid 10000 50000 100000`` instead
+times the widget's case: ``SOM.for_samples(n)`` (≈2.25·n cells, one image per cell), bounded
+working resolution (new default) vs ``train_nodes=None`` (full resolution, the old behaviour) at
+the sizes listed in ``--direct-max`` (default 10k; a full-resolution pass costs n × 2.25·n).
+All maps are scored with the same QE/TE code
 (ours: mean distance to the BMU; TE = best and second-best units not 8-neighbours), on the
 same data, in the same process, so the ratios are comparable even on a busy machine.
 """
@@ -60,11 +64,42 @@ def timed(fn: Callable[[], np.ndarray]) -> tuple[float, np.ndarray]:
     return time.perf_counter() - t, w
 
 
+def default_grid(sizes: list[int], direct_max: int) -> None:
+    """Widget case: time, QE (BMU and own cell), TE and rows moved off their BMU."""
+    print("| data | grid (working) | path | time s | QE BMU | QE own cell | TE | moved |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n in sizes:
+        X = mixture(n)
+        # BMU-QE and TE need n × cells products: scored on a fixed 10k-row sample above 10k
+        probe = X[np.sort(np.random.default_rng(1).choice(n, min(n, 10000), replace=False))]
+        paths = [("bounded (default)", "auto")] + (
+            [("full resolution", None)] if n <= direct_max else []
+        )
+        for name, nodes in paths:
+            som = SOM.for_samples(n, train_nodes=nodes)
+            t, _ = timed(lambda s=som, X=X: s.fit(X).weights)
+            q_bmu = som.quantization_error(probe)
+            q_own = som.quantization_error(X, som.cells)
+            moved = float((som.cells != som.bmus).any(axis=1).mean())
+            wr, wc = som.working_shape(n)
+            print(
+                f"| {n // 1000}k×384 | {som.rows}×{som.cols} ({wr}×{wc}) | {name} | {t:.2f} | "
+                f"{q_bmu:.4f} | {q_own:.4f} | {som.topographic_error(probe):.4f} | "
+                f"{100 * moved:.1f} % |",
+                flush=True,
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="2k×384 @ 16×16 only (smoke run)")
     ap.add_argument("--no-minisom", action="store_true", help="skip MiniSom (≈1 min at 10k)")
+    ap.add_argument("--default-grid", type=int, nargs="*", metavar="N", help="widget case sizes")
+    ap.add_argument("--direct-max", type=int, default=10000, help="largest N for full resolution")
     args = ap.parse_args()
+    if args.default_grid:
+        default_grid(args.default_grid, args.direct_max)
+        return
     cases = [(2000, 16, 16)] if args.quick else [(10000, 32, 32), (50000, 64, 64)]
     print("| data | method | time s | QE | TE | time vs xpysom | QE vs xpysom |")
     print("|---|---|---|---|---|---|---|")

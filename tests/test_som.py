@@ -143,3 +143,70 @@ def test_tiny_inputs() -> None:
     assert len({tuple(c) for c in line.cells.tolist()}) == 8
     cols = line.cells[:, 1]
     assert (np.diff(cols) > 0).all() or (np.diff(cols) < 0).all()  # order kept on a line
+
+
+# ---------------------------------------------------------------- bounded working resolution
+def test_bounded_path_is_used_for_big_grids_only() -> None:
+    assert SOM(30, 30).working_shape(600) == (30, 30)  # 900 nodes: trained as it is
+    assert SOM(100, 100, train_nodes=None).working_shape(5000) == (100, 100)
+    wr, wc = SOM(100, 100).working_shape(5000)  # 10k nodes > AUTO_TRAIN_NODES
+    assert wr * wc <= 5000 / 8 and wr == wc
+    wr, wc = SOM(400, 200).working_shape(10**6)
+    assert wr * wc <= 4096 and wr == 2 * wc  # capped, aspect ratio kept
+    with pytest.raises(ValueError, match="train_nodes"):
+        SOM(3, 3, train_nodes=2)
+
+
+def test_bounded_fit_deterministic_unique_and_bmus_exact() -> None:
+    X = _blobs(3000, d=16)
+    a = SOM(80, 80, epochs=6).fit(X)
+    b = SOM(80, 80, epochs=6).fit(X)
+    assert a.working_shape(3000) != (80, 80)
+    assert a.weights.shape == (80, 80, 16)
+    np.testing.assert_array_equal(a.cells, b.cells)
+    np.testing.assert_array_equal(a.weights, b.weights)
+    assert len({tuple(c) for c in a.cells.tolist()}) == 3000
+    assert (a.cells >= 0).all() and (a.cells < 80).all()
+    # bmus come from a region search: mostly the brute-force best cell, and nearly as close
+    assert (a.bmus == a.bmu(X)).all(axis=1).mean() > 0.8
+    assert a.quantization_error(X, a.bmus) < 1.03 * a.quantization_error(X)
+
+
+def test_bounded_topology_preserved_on_2d_manifold() -> None:
+    X, uv = _manifold(side=30)
+    som = SOM.for_samples(len(X), train_nodes=100).fit(X)  # 45×45 display, 10×10 working
+    assert som.working_shape(len(X)) == (10, 10)
+    cells = som.cells.astype(float)
+    i, j = np.triu_indices(len(X), 1)
+    d_in = np.linalg.norm(uv[i] - uv[j], axis=1)
+    d_grid = np.linalg.norm(cells[i] - cells[j], axis=1)
+    close = d_in < 1.5 / 29
+    assert d_grid[close].mean() < 0.15 * d_grid.mean()
+    ranks = lambda a: np.argsort(np.argsort(a))  # noqa: E731
+    assert np.corrcoef(ranks(d_in), ranks(d_grid))[0, 1] > 0.8
+
+
+def test_bounded_quality_close_to_direct_path() -> None:
+    """Documented bound: on the same grid the bounded path's unique-cell QE is at most 15 %
+    above the full-resolution path's (it is usually lower: see benchmarks/bench_som.py)."""
+    X = _blobs(1500, d=24, seed=5)
+    direct = SOM.for_samples(1500, train_nodes=None).fit(X)
+    bounded = SOM.for_samples(1500, train_nodes=200).fit(X)
+    assert bounded.working_shape(1500) != (direct.rows, direct.cols)
+    q_direct = direct.quantization_error(X, direct.cells)
+    q_bounded = bounded.quantization_error(X, bounded.cells)
+    assert q_bounded < 1.15 * q_direct
+    assert bounded.topographic_error(X) < 0.15  # direct: 0.014; see README troubleshooting
+
+
+def test_bounded_fit_async_frames_are_unique() -> None:
+    X = _blobs(2000)
+    seen: list[Progress] = []
+    som = SOM(70, 70, epochs=4).fit_async(X, on_progress=seen.append).result(timeout=60)
+    frames = [p.cells for p in seen if p.cells is not None]
+    assert [p.epoch for p in seen] == [1, 2, 3, 4] and len(frames) == 2
+    for cells in frames:
+        assert cells.shape == (2000, 2) and len({tuple(c) for c in cells.tolist()}) == 2000
+        assert (cells >= 0).all() and (cells < 70).all()
+    np.testing.assert_array_equal(frames[-1], som.cells)
+    np.testing.assert_array_equal(som.cells, SOM(70, 70, epochs=4).fit(X).cells)

@@ -33,6 +33,9 @@ MIN_TRAIN_NODES = 64
 MIN_WORK_SIGMA = 1.0
 #: Candidate display cells kept per row on the bounded path.
 CANDIDATES = 16
+#: Above this many rows the bounded path spreads BMUs with ``layout.partition_cells`` (O(N log N))
+#: instead of the greedy candidate matching, whose crowd refills grow too slow at ~100k (4 min).
+GREEDY_MAX_ROWS = 20000
 
 
 class Progress(NamedTuple):
@@ -136,7 +139,9 @@ class SOM:
         self.samples_per_node = int(samples_per_node)
         self.coarse_sigma = float(coarse_sigma)
         self.unique = bool(unique)
-        if train_nodes not in ("auto", None) and (not isinstance(train_nodes, int) or train_nodes < 4):
+        if train_nodes not in ("auto", None) and (
+            not isinstance(train_nodes, int) or train_nodes < 4
+        ):
             msg = f"SOM: train_nodes must be 'auto', None or an int >= 4, got {train_nodes!r}"
             raise ValueError(msg)
         self.train_nodes = train_nodes
@@ -208,8 +213,8 @@ class SOM:
             return self.rows, self.cols
         s = math.sqrt(target / nodes)
         return (
-            min(self.rows, max(2, round(self.rows * s))),
-            min(self.cols, max(2, round(self.cols * s))),
+            min(self.rows, max(2, math.floor(self.rows * s))),
+            min(self.cols, max(2, math.floor(self.cols * s))),
         )
 
     def _schedule(self, work: tuple[int, int]) -> list[tuple[float, int]]:
@@ -340,6 +345,9 @@ class SOM:
         if not self.unique or X.shape[0] > R * C:
             return cand[:, 0]
         centres = np.stack(np.divmod(cand[:, 0], C), axis=1)
+        if X.shape[0] > GREEDY_MAX_ROWS:
+            cells = partition_cells(centres.astype(np.float64), R, C).astype(np.int64)
+            return cells[:, 0] * C + cells[:, 1]
 
         # Rows whose candidates are all taken sit in a crowd; their map is smooth there, so the
         # nearest free cells on the grid are a good, D-free proxy for the nearest in feature space.
