@@ -50,3 +50,19 @@ def test_cli_info_on_a_broken_library_names_the_file(tmp_path) -> None:
     )
     assert out.returncode == 2
     assert "broken.json" in out.stderr
+
+
+def test_cli_scan_of_a_missing_folder_is_a_clear_error(tmp_path) -> None:
+    from tiny_models import build_tiny_models
+
+    models = tmp_path / "models"
+    build_tiny_models(models)
+    out = subprocess.run(
+        [sys.executable, "-m", "vectorvision_widget", "scan", str(tmp_path / "nope"),
+         "--library", str(tmp_path / "lib.json"), "--models-dir", str(models)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr
+    assert "nope" in out.stderr and "not an existing folder" in out.stderr
+    assert not (tmp_path / "lib.json").exists()

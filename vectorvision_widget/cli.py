@@ -56,10 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "fetch-models", help="download the ONNX models (the only command that downloads)"
     )
-    p.add_argument("--variant", default="quantized", choices=["quantized", "fp32", "fp16"],
-                   help="int8 'quantized' (default, best on CPU), fp32, or fp16 (GPU)")
-    p.add_argument("--models-dir", default=None,
-                   help="target folder (default: $VECTORVISION_MODELS, else ./models)")
+    p.add_argument(
+        "--variant",
+        default="quantized",
+        choices=["quantized", "fp32", "fp16"],
+        help="int8 'quantized' (default, best on CPU), fp32, or fp16 (GPU)",
+    )
+    p.add_argument(
+        "--models-dir",
+        default=None,
+        help="target folder (default: $VECTORVISION_MODELS, else ./models)",
+    )
     p.add_argument("--force", action="store_true", help="download again even if files are present")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_fetch_models)
@@ -85,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except VectorVisionError as exc:
+    except (VectorVisionError, OSError) as exc:  # bad models, bad library, missing folder
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
