@@ -38,19 +38,14 @@ function render({ model, el }) {
     fit: () => fit(),
     clearHighlights: () => clearHighlights(),
   });
-  const banner = document.createElement("div");
-  banner.className = "vv-banner";
-  const errorLine = document.createElement("div");
-  errorLine.className = "vv-error";
-  const stage = document.createElement("div");
-  stage.className = "vv-stage";
+  const make = (tag, className) => Object.assign(document.createElement(tag), { className });
+  const banner = make("div", "vv-banner");
+  const errorLine = make("div", "vv-error");
+  const stage = make("div", "vv-stage");
   stage.tabIndex = 0;
-  const base = document.createElement("canvas");
-  base.className = "vv-base";
-  const over = document.createElement("canvas");
-  over.className = "vv-overlay";
-  const empty = document.createElement("div");
-  empty.className = "vv-empty";
+  const base = make("canvas", "vv-base");
+  const over = make("canvas", "vv-overlay");
+  const empty = make("div", "vv-empty");
   empty.textContent = "This library is empty. Scan a folder with vv.scan(folder, lib, encoders=enc), then w.refresh().";
   const tip = buildTooltip((hex) => { model.set("colour_query", hex); model.save_changes(); });
   stage.append(base, over, empty, tip.el);
