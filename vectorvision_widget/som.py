@@ -102,6 +102,11 @@ class SOM:
     the longer side) to ``sigma_end``. ``coarse_to_fine`` trains early epochs on a coarser grid
     and a subsample of ``samples_per_node`` samples per node, as long as the coarse grid's sigma
     stays >= ``coarse_sigma`` (set ``coarse_to_fine=False`` for the textbook batch SOM).
+    ``train_nodes`` ("auto" | int | None) bounds the grid the epochs train on (see
+    :meth:`working_shape`); a bounded map is upsampled bilinearly and refined with
+    ``refine_epochs`` batch epochs at display resolution on the rows' unique cells. On that path
+    ``bmus`` is the best cell in a region search (≈ exact; see tests) and progress frames use
+    working-grid BMUs spread by ``layout.partition_cells``.
     After ``fit``: ``weights`` (rows, cols, D) float32, ``bmus`` (N, 2) best-matching cells,
     ``cells`` (N, 2) int32 with every row in its own cell when rows*cols >= N (else ``bmus``).
     """
