@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from .vectors import l2_normalise
+
 __all__ = [
     "VECTOR_KEYS",
     "clean_record",
@@ -155,24 +157,7 @@ def clean_record(raw: Mapping[str, Any], path: str) -> dict[str, Any]:
 
 def unit_rows(arr: Any, what: str, *, allow_zero: bool) -> tuple[np.ndarray, np.ndarray]:
     """float32 copy scaled to unit rows, and a mask of non-zero rows; rejects NaN/Inf."""
-    mat = np.array(arr, dtype=np.float32, copy=True)
-    if mat.ndim != 2:
-        msg = f"{what} must be a 2-D array (images × dims), got shape {mat.shape}"
+    if np.ndim(arr) != 2:
+        msg = f"{what} must be a 2-D array (images × dims), got shape {np.shape(arr)}"
         raise ValueError(msg)
-    if mat.shape[0] and mat.shape[1] == 0:
-        msg = f"{what} has rows of length 0"
-        raise ValueError(msg)
-    finite = np.isfinite(mat).all(axis=1)
-    if not finite.all():
-        row = int(np.flatnonzero(~finite)[0])
-        msg = f"{what} row {row} contains NaN or Inf"
-        raise ValueError(msg)
-    norms = np.linalg.norm(mat, axis=1)
-    nonzero = norms > 0
-    if not allow_zero and not nonzero.all():
-        row = int(np.flatnonzero(~nonzero)[0])
-        msg = f"{what} row {row} is all zeros (cannot be normalised)"
-        raise ValueError(msg)
-    off = nonzero & (np.abs(norms - 1.0) > 1e-6)
-    mat[off] /= norms[off, None]
-    return mat, nonzero
+    return l2_normalise(arr, what=what, allow_zero=allow_zero, tolerance=1e-6, return_mask=True)

@@ -14,9 +14,7 @@ import binascii
 import gc
 import json
 import os
-import tempfile
-from collections.abc import Callable, Iterable
-from contextlib import suppress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +22,10 @@ from typing import Any
 import numpy as np
 import orjson
 
+from .atomicfile import atomic_write_bytes
 from .errors import LibraryFormatError
 from .libfields import clean_record
+from .vectors import NonFiniteRowError, ZeroRowError, l2_normalise
 
 FORMAT = "vectorvision-library"
 VERSION = 2
@@ -248,33 +248,23 @@ def _collect(
 def _normalise_rows(
     path: Path, mat: np.ndarray, present: np.ndarray, key: str, paths: list[str]
 ) -> np.ndarray:
-    """Check finiteness and scale rows to unit length; all-zero optional rows become missing."""
+    """Check finiteness and scale rows to unit length in place; all-zero optional rows become
+    missing (all-zero `features` are an error)."""
     if mat.shape[1] == 0:
         return present
-    squares = np.einsum("ij,ij->i", mat, mat)  # one pass: NaN/Inf anywhere shows up here
-    suspect = ~np.isfinite(squares)
-    if suspect.any():
-        bad = suspect & ~np.isfinite(mat).all(axis=1)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            problem = (
-                f"record {i} ({paths[i]!r}): '{key}' contains non-finite values (NaN/Inf/null)"
-            )
-            raise _fail(path, problem)
-        big = mat[suspect].astype(np.float64)  # finite but float32 squares overflowed
-        squares = squares.astype(np.float64)
-        squares[suspect] = np.einsum("ij,ij->i", big, big)
-    norms = np.sqrt(squares)
-    zero = present & (norms == 0)
-    if zero.any():
-        if key == "features":
-            i = int(np.flatnonzero(zero)[0])
-            raise _fail(path, f"record {i} ({paths[i]!r}): 'features' is all zeros")
-        present = present & ~zero
-    off = present & (np.abs(norms - 1.0) > _NORM_TOLERANCE)
-    if off.any():
-        mat[off] /= norms[off, None]
-    return present
+    try:
+        _, nonzero = l2_normalise(
+            mat, copy=False, tolerance=_NORM_TOLERANCE, what=key, return_mask=True,
+            allow_zero=key != "features",
+        )  # fmt: skip
+    except NonFiniteRowError as exc:
+        i = exc.row
+        problem = f"record {i} ({paths[i]!r}): '{key}' contains non-finite values (NaN/Inf/null)"
+        raise _fail(path, problem) from None
+    except ZeroRowError as exc:
+        i = exc.row
+        raise _fail(path, f"record {i} ({paths[i]!r}): 'features' is all zeros") from None
+    return present & nonzero
 
 
 def _models(path: Path, value: Any, dims: dict[str, int]) -> dict[str, dict[str, Any]]:
@@ -429,37 +419,11 @@ def encode_library(data: LibraryData, vectors: str = "b64") -> bytes:
     return orjson.dumps(doc, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], chunks: bytes | Iterable[bytes]) -> None:
-    """Write a file so that a crash at any moment leaves either the old or the new file.
-
-    Temp file in the same directory (so the rename stays on one file system), flush + fsync,
-    os.replace over the target, then fsync the directory so the rename itself is durable.
-    A process killed mid-write leaves a hidden `.NAME.*.tmp` beside the target; it is never
-    read and may be deleted.
-    """
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            for chunk in [chunks] if isinstance(chunks, (bytes, bytearray, memoryview)) else chunks:
-                fh.write(chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            mode = target.stat().st_mode & 0o777
-        except FileNotFoundError:
-            mode = 0o644
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # POSIX: make the rename durable; Windows has no dir fsync
-        with suppress(OSError):
-            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "LibraryData",
+    "atomic_write_bytes",
+    "encode_library",
+    "read_library",
+]

@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 
 from . import colors, libformat
+from .atomicfile import atomic_write_bytes
 from .errors import VectorVisionError
 from .libfields import clean_record, normalize_colour, unit_rows
 from .libformat import LibraryData
+from .vectors import ZeroRowError, l2_normalise
 
 __all__ = ["Library", "ModelMismatchError", "VisualFeaturesMissingWarning"]
 
@@ -230,11 +232,11 @@ class Library:
                 "new library, or call lib.clear_vectors() and rescan with force=True"
             )
             raise ValueError(msg)
-        norm = float(np.linalg.norm(arr))
-        if norm == 0:
+        try:
+            return l2_normalise(arr, allow_zero=False, tolerance=1e-6, what=f"{what} of {path!r}")
+        except ZeroRowError:
             msg = f"{what} of {path!r} is all zeros"
-            raise ValueError(msg)
-        return arr / norm if abs(norm - 1.0) > 1e-6 else arr
+            raise ValueError(msg) from None
 
     def _grow(self, df: int, dv: int) -> None:
         cap = self._feat.shape[0]
@@ -494,7 +496,7 @@ class Library:
         """Write the library atomically (a crash leaves the previous file intact).
         `vectors="list"` writes plain number lists (bigger, slower) for other tools."""
         payload = libformat.encode_library(self._data(), vectors=vectors)
-        libformat.atomic_write_bytes(path, payload)
+        atomic_write_bytes(path, payload)
         self.file = Path(path)
 
     def describe(self) -> str:

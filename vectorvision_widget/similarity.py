@@ -14,6 +14,8 @@ from typing import Literal
 
 import numpy as np
 
+from .vectors import l2_normalise
+
 Space = Literal["visual", "semantic", "hybrid", "fused"]
 
 #: DINOv2-S CLS cosine at or above which two images count as near-duplicates (re-encodes,
@@ -31,13 +33,7 @@ _BLOCK_BYTES = 64 << 20  # budget for one (block × N) float32 score matrix
 
 def normalize_rows(X: np.ndarray) -> np.ndarray:
     """Float32 copy of X with unit-length rows; all-zero rows stay zero (no NaNs)."""
-    A = np.array(X, dtype=np.float32, copy=True, ndmin=2)
-    if A.ndim != 2:
-        msg = f"normalize_rows: expected a 2-D array (N, D), got shape {A.shape}"
-        raise ValueError(msg)
-    norms = np.linalg.norm(A, axis=1, keepdims=True)
-    np.divide(A, norms, out=A, where=norms > 0)
-    return A
+    return l2_normalise(X, what="normalize_rows: X", check_finite=False)
 
 
 def _check(X: np.ndarray, name: str) -> np.ndarray:

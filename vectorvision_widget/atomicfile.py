@@ -1,0 +1,74 @@
+"""The one atomic file writer: a crash at any moment leaves either the old or the new file.
+
+Used for library files, model manifests and anything else the package saves. The bytes go to
+a hidden temp file in the target's own folder (so the final rename stays on one file system),
+which is flushed and fsynced, renamed over the target, and then the folder is fsynced so the
+rename itself survives a power cut. Saving to a symlink writes the link's target: the link
+stays a link (replacing it by a regular file would leave the real file with old data).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from contextlib import suppress
+from pathlib import Path
+
+__all__ = ["atomic_write_bytes", "resolve_target"]
+
+
+def resolve_target(path: str | os.PathLike[str]) -> Path:
+    """The file a write to ``path`` must replace: symlinks followed (also dangling ones)."""
+    p = Path(os.path.abspath(os.fspath(path)))
+    if not p.is_symlink():
+        return p
+    return Path(os.path.realpath(p))
+
+
+def _fsync_dir(directory: Path) -> None:
+    if not hasattr(os, "O_DIRECTORY"):  # Windows: no directory fsync
+        return
+    with suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write_bytes(
+    path: str | os.PathLike[str], chunks: bytes | bytearray | memoryview | Iterable[bytes]
+) -> Path:
+    """Write ``chunks`` (bytes, or an iterable of bytes streamed one by one) to ``path``.
+
+    Returns the file actually written (the symlink's target for a symlink). On any error
+    (including KeyboardInterrupt) the temp file is removed and the old file is untouched.
+    A process killed mid-write (kill -9) can leave a hidden ``.NAME.*.tmp`` beside the
+    target; it is never read and may be deleted. The file keeps the old file's permissions
+    (0o644 for a new file).
+    """
+    target = resolve_target(path)
+    directory = target.parent
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if isinstance(chunks, (bytes, bytearray, memoryview)):
+                fh.write(chunks)
+            else:
+                for chunk in chunks:
+                    fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            mode = target.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o644
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(directory)
+    return target
