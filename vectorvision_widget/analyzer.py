@@ -1,54 +1,50 @@
-"""Scanning folders into a library: discovery, the decode→infer pipeline, keywords, rescans.
+"""Scanning folders into a library: the incremental rules, per-file preparation, applying results.
 
-Why this shape: on a CPU the two vision models are the bottleneck, and decoding a camera JPEG is
-~20 % of the per-image cost. So decoding, colour extraction and preprocessing run in a small
-thread pool (Pillow and numpy release the GIL) while the calling thread runs batched inference
-(onnxruntime releases it too); at most `2 * workers + batch_size` images are in flight, so memory
-stays bounded whatever the folder size. Results are consumed in file order, which keeps scans
-deterministic.
+The scan has three parts, exposed so that every engine (the local one here, Ray Data in
+`distributed.py`) gives the same answer:
+
+1. `plan_scan(folder, lib, encoders=..., force=...)`: which files to embed, which records to
+   remove, which folders are offline. Pure except that it registers the models and the root.
+2. `prepare_file(path, stat, encoders)`: read, hash, decode, colours, preprocess → `Prepared`
+   (tensors for both models) or a `Failure`. Thread-safe; runs in workers.
+3. `apply_embedded(...)` / `apply_failure(...)`, then `finish_scan(...)`: upsert results (one
+   complete row at a time) and keep `lib.failures` up to date.
 
 Incremental: a file whose size and mtime match its record (and whose record has visual
-features) is not touched; changed files are re-embedded; records of files that vanished from the
-folder are removed; `force=True` re-analyses everything. A file that cannot be decoded is
-reported in `report.failed` (and `lib.failures`) and the scan goes on. Ctrl-C (KeyboardInterrupt)
-stops the scan and keeps what was done: the report comes back with `interrupted=True`.
+features) is not touched; changed files are re-embedded; `force=True` re-analyses everything.
+Offline is not deleted: a missing root, an unreadable subfolder or a dangling symlink keeps its
+records and is reported in `report.failed`; only files really gone from a readable folder are
+removed. A file that cannot be decoded is reported in `report.failed` (and `lib.failures`) and the
+scan goes on. Ctrl-C stops the scan and keeps what was done (`report.interrupted`).
+The local decode→infer overlap lives in `pipeline.py`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
 import os
-import sys
-import threading
+import stat as stat_module
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from . import colors
-from .images import DEFAULT_MAX_PIXELS, ImageDecodeError, open_image, required_size
+from .images import DEFAULT_MAX_PIXELS
 from .keywords import KeywordTagger
 from .library import Library
-from .models import DINOV2_SMALL, SIGLIP_VISION
-from .walk import iter_image_files
+from .pipeline import Pipeline, default_workers
+from .scanfile import Failure, Prepared, ThumbMaker, prepare_file
+from .walk import WalkProblem, has_image_extension, iter_image_files
+
+__all__ = [
+    "Failure", "Prepared", "ScanPlan", "ScanReport", "apply_embedded", "apply_failure",
+    "finish_scan", "make_tagger", "plan_scan", "prepare_file", "resolve_root", "scan",
+    "start_report",
+]  # fmt: skip
 
 ProgressCallback = Callable[[int, int, str], None]
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One file that could not be indexed, and why."""
-
-    path: str
-    error: str
 
 
 @dataclass
@@ -62,6 +58,7 @@ class ScanReport:
     failed: list[Failure] = field(default_factory=list)
     unchanged: int = 0
     interrupted: bool = False
+    offline: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     trace: list[tuple[str, float, float]] = field(default_factory=list)
 
@@ -73,6 +70,8 @@ class ScanReport:
             f"{len(self.removed)} removed, {self.unchanged} unchanged, {len(self.failed)} failed "
             f"in {self.timings.get('total_s', 0.0):.1f} s ({rate:.1f} images/s)"
         )
+        if self.offline:
+            text += " — folder offline, its records kept"
         return text + (" — interrupted, partial results kept" if self.interrupted else "")
 
     def __repr__(self) -> str:
@@ -80,98 +79,190 @@ class ScanReport:
 
 
 @dataclass
-class _Decoded:
-    """A decoded, preprocessed image waiting for inference (the worker's output)."""
+class ScanPlan:
+    """What a scan of one root will do (see `plan_scan`)."""
 
-    path: str
-    record: dict[str, Any]
-    siglip: np.ndarray
-    dino: np.ndarray
-    seconds: float  # worker time spent reading, hashing, decoding and preprocessing
-
-
-def _display_size(img: Image.Image) -> tuple[int, int]:
-    """Full-resolution width/height as displayed (EXIF rotation applied, JPEG draft undone).
-
-    `original_size` is the stored (header) size; the decoded image may be a reduced draft and
-    may be rotated by 90°. The orientation is the one whose aspect ratio matches the decoded
-    pixels best (exact when nothing was drafted).
-    """
-    w, h = img.info.get("original_size", img.size)
-    same = abs(img.width * h - img.height * w)
-    swapped = abs(img.width * w - img.height * h)
-    return (int(h), int(w)) if swapped < same else (int(w), int(h))
+    root: str
+    found: dict[str, os.stat_result]  #: every image file present, with its stat
+    embed: list[str]  #: files to (re-)embed, in walk order
+    remove: list[str]  #: records of files really gone from a readable folder
+    failed: list[Failure]  #: offline root, unreadable folders, dangling links (records kept)
+    kept: list[str]  #: path prefixes whose records are kept although not found (offline)
+    unchanged: int
+    offline: bool
+    walk_s: float
 
 
-def _decode(
-    path: str, stat: os.stat_result, encoders: Any, max_pixels: int | None, trace: list | None
-) -> _Decoded | Failure:
-    """Worker: read the file once, hash it, decode, extract colours, preprocess for both models."""
-    t0 = time.perf_counter()
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:  # Linux names are bytes; a library (JSON) file could not save it
-        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
-        return Failure(shown, "file name is not valid UTF-8; rename the file to index it")
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        return Failure(path, f"cannot read file ({exc.strerror or exc})")
-    if not data:
-        return Failure(path, "empty file (0 bytes)")
-    try:
-        buf = io.BytesIO(data)
-        buf.name = path  # lets decode errors name the file
-        min_size = required_size(SIGLIP_VISION.preprocess, DINOV2_SMALL.preprocess)  # type: ignore[arg-type]
-        img = open_image(buf, max_pixels=max_pixels, min_size=min_size)
-        siglip, dino = encoders.preprocess_image(img)
-        width, height = _display_size(img)
-        # colours from a box-reduced copy: exact averages, and ~10× cheaper than a thumbnail()
-        small = img.reduce(max(1, max(img.size) // 256)) if max(img.size) > 512 else img
-        record = {
-            "path": path,
-            "color": colors.average_colour(small),
-            "palette": colors.palette(small, n=5),
-            "width": width,
-            "height": height,
-            "size": stat.st_size,
-            "mtime": stat.st_mtime,
-            "sha256": hashlib.sha256(data).hexdigest(),
-        }
-    except ImageDecodeError as exc:
-        reason = str(exc)
-        return Failure(path, reason[len(path) + 2 :] if reason.startswith(path + ": ") else reason)
-    except Exception as exc:  # Pillow plugins raise many types on hostile files; never abort
-        return Failure(path, f"cannot decode image ({type(exc).__name__}: {exc})")
-    t1 = time.perf_counter()
-    if trace is not None:
-        trace.append(("decode", t0, t1))
-    return _Decoded(path, record, siglip, dino, t1 - t0)
-
-
-#: Niceness added to the decode threads (Linux). On a CPU-only machine the onnxruntime threads
-#: split every operator evenly across the cores; a decode thread holding one core makes the whole
-#: operator wait for that straggler. Lower-priority decoders run in the gaps instead.
-DECODE_NICENESS = 10
-
-
-def _lower_priority() -> None:
-    """Thread initializer: lower this decode thread's priority (per-thread on Linux only)."""
-    if DECODE_NICENESS and sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DECODE_NICENESS)
+# --------------------------------------------------------------------------- 1. planning
 
 
 def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _is_unchanged(lib: Library, path: str, stat: os.stat_result) -> bool:
+def _is_unchanged(lib: Library, path: str, st: os.stat_result) -> bool:
     row = lib.row_of(path)
     if row is None or not lib.has_visual[row]:
         return False
     rec = lib.records[row]
-    return rec.get("size") == stat.st_size and rec.get("mtime") == stat.st_mtime
+    return rec.get("size") == st.st_size and rec.get("mtime") == st.st_mtime
+
+
+def resolve_root(folder: str | os.PathLike[str]) -> str:
+    """The absolute, normalised root name (normpath, not resolve(): "a/../photos" and "photos/"
+    are one root, while a root reached through a symlink keeps the name the user gave it)."""
+    return os.path.normpath(Path(folder).expanduser().absolute())
+
+
+def _offline_root(root: str, lib: Library) -> str | None:
+    """Why `root` is offline (missing, unreadable, or an empty mount point that held images)."""
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        return "folder not found (an unmounted drive, or renamed?)"
+    except OSError as exc:
+        return f"folder cannot be read ({exc.strerror or exc})"
+    if not stat_module.S_ISDIR(st.st_mode):
+        return "not a folder"
+    try:
+        with os.scandir(root) as it:
+            empty = next(iter(it), None) is None
+    except OSError as exc:
+        return f"folder cannot be read ({exc.strerror or exc})"
+    if empty and os.path.ismount(root) is False and any(_under(p, root) for p in lib.paths):
+        parent_dev = os.stat(os.path.dirname(root) or root).st_dev
+        if parent_dev == st.st_dev:  # an empty folder on the parent's drive: a mount point?
+            return "folder is empty (an unmounted drive?)"
+    return None
+
+
+def plan_scan(
+    folder: str | os.PathLike[str], lib: Library, *, encoders: Any, force: bool = False
+) -> ScanPlan:
+    """Decide what a scan of `folder` does, with the incremental rules of the module docstring.
+
+    Registers the encoders' models (raises `ModelMismatchError` for a library of other model
+    files unless `force=True`) and the root in `lib`; changes no record. A missing or unreadable
+    root that the library knows (in `lib.roots` or with records under it) gives an offline plan
+    (nothing to embed or remove, one failure); an unknown one raises NotADirectoryError.
+    """
+    t0 = time.perf_counter()
+    root = resolve_root(folder)
+    known = root in lib.roots or any(_under(p, root) for p in lib.paths)
+    why = _offline_root(root, lib)
+    if why is not None and not known:
+        msg = (
+            f"cannot scan {root}: {why.split(' (')[0]}"
+            if why != "not a folder"
+            else (f"cannot scan {root}: not an existing folder")
+        )
+        raise NotADirectoryError(msg)
+    lib.set_models(encoders.provenance(), replace=force)
+    if root not in lib.roots:
+        lib.roots.append(root)
+    if why is not None:
+        n = sum(_under(p, root) for p in lib.paths)
+        error = (f"{why}; offline: its {n} records are kept (remove them with lib.remove(...) "
+                 "or `vectorvision scan --prune`)")  # fmt: skip
+        return ScanPlan(root, {}, [], [], [Failure(root, error, kept=True)], [root], 0, True,
+                        time.perf_counter() - t0)  # fmt: skip
+    problems: list[WalkProblem] = []
+    found: dict[str, os.stat_result] = {}
+    for p in iter_image_files(root, problems.append):
+        try:
+            found[str(p)] = p.stat()
+        except OSError:
+            continue
+    kept = [pr.path for pr in problems]
+    failed = []
+    for pr in problems:
+        n = sum(_under(p, pr.path) for p in lib.paths)
+        if pr.kind == "unreadable" or has_image_extension(pr.path) or n:
+            note = f"; {n} records kept" if n and pr.kind == "dangling" else ""
+            failed.append(Failure(pr.path, pr.error + note, kept=True))
+    gone = [
+        p for p in lib.paths
+        if _under(p, root) and p not in found and not any(_under(p, k) for k in kept)
+    ]  # fmt: skip
+    embed = [p for p, st in found.items() if force or not _is_unchanged(lib, p, st)]
+    return ScanPlan(root, found, embed, gone, failed, kept, len(found) - len(embed), False,
+                    time.perf_counter() - t0)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- 3. applying
+
+
+def make_tagger(encoders: Any, keywords: Sequence[str] | KeywordTagger | None) -> KeywordTagger:
+    """The keyword tagger of a scan (a label list, a tagger, or None: the bundled vocabulary)."""
+    return keywords if isinstance(keywords, KeywordTagger) else KeywordTagger(encoders, keywords)
+
+
+def start_report(plan: ScanPlan, lib: Library) -> ScanReport:
+    """A report for `plan`, with the removals applied to `lib` (records of files really gone)."""
+    report = ScanReport(folder=plan.root, unchanged=plan.unchanged, offline=plan.offline)
+    report.failed.extend(plan.failed)
+    if plan.remove:
+        lib.remove(plan.remove)
+        report.removed.extend(plan.remove)
+    return report
+
+
+def apply_embedded(
+    lib: Library,
+    report: ScanReport,
+    prepared: Prepared,
+    features: np.ndarray,
+    visual: np.ndarray,
+    keywords: list[dict[str, Any]],
+) -> bool:
+    """Upsert one embedded file (one complete row) and note it in `report`; False if refused."""
+    path = prepared.path
+    existed = lib.row_of(path) is not None
+    try:
+        lib.upsert({**prepared.record, "keywords": keywords}, features, visual)
+    except ValueError as exc:  # e.g. a model that returned NaN for this one image
+        apply_failure(lib, report, Failure(path, f"cannot store its vectors ({exc})"))
+        return False
+    (report.updated if existed else report.added).append(path)
+    return True
+
+
+def apply_failure(lib: Library, report: ScanReport, failure: Failure) -> None:
+    """Note a failed file; a record of a file that changed into something unreadable goes."""
+    report.failed.append(failure)
+    if not failure.kept and lib.row_of(failure.path) is not None:
+        lib.remove(failure.path)  # never keep the stale record of a file we could not re-embed
+        report.removed.append(failure.path)
+
+
+def finish_scan(lib: Library, plan: ScanPlan, report: ScanReport, t_start: float) -> ScanReport:
+    """Update `lib.failures` (this root's old failures are superseded, except after an
+    interruption those of files not looked at again) and fill `report.timings`."""
+    root = plan.root
+    examined = {*report.added, *report.updated, *(f.path for f in report.failed)}
+
+    def keep(f: dict[str, Any]) -> bool:
+        path = f.get("path", "")
+        if not _under(path, root):
+            return True
+        if any(_under(path, k) for k in plan.kept) and path not in examined:
+            return True
+        return report.interrupted and path in plan.found and path not in examined
+
+    lib.failures = [f for f in lib.failures if keep(f)] + [
+        {"path": f.path, "error": f.error} for f in report.failed
+    ]
+    total = time.perf_counter() - t_start
+    done = len(report.added) + len(report.updated)
+    report.timings.update(
+        walk_s=plan.walk_s,
+        total_s=total,
+        images_per_s=done / max(total - plan.walk_s, 1e-9) if done else 0.0,
+    )
+    return report
+
+
+# --------------------------------------------------------------------------- the local scan
 
 
 def scan(
@@ -186,178 +277,104 @@ def scan(
     workers: int | None = None,
     batch_size: int | None = None,
     trace: bool = False,
+    thumbs: ThumbMaker | None = None,
 ) -> ScanReport:
-    """Scan `folder` (recursively) into `lib`; see the module docstring for the rules.
+    """Scan `folder` (recursively) into `lib` on this machine; see the module docstring.
 
     `encoders`: an `Encoders` (default: `Encoders.load()`); `keywords`: a label list or a
     `KeywordTagger` (default: the bundled vocabulary); `on_progress(done, total, path)` is called
     after each examined file, failures included (the widget's progress bar); `workers` decode
     threads (default min(4, CPUs)); `batch_size` images per inference call (default the encoders');
-    `trace=True` records decode/inference intervals in `report.trace` (tests, benchmarks).
+    `trace=True` records decode/inference intervals in `report.trace` (tests, benchmarks);
+    `thumbs(img, path)` keeps scan-time thumbnails (`thumbcache.ThumbWriter`).
 
     Returns a `ScanReport`; `report.timings` holds `walk_s`, `decode_s` (worker time, summed over
     threads), `decode_wait_s` (time inference waited for decoded images), `inference_s`,
     `keywords_s`, `total_s` and `images_per_s`. KeyboardInterrupt does not propagate: the report
     comes back with `interrupted=True` and every image embedded so far stays in `lib`.
-    Raises NotADirectoryError for a missing folder and `library.ModelMismatchError` when `lib`
-    holds vectors of other model files (unless `force=True`).
+    Raises NotADirectoryError for a folder that is missing and unknown to `lib`, and
+    `library.ModelMismatchError` when `lib` holds vectors of other model files (unless `force`).
     """
     t_start = time.perf_counter()
     if encoders is None:
         from .encoders import Encoders
 
         encoders = Encoders.load()
-    # normpath, not resolve(): "a/../photos" and "photos/" name the same root (no duplicate
-    # records), while a root reached through a symlink keeps the name the user gave it
-    root_path = Path(os.path.normpath(Path(folder).expanduser().absolute()))
-    if not root_path.is_dir():
-        msg = f"cannot scan {root_path}: not an existing folder"
-        raise NotADirectoryError(msg)
-    root = str(root_path)
-    report = ScanReport(folder=root)
-    tagger = keywords if isinstance(keywords, KeywordTagger) else KeywordTagger(encoders, keywords)
-
-    lib.set_models(encoders.provenance(), replace=force)
-    if root not in lib.roots:
-        lib.roots.append(root)
-
-    # 1. discovery and the incremental decision
-    found: dict[str, os.stat_result] = {}
-    for p in iter_image_files(root_path):
-        try:
-            found[str(p)] = p.stat()
-        except OSError:
-            continue
-    gone = [p for p in lib.paths if _under(p, root) and p not in found]
-    if gone:
-        lib.remove(gone)
-        report.removed.extend(gone)
-    todo = [p for p, st in found.items() if force or not _is_unchanged(lib, p, st)]
-    report.unchanged = len(found) - len(todo)
-    t_walk = time.perf_counter()
-
-    # 2. the pipeline
-    timings = {"decode_s": 0.0, "decode_wait_s": 0.0, "inference_s": 0.0, "keywords_s": 0.0}
-    failures: list[Failure] = []
     try:
-        _run_pipeline(
-            todo, found, lib, encoders, tagger, report, failures, timings,
-            progress=progress, on_progress=on_progress, workers=workers,
-            batch_size=batch_size or encoders.batch_size, trace=trace,
-        )  # fmt: skip
+        plan = plan_scan(folder, lib, encoders=encoders, force=force)
+    except KeyboardInterrupt:  # nothing changed yet
+        report = ScanReport(folder=resolve_root(folder), interrupted=True)
+        return report
+    report = ScanReport(folder=plan.root)
+    try:
+        report = start_report(plan, lib)
+        tagger = make_tagger(encoders, keywords)
+        size = batch_size or encoders.batch_size
+        _run_local(plan, lib, encoders, tagger, report, progress=progress,
+                   on_progress=on_progress, workers=workers, batch_size=size, trace=trace,
+                   thumbs=thumbs)  # fmt: skip
     except KeyboardInterrupt:
         report.interrupted = True
-    report.failed = failures
-    # old failures under this root are superseded, except (after an interruption) those of files
-    # that still exist and were not looked at again
-    examined = {*report.added, *report.updated, *(f.path for f in failures)}
-    kept = [
-        f
-        for f in lib.failures
-        if not _under(f.get("path", ""), root)
-        or (report.interrupted and f.get("path") in found and f.get("path") not in examined)
-    ]
-    lib.failures = kept + [{"path": f.path, "error": f.error} for f in failures]
-    total = time.perf_counter() - t_start
-    done = len(report.added) + len(report.updated)
-    report.timings = {
-        "walk_s": t_walk - t_start,
-        **timings,
-        "total_s": total,
-        "images_per_s": done / max(total - (t_walk - t_start), 1e-9) if done else 0.0,
-    }
-    return report
+    return finish_scan(lib, plan, report, t_start)
 
 
-def _run_pipeline(
-    todo: list[str],
-    found: dict[str, os.stat_result],
+def _run_local(
+    plan: ScanPlan,
     lib: Library,
     encoders: Any,
     tagger: KeywordTagger,
     report: ScanReport,
-    failures: list[Failure],
-    timings: dict[str, float],
     *,
     progress: bool,
     on_progress: ProgressCallback | None,
     workers: int | None,
     batch_size: int,
     trace: bool,
+    thumbs: ThumbMaker | None,
 ) -> None:
     from tqdm.auto import tqdm
 
-    n_workers = workers or max(1, min(4, os.cpu_count() or 1))
-    max_in_flight = 2 * n_workers + batch_size
+    todo = plan.embed
     trace_list = report.trace if trace else None
     max_pixels = getattr(encoders, "max_pixels", DEFAULT_MAX_PIXELS)  # the bomb guard
     bar = tqdm(total=len(todo), unit="img", desc="scanning", disable=not progress or not todo)
-    pending: deque[Future[_Decoded | Failure]] = deque()
-    batch: list[_Decoded] = []
+    timings = report.timings
+    timings.update(decode_s=0.0, keywords_s=0.0)
     done = 0
 
-    def flush() -> None:
-        if not batch:
-            return
-        t0 = time.perf_counter()
+    def prepare(path: str) -> Prepared | Failure:
+        return prepare_file(path, plan.found[path], encoders, max_pixels=max_pixels,
+                            thumbs=thumbs, trace=trace_list)  # fmt: skip
+
+    def infer(batch: list[Prepared]) -> None:
         feats, visual = encoders.encode_pixels(
             np.stack([d.siglip for d in batch]), np.stack([d.dino for d in batch])
         )
         t1 = time.perf_counter()
         tags = tagger.tag(feats)
-        t2 = time.perf_counter()
-        timings["inference_s"] += t1 - t0
-        timings["keywords_s"] += t2 - t1
-        if trace_list is not None:
-            trace_list.append(("inference", t0, t1))
+        timings["keywords_s"] += time.perf_counter() - t1
         for item, f, v, kw in zip(batch, feats, visual, tags, strict=True):
-            existed = lib.row_of(item.path) is not None
-            try:
-                lib.upsert({**item.record, "keywords": kw}, f, v)
-            except ValueError as exc:  # e.g. a model that returned NaN for this one image
-                failures.append(Failure(item.path, f"cannot store its vectors ({exc})"))
-                if existed:  # never keep the stale record of a file we could not re-embed
-                    lib.remove(item.path)
-                    report.removed.append(item.path)
-                continue
-            (report.updated if existed else report.added).append(item.path)
-        batch.clear()
+            apply_embedded(lib, report, item, f, v, kw)
 
-    pool = ThreadPoolExecutor(
-        max_workers=n_workers, thread_name_prefix="vv-decode", initializer=_lower_priority
-    )
+    def on_item(path: str, result: Prepared | Failure) -> None:
+        nonlocal done
+        if isinstance(result, Failure):
+            apply_failure(lib, report, result)
+        else:
+            timings["decode_s"] += result.seconds
+        done += 1
+        bar.update(1)
+        if on_progress is not None:
+            on_progress(done, len(todo), result.path)
 
-    def submit(path: str) -> None:
-        pending.append(pool.submit(_decode, path, found[path], encoders, max_pixels, trace_list))
-
+    pipe: Pipeline[str, Prepared | Failure] = Pipeline(
+        prepare, infer, batch_size=batch_size, workers=workers or default_workers(),
+        ready=lambda r: isinstance(r, Prepared), on_item=on_item,
+    )  # fmt: skip
+    pipe.trace = trace_list
     try:
-        queue = iter(todo)
-        for path in queue:
-            submit(path)
-            if len(pending) >= max_in_flight:
-                break
-        while pending:
-            t0 = time.perf_counter()
-            result = pending.popleft().result()
-            timings["decode_wait_s"] += time.perf_counter() - t0
-            nxt = next(queue, None)
-            if nxt is not None:
-                submit(nxt)
-            if isinstance(result, Failure):
-                failures.append(result)
-                if lib.row_of(result.path) is not None:  # changed into something unreadable
-                    lib.remove(result.path)
-                    report.removed.append(result.path)
-            else:
-                timings["decode_s"] += result.seconds
-                batch.append(result)
-                if len(batch) >= batch_size:
-                    flush()
-            done += 1
-            bar.update(1)
-            if on_progress is not None:
-                on_progress(done, len(todo), result.path)
-        flush()
+        pipe.run(todo)
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
+        timings["decode_wait_s"] = pipe.timings["decode_wait_s"]
+        timings["inference_s"] = pipe.timings["inference_s"] - timings["keywords_s"]

@@ -9,15 +9,19 @@ registered by the user) they cannot be decoded, and the user should hear about t
 any other extension (`.txt`, `.raw`, `.mp4`, `photo.jpg.bak`) are not looked at.
 Skipped: hidden files and folders (".name"), macOS AppleDouble files ("._name") and "__MACOSX".
 Symlinks are followed, but each real folder and file is visited once (real paths first, links
-after), so a symlink loop or two links to one photo cannot index anything twice.
+after), so a symlink loop or two links to one photo cannot index anything twice. Only regular
+files are ever opened (FIFOs, sockets, devices are skipped). Folders that cannot be read and
+dangling symlinks are reported to the caller, who keeps their records (offline, not deleted).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 IMAGE_EXTENSIONS = frozenset(
@@ -47,16 +51,31 @@ def _hidden(name: str) -> bool:
     return name.startswith(".")  # also covers AppleDouble "._name"
 
 
-def looks_like_image(path: str | os.PathLike[str]) -> bool:
-    """True if the file starts with a known image signature (reads 12 bytes)."""
+def _read_head(path: str | os.PathLike[str], n: int = 12) -> bytes:
+    """First `n` bytes of a regular file; never blocks on a FIFO or device (O_NONBLOCK + fstat)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(12)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        return os.read(fd, n)
+    finally:
+        os.close(fd)
+
+
+def looks_like_image(path: str | os.PathLike[str]) -> bool:
+    """True if the file starts with a known image signature (reads 12 bytes of regular files)."""
+    try:
+        head = _read_head(path)
     except OSError:
         return False
     if head[:4] == b"RIFF" and head[8:12] != b"WEBP":
         return False
     return any(head[off : off + len(sig)] == sig for off, sig in _SIGNATURES)
+
+
+def has_image_extension(path: str | os.PathLike[str]) -> bool:
+    """True if the name ends in one of IMAGE_EXTENSIONS (no file access)."""
+    return os.path.splitext(os.fspath(path))[1].lower() in IMAGE_EXTENSIONS
 
 
 def is_candidate(path: str | os.PathLike[str]) -> bool:
@@ -70,12 +89,40 @@ def is_candidate(path: str | os.PathLike[str]) -> bool:
     return looks_like_image(path)
 
 
-def iter_image_files(root: str | os.PathLike[str]) -> Iterator[Path]:
+@dataclass(frozen=True)
+class WalkProblem:
+    """Something under a root that could not be looked at; its records must be kept.
+
+    `kind`: "unreadable" (a folder that cannot be listed or stat'ed) or "dangling" (a symbolic
+    link whose target is missing: an unmounted drive, a moved file)."""
+
+    path: str
+    kind: str
+    error: str
+
+
+ProblemCallback = Callable[[WalkProblem], None]
+
+
+def _unreadable(path: Path, exc: OSError) -> WalkProblem:
+    reason = exc.strerror or type(exc).__name__
+    return WalkProblem(
+        str(path), "unreadable", f"folder cannot be read ({reason}); its records are kept"
+    )
+
+
+def iter_image_files(
+    root: str | os.PathLike[str], on_problem: ProblemCallback | None = None
+) -> Iterator[Path]:
     """Yield candidate image files under `root` (absolute paths, sorted per folder).
 
-    Real files and folders are walked first and symlinks afterwards, so a photo reachable both
-    directly and through a link is indexed under its real path, whatever the names sort like.
+    Only regular files are yielded: FIFOs, sockets and devices are never opened. Real files and
+    folders are walked first and symlinks afterwards, so a photo reachable both directly and
+    through a link is indexed under its real path, whatever the names sort like. Folders that
+    cannot be read and dangling symlinks are passed to `on_problem` (the scan keeps the records
+    under them: offline is not deleted).
     """
+    report = on_problem or (lambda problem: None)
     top = Path(root).expanduser().absolute()
     seen: set[tuple[int, int]] = set()
     stack = [top]
@@ -88,14 +135,16 @@ def iter_image_files(root: str | os.PathLike[str]) -> Iterator[Path]:
             else:
                 with contextlib.suppress(OSError):
                     fst = link.stat()
-                    if (fst.st_dev, fst.st_ino) not in seen and is_candidate(link):
-                        seen.add((fst.st_dev, fst.st_ino))
+                    key = (fst.st_dev, fst.st_ino)
+                    if stat.S_ISREG(fst.st_mode) and key not in seen and is_candidate(link):
+                        seen.add(key)
                         yield link
             continue
         folder = stack.pop()
         try:
             st = folder.stat()
-        except OSError:
+        except OSError as exc:
+            report(_unreadable(folder, exc))
             continue
         if (st.st_dev, st.st_ino) in seen:
             continue  # a symlink loop or a second link to a folder already walked
@@ -103,24 +152,30 @@ def iter_image_files(root: str | os.PathLike[str]) -> Iterator[Path]:
         try:
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
-        except OSError:
-            continue  # unreadable folder: nothing to index there
+        except OSError as exc:
+            report(_unreadable(folder, exc))
+            continue
         subfolders: list[Path] = []
         for entry in entries:
             if _hidden(entry.name) or entry.name in SKIPPED_FOLDERS:
                 continue
             try:
-                is_dir = entry.is_dir()  # follows symlinks
                 if entry.is_symlink():
-                    if is_dir or entry.is_file():
-                        links.append((is_dir, Path(entry.path)))
+                    try:
+                        target = os.stat(entry.path)
+                    except FileNotFoundError:
+                        error = f"broken symbolic link (target {os.readlink(entry.path)!r} missing)"
+                        report(WalkProblem(entry.path, "dangling", error))
+                        continue
+                    if stat.S_ISDIR(target.st_mode) or stat.S_ISREG(target.st_mode):
+                        links.append((stat.S_ISDIR(target.st_mode), Path(entry.path)))
                     continue
-                if is_dir:
+                if entry.is_dir(follow_symlinks=False):
                     subfolders.append(Path(entry.path))
                     continue
-                if not entry.is_file():
-                    continue  # sockets, fifos
-                fst = entry.stat()
+                if not entry.is_file(follow_symlinks=False):
+                    continue  # FIFOs, sockets, devices: never opened
+                fst = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
             if (fst.st_dev, fst.st_ino) in seen or not is_candidate(entry.path):
