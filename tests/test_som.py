@@ -210,3 +210,18 @@ def test_bounded_fit_async_frames_are_unique() -> None:
         assert (cells >= 0).all() and (cells < 70).all()
     np.testing.assert_array_equal(frames[-1], som.cells)
     np.testing.assert_array_equal(som.cells, SOM(70, 70, epochs=4).fit(X).cells)
+
+
+def test_fit_async_trains_on_a_copy_of_x() -> None:
+    """Changing the caller's array while training runs (as Library.remove can) changes nothing."""
+    X = _blobs(800)
+    expected = SOM(12, 12, epochs=5).fit(X.copy())
+    live = X.copy()  # float32 and C-contiguous: the old code trained on this very buffer
+
+    def vandal(p: Progress) -> None:
+        if p.epoch == 1:
+            live[:] = 0.0  # runs in the training thread, between epochs
+
+    som = SOM(12, 12, epochs=5).fit_async(live, on_progress=vandal).result(timeout=60)
+    np.testing.assert_array_equal(som.weights, expected.weights)
+    np.testing.assert_array_equal(som.cells, expected.cells)

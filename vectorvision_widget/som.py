@@ -186,8 +186,10 @@ class SOM:
         :class:`Progress` (or unpacked as ``cb(epoch, n_epochs, qe, cells)`` if it takes four
         arguments); ``cells`` is filled every ``cells_every`` epochs and at the end. numpy's
         matrix products release the GIL, so a Jupyter kernel stays responsive meanwhile.
+        Training uses a private copy of X (made before this returns), so the caller may change
+        or shrink its array meanwhile (e.g. ``Library.remove``) without tearing the map.
         """
-        data = as_data(X)
+        data = as_data(X, copy=True)
         callback = _adapt_callback(on_progress)
 
         def run(handle: FitHandle) -> None:
