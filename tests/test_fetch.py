@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -19,7 +20,7 @@ import pytest
 from huggingface_hub import errors as hf_errors
 from huggingface_hub import utils as hf_utils
 
-from vectorvision_widget import cli, fetch, models
+from vectorvision_widget import cli, fetch, manifest, models
 from vectorvision_widget.errors import ModelError
 
 
@@ -75,10 +76,10 @@ def plan(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     blobs: dict[tuple[str, str], bytes] = {}
     items = []
     for i, item in enumerate(models.remote_files("quantized")):
-        data = os.urandom(models._CHUNK + 100 if i == 0 else 2000 + i)  # one spans chunks
+        data = os.urandom(manifest.CHUNK + 100 if i == 0 else 2000 + i)  # one spans chunks
         blobs[(item.repo, item.path)] = data
         items.append(dataclasses.replace(item, sha256=sha(data), size=len(data)))
-    monkeypatch.setattr(fetch, "remote_files", lambda variant="quantized": tuple(items))
+    monkeypatch.setattr(fetch, "remote_files", lambda variant="quantized", **kw: tuple(items))
     hub = FakeHub(blobs)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", hub.hf_hub_download)
     monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", hub.get_hf_file_metadata)
@@ -90,19 +91,19 @@ def blob_of(plan: dict[str, Any], item: models.RemoteFile) -> bytes:
 
 
 def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.rglob("*.part"))
+    return sorted(p.name for pattern in ("*.part", ".*.tmp") for p in folder.rglob(pattern))
 
 
 def test_files_land_under_final_names_with_a_manifest(plan: dict[str, Any], tmp_path: Path) -> None:
     folder = tmp_path / "models"
-    result = models.fetch_models("quantized", folder, progress=False)
+    result = fetch.fetch_models("quantized", folder, progress=False)
     assert result == folder.absolute()
-    manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["format"] == "vectorvision-models"
+    doc = json.loads((folder / "manifest.json").read_text())
+    assert doc["format"] == "vectorvision-models"
     for item in plan["items"]:
         data = blob_of(plan, item)
         assert (folder / item.filename).read_bytes() == data
-        entry = manifest["files"][item.filename]
+        entry = doc["files"][item.filename]
         assert entry == {
             "repo": item.repo,
             "revision": item.revision,
@@ -111,14 +112,14 @@ def test_files_land_under_final_names_with_a_manifest(plan: dict[str, Any], tmp_
             "sha256": sha(data),
             "size": len(data),
         }
-    assert sorted(manifest["files"]) == sorted(i.filename for i in plan["items"])
+    assert sorted(doc["files"]) == sorted(i.filename for i in plan["items"])
     # the hub was asked for the pinned revisions, and staged under the models folder
     assert plan["hub"].calls == [(i.repo, i.path, i.revision) for i in plan["items"]]
     assert all(d == folder.absolute() / ".download" for d in plan["hub"].local_dirs)
     assert leftovers(folder) == [] and not (folder / ".download").exists()
     # the helpers the encoders use agree with what the fetch wrote
     for item in plan["items"]:
-        assert models.verify_against_manifest(folder, item.filename) == sha(blob_of(plan, item))
+        assert manifest.verify_against_manifest(folder, item.filename) == sha(blob_of(plan, item))
 
 
 class RecordingBar:
@@ -145,7 +146,7 @@ def test_progress_is_reported(
     RecordingBar.instances = []
     monkeypatch.setattr(fetch, "tqdm", RecordingBar)
     hf_utils.enable_progress_bars()
-    models.fetch_models("quantized", tmp_path, progress=progress)
+    fetch.fetch_models("quantized", tmp_path, progress=progress)
     (bar,) = RecordingBar.instances
     assert bar.kw["total"] == 4 and bar.n == 4 and bar.closed
     assert bar.kw["disable"] is (not progress)
@@ -162,7 +163,7 @@ def test_sha_mismatch_names_the_file_and_leaves_nothing_under_its_name(
     bad = b"tampered" * 100
     plan["hub"].blobs[(vision.repo, vision.path)] = bad
     with pytest.raises(ModelError) as info:
-        models.fetch_models("quantized", tmp_path, progress=False)
+        fetch.fetch_models("quantized", tmp_path, progress=False)
     message = str(info.value)
     assert "siglip_vision.onnx" in message
     assert f"expected {vision.sha256}, got {sha(bad)}" in message
@@ -171,50 +172,51 @@ def test_sha_mismatch_names_the_file_and_leaves_nothing_under_its_name(
     staged = tmp_path / ".download" / vision.path
     assert not staged.exists(), "the bad download is removed so the next run fetches it again"
     # the file fetched before it is complete and recorded; nothing else is
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert list(manifest["files"]) == ["dinov2_small.onnx"]
+    doc = json.loads((tmp_path / "manifest.json").read_text())
+    assert list(doc["files"]) == ["dinov2_small.onnx"]
 
 
 def test_resume_keeps_good_files_and_refetches_only_bad_ones(
     plan: dict[str, Any], tmp_path: Path
 ) -> None:
     hub = plan["hub"]
-    models.fetch_models("quantized", tmp_path, progress=False)
+    fetch.fetch_models("quantized", tmp_path, progress=False)
     assert len(hub.calls) == 4
-    models.fetch_models("quantized", tmp_path, progress=False)
+    fetch.fetch_models("quantized", tmp_path, progress=False)
     assert len(hub.calls) == 4, "complete files with the right sha256 are not downloaded again"
 
     text = plan["items"][2]
     (tmp_path / text.filename).write_bytes(b"truncated")
     (tmp_path / "siglip_tokenizer.json").unlink()
-    models.fetch_models("quantized", tmp_path, progress=False)
+    fetch.fetch_models("quantized", tmp_path, progress=False)
     assert hub.calls[4:] == [(i.repo, i.path, i.revision) for i in plan["items"][2:]]
     assert (tmp_path / text.filename).read_bytes() == blob_of(plan, text)
 
-    models.fetch_models("quantized", tmp_path, progress=False, force=True)
+    fetch.fetch_models("quantized", tmp_path, progress=False, force=True)
     assert len(hub.calls) == 10
 
 
 def test_a_stale_part_file_from_a_crash_is_replaced(plan: dict[str, Any], tmp_path: Path) -> None:
-    (tmp_path / "dinov2_small.onnx.part").write_bytes(b"half a file")
-    models.fetch_models("quantized", tmp_path, progress=False)
+    (tmp_path / "dinov2_small.onnx.part").write_bytes(b"half a file")  # older versions' temp
+    (tmp_path / ".dinov2_small.onnx.x1y2.tmp").write_bytes(b"half a file")  # atomicfile's temp
+    fetch.fetch_models("quantized", tmp_path, progress=False)
     assert (tmp_path / "dinov2_small.onnx").read_bytes() == blob_of(plan, plan["items"][0])
     assert leftovers(tmp_path) == []
 
 
-def crash_halfway(src: Path, dst: Path) -> tuple[str, int]:
-    """Like models._copy_hashing, but the machine dies after writing half of the file."""
+def crash_halfway(src: Path, found: dict[str, Any]) -> Iterator[bytes]:
+    """Like fetch._read_hashing, but the disk fills up after half of the file was written."""
     data = Path(src).read_bytes()
-    Path(dst).write_bytes(data[: len(data) // 2])
-    raise OSError(28, "No space left on device", str(dst))
+    yield data[: len(data) // 2]
+    raise OSError(28, "No space left on device", str(src))
 
 
 def test_crash_mid_copy_leaves_no_half_file(
     plan: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fetch, "_copy_hashing", crash_halfway)
+    monkeypatch.setattr(fetch, "_read_hashing", crash_halfway)
     with pytest.raises(OSError, match="No space left"):
-        models.fetch_models("quantized", tmp_path, progress=False)
+        fetch.fetch_models("quantized", tmp_path, progress=False)
     assert not (tmp_path / "dinov2_small.onnx").exists()
     assert leftovers(tmp_path) == []
     assert not (tmp_path / "manifest.json").exists()
@@ -223,11 +225,11 @@ def test_crash_mid_copy_leaves_no_half_file(
 def test_crash_mid_copy_keeps_the_old_file_intact(
     plan: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    models.fetch_models("quantized", tmp_path, progress=False)
+    fetch.fetch_models("quantized", tmp_path, progress=False)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
-    monkeypatch.setattr(fetch, "_copy_hashing", crash_halfway)
+    monkeypatch.setattr(fetch, "_read_hashing", crash_halfway)
     with pytest.raises(OSError):
-        models.fetch_models("quantized", tmp_path, progress=False, force=True)
+        fetch.fetch_models("quantized", tmp_path, progress=False, force=True)
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
     assert after == before
 
@@ -240,7 +242,7 @@ def test_crash_before_rename_leaves_no_half_file(
 
     monkeypatch.setattr(os, "fsync", failing_fsync)
     with pytest.raises(OSError, match="Input/output"):
-        models.fetch_models("quantized", tmp_path, progress=False)
+        fetch.fetch_models("quantized", tmp_path, progress=False)
     assert not (tmp_path / "dinov2_small.onnx").exists()
     assert leftovers(tmp_path) == []
 
@@ -260,7 +262,7 @@ def test_unreachable_hub_explains_how_to_copy_by_hand(
     plan["hub"].error = error
     folder = tmp_path / "mymodels"
     with pytest.raises(ModelError) as info:
-        models.fetch_models("quantized", folder, progress=False)
+        fetch.fetch_models("quantized", folder, progress=False)
     message = str(info.value)
     assert message.startswith("could not reach the Hugging Face hub")
     assert f"copy the files by hand into {folder.absolute()}" in message
@@ -271,21 +273,21 @@ def test_unreachable_hub_explains_how_to_copy_by_hand(
 
 
 def test_a_complete_folder_needs_no_hub(plan: dict[str, Any], tmp_path: Path) -> None:
-    models.fetch_models("quantized", tmp_path, progress=False)
+    fetch.fetch_models("quantized", tmp_path, progress=False)
     plan["hub"].error = ConnectionError("offline")
-    assert models.fetch_models("quantized", tmp_path, progress=False) == tmp_path.absolute()
+    assert fetch.fetch_models("quantized", tmp_path, progress=False) == tmp_path.absolute()
 
 
 def test_unpinned_file_is_checked_against_the_hub_etag(
     plan: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     items = [dataclasses.replace(i, sha256=None) for i in plan["items"]]
-    monkeypatch.setattr(fetch, "remote_files", lambda variant="quantized": tuple(items))
-    models.fetch_models("quantized", tmp_path, progress=False)
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    monkeypatch.setattr(fetch, "remote_files", lambda variant="quantized", **kw: tuple(items))
+    fetch.fetch_models("quantized", tmp_path, progress=False)
+    doc = json.loads((tmp_path / "manifest.json").read_text())
     for item in plan["items"]:
-        assert manifest["files"][item.filename]["sha256"] == sha(blob_of(plan, item))
-    models.fetch_models("quantized", tmp_path, progress=False)
+        assert doc["files"][item.filename]["sha256"] == sha(blob_of(plan, item))
+    fetch.fetch_models("quantized", tmp_path, progress=False)
     assert len(plan["hub"].calls) == 4, "the hub's sha256 also lets a rerun skip good files"
 
     # the hub reports one sha256 but serves other bytes
@@ -297,14 +299,14 @@ def test_unpinned_file_is_checked_against_the_hub_etag(
         lambda url, **kw: SimpleNamespace(etag="b" * 64) if "text_model" in url else real(url),
     )
     with pytest.raises(ModelError, match=f"siglip_text.onnx.*expected {'b' * 64}"):
-        models.fetch_models("quantized", tmp_path / "again", progress=False)
+        fetch.fetch_models("quantized", tmp_path / "again", progress=False)
 
 
 def test_models_dir_from_environment(
     plan: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(models.ENV_MODELS_DIR, str(tmp_path / "env_models"))
-    assert models.fetch_models(progress=False) == (tmp_path / "env_models").absolute()
+    assert fetch.fetch_models(progress=False) == (tmp_path / "env_models").absolute()
     assert (tmp_path / "env_models" / "siglip_tokenizer.json").is_file()
 
 
@@ -312,11 +314,11 @@ def test_bad_variant_and_bad_folder_fail_before_any_download(
     plan: dict[str, Any], tmp_path: Path
 ) -> None:
     with pytest.raises(ValueError, match="int4"):
-        models.fetch_models("int4", tmp_path)
+        fetch.fetch_models("int4", tmp_path)
     a_file = tmp_path / "not_a_dir"
     a_file.write_text("x")
     with pytest.raises(ModelError, match="not_a_dir is a file"):
-        models.fetch_models("quantized", a_file, progress=False)
+        fetch.fetch_models("quantized", a_file, progress=False)
     assert plan["hub"].calls == []
 
 

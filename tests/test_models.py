@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from vectorvision_widget import models
+from vectorvision_widget import manifest, models
 from vectorvision_widget.errors import ModelError
 
 HEX40 = re.compile(r"^[0-9a-f]{40}$")
@@ -125,35 +125,35 @@ def test_resolve_models_dir_expands_user(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 
 def test_file_sha256_streams_across_chunks(tmp_path: Path) -> None:
-    data = os.urandom(models._CHUNK * 2 + 12345)
+    data = os.urandom(manifest.CHUNK * 2 + 12345)
     path = tmp_path / "blob.bin"
     path.write_bytes(data)
-    assert models.file_sha256(path) == hashlib.sha256(data).hexdigest()
+    assert manifest.file_sha256(path) == hashlib.sha256(data).hexdigest()
     empty = tmp_path / "empty"
     empty.write_bytes(b"")
-    assert models.file_sha256(str(empty)) == hashlib.sha256(b"").hexdigest()
+    assert manifest.file_sha256(str(empty)) == hashlib.sha256(b"").hexdigest()
 
 
 def _write_manifest(folder: Path, files: dict[str, dict[str, object]]) -> None:
-    doc = {"format": models.MANIFEST_FORMAT, "version": 1, "files": files}
-    (folder / models.MANIFEST_FILENAME).write_text(json.dumps(doc))
+    doc = {"format": manifest.MANIFEST_FORMAT, "version": 1, "files": files}
+    (folder / manifest.MANIFEST_FILENAME).write_text(json.dumps(doc))
 
 
 def test_read_manifest_absent_valid_and_corrupt(tmp_path: Path) -> None:
-    assert models.read_manifest(tmp_path) is None
+    assert manifest.read_manifest(tmp_path) is None
     _write_manifest(tmp_path, {"a.onnx": {"sha256": "0" * 64}})
-    manifest = models.read_manifest(tmp_path)
-    assert manifest is not None and manifest["files"]["a.onnx"]["sha256"] == "0" * 64
+    doc = manifest.read_manifest(tmp_path)
+    assert doc is not None and doc["files"]["a.onnx"]["sha256"] == "0" * 64
 
     (tmp_path / "manifest.json").write_text('{"files": {"a.onnx": ')  # truncated
     with pytest.raises(ModelError, match=r"manifest\.json.*fetch-models"):
-        models.read_manifest(tmp_path)
+        manifest.read_manifest(tmp_path)
     (tmp_path / "manifest.json").write_text("[1, 2]")
     with pytest.raises(ModelError, match=r"manifest\.json has no 'files'"):
-        models.read_manifest(tmp_path)
+        manifest.read_manifest(tmp_path)
     (tmp_path / "manifest.json").write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(ModelError, match=r"manifest\.json"):
-        models.read_manifest(tmp_path)
+        manifest.read_manifest(tmp_path)
 
 
 def test_verify_against_manifest(tmp_path: Path) -> None:
@@ -162,17 +162,17 @@ def test_verify_against_manifest(tmp_path: Path) -> None:
     real = hashlib.sha256(data).hexdigest()
 
     # no manifest: the hash is computed for provenance
-    assert models.verify_against_manifest(tmp_path, "siglip_text.onnx") == real
+    assert manifest.verify_against_manifest(tmp_path, "siglip_text.onnx") == real
     # manifest agrees
     _write_manifest(tmp_path, {"siglip_text.onnx": {"sha256": real}})
-    assert models.verify_against_manifest(tmp_path, "siglip_text.onnx") == real
+    assert manifest.verify_against_manifest(tmp_path, "siglip_text.onnx") == real
     # manifest without an entry for this file
     _write_manifest(tmp_path, {"other.onnx": {"sha256": "1" * 64}})
-    assert models.verify_against_manifest(tmp_path, "siglip_text.onnx") == real
+    assert manifest.verify_against_manifest(tmp_path, "siglip_text.onnx") == real
     # manifest disagrees
     _write_manifest(tmp_path, {"siglip_text.onnx": {"sha256": "a" * 64}})
     with pytest.raises(ModelError) as info:
-        models.verify_against_manifest(tmp_path, "siglip_text.onnx")
+        manifest.verify_against_manifest(tmp_path, "siglip_text.onnx")
     message = str(info.value)
     assert "siglip_text.onnx" in message and "a" * 64 in message and real in message
     assert "vectorvision fetch-models" in message
@@ -183,12 +183,12 @@ def test_verify_notices_a_file_changed_after_it_was_hashed(tmp_path: Path) -> No
     path.write_bytes(b"first")
     first = hashlib.sha256(b"first").hexdigest()
     _write_manifest(tmp_path, {"dinov2_small.onnx": {"sha256": first}})
-    assert models.verify_against_manifest(tmp_path, "dinov2_small.onnx") == first
+    assert manifest.verify_against_manifest(tmp_path, "dinov2_small.onnx") == first
     path.write_bytes(b"second, longer")  # size changes, so the cached hash must not be reused
     with pytest.raises(ModelError, match="sha256 mismatch"):
-        models.verify_against_manifest(tmp_path, "dinov2_small.onnx")
+        manifest.verify_against_manifest(tmp_path, "dinov2_small.onnx")
 
 
 def test_verify_missing_file_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=r"siglip_vision\.onnx is missing.*fetch-models"):
-        models.verify_against_manifest(tmp_path, "siglip_vision.onnx")
+        manifest.verify_against_manifest(tmp_path, "siglip_vision.onnx")

@@ -19,7 +19,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 # public name -> module that defines it
 _LAZY = {
-    "fetch_models": "models",
+    "fetch_models": "fetch",
     "resolve_models_dir": "models",
     "Encoders": "encoders",
     "Library": "library",
@@ -74,7 +74,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .encoders import Encoders
     from .layout import default_grid_shape, grid_cells
     from .library import Library, ModelMismatchError, VisualFeaturesMissingWarning
-    from .models import fetch_models, resolve_models_dir
+    from .fetch import fetch_models
+    from .models import resolve_models_dir
     from .similarity import neighbour_table
     from .som import SOM
     from .widget import VectorVision

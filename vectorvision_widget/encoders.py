@@ -1,11 +1,12 @@
 """SigLIP (meaning) and DINOv2 (look) image/text encoders on onnxruntime.
 
 `Encoders.load()` checks the whole models folder up front — every file present, each ONNX file
-readable with the input/output names, dtypes and ranks of MODELS.md, sha256 against manifest.json
-when there is one — so a broken folder fails at once with a message naming the file and the remedy,
-never later with a raw onnxruntime traceback. The check reads only each file's graph header
-(`onnx_header.read_io`), not the weights, so it costs milliseconds; onnxruntime sessions are created
-lazily on first use (a text-only or image-only user never pays for the other models).
+readable with the input/output names, dtypes and ranks of docs/models.md, sha256 against
+manifest.json when there is one — so a broken folder fails at once with a message naming the file
+and the remedy, never later with a raw onnxruntime traceback. The check reads only each file's
+graph header (`onnx_header.read_io`), not the weights, so it costs milliseconds; onnxruntime
+sessions are created lazily on first use (a text-only user never pays for the image models).
+Which models a folder holds comes from its manifest.json (`models.py` lists the choices).
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from __future__ import annotations
 import os
 import string
 import threading
-import warnings
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +23,24 @@ from PIL import Image
 
 from . import images as _images
 from .errors import ModelError
+from .manifest import MANIFEST_FILENAME, read_manifest, selection, verify_against_manifest
 from .models import (
-    DINOV2_SMALL,
-    MANIFEST_FILENAME,
-    SIGLIP_TEXT,
-    SIGLIP_TOKENIZER,
-    SIGLIP_VISION,
     ModelSpec,
+    SemanticModel,
     TensorSpec,
+    TokenizerSpec,
+    VisualModel,
     resolve_models_dir,
+    semantic_model,
+    visual_model,
 )
 from .onnx_header import OnnxIO, read_io
+from .runtime import CPU, CUDA, REFETCH_HINT, choose_providers, create_session, physical_cores
+from .vectors import l2_normalise
+
+__all__ = ["CPU", "CUDA", "Encoders", "choose_providers", "physical_cores"]
 
 FETCH_HINT = "run `vectorvision fetch-models` (or pass models_dir= / set VECTORVISION_MODELS)"
-REFETCH_HINT = "re-download it with `vectorvision fetch-models --force`"
-CUDA = "CUDAExecutionProvider"
-CPU = "CPUExecutionProvider"
-_ALIASES = {"cuda": CUDA, "gpu": CUDA, "cpu": CPU}
 #: float inputs/outputs may also be float16 (fp16 exports); we cast at the boundary.
 _COMPATIBLE = {"tensor(float)": ("tensor(float)", "tensor(float16)")}
 _PUNCT = str.maketrans("", "", string.punctuation)
@@ -48,65 +48,12 @@ _PUNCT = str.maketrans("", "", string.punctuation)
 ImageInput = Image.Image | str | os.PathLike[str]
 
 
-def physical_cores() -> int:
-    """Physical cores available to this process (hyper-threads do not speed up matmuls)."""
-    logical = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    try:
-        import psutil
-
-        physical = psutil.cpu_count(logical=False)
-    except ImportError:
-        physical = None
-    return max(1, min(physical or logical or 1, logical or 1))
-
-
-def choose_providers(requested: Sequence[str] | str | None = None) -> list[str]:
-    """CUDA then CPU when available; a requested provider that this onnxruntime build lacks is
-    dropped with a warning (CPU is always the last resort); an unknown name is a ValueError."""
-    import onnxruntime as ort
-
-    available = ort.get_available_providers()
-    if requested is None:
-        chosen = [p for p in (CUDA, CPU) if p in available]
-        return chosen or [CPU]
-    if isinstance(requested, str):
-        requested = [requested]
-    known = set(ort.get_all_providers()) | set(available)
-    chosen = []
-    for name in requested:
-        full = _ALIASES.get(name.lower(), name)
-        if full not in known:
-            msg = (
-                f"unknown onnxruntime provider {name!r}; this installation offers "
-                f"{', '.join(available)} (plus aliases 'cuda', 'cpu')"
-            )
-            raise ValueError(msg)
-        if full not in available:
-            hint = " (GPU: pip uninstall onnxruntime && pip install onnxruntime-gpu)" * (
-                full == CUDA
-            )
-            warnings.warn(
-                f"{full} is not available in this onnxruntime build (available: "
-                f"{', '.join(available)}); falling back to {CPU}{hint}",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            continue
-        if full not in chosen:
-            chosen.append(full)
-    if CPU not in chosen:
-        chosen.append(CPU)
-    return chosen
-
-
 def _l2_normalise(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, np.float32(1e-12))
+    return l2_normalise(x, check_finite=False, what="embeddings")
 
 
 def _check_contract(path: Path, io: OnnxIO, spec: ModelSpec) -> None:
-    """Names, dtypes and ranks of MODELS.md; extra *required* inputs are also an error."""
+    """Names, dtypes and ranks of docs/models.md; extra *required* inputs are also an error."""
 
     def describe(items: dict[str, tuple[str, list[int | str]]]) -> str:
         return ", ".join(f"{n} {t} {s}" for n, (t, s) in items.items()) or "nothing"
@@ -130,7 +77,7 @@ def _check_contract(path: Path, io: OnnxIO, spec: ModelSpec) -> None:
     if extra:
         msg = (
             f"{path} needs inputs {extra} besides {[t.name for t in spec.inputs]}; this package "
-            f"feeds only those (MODELS.md). {REFETCH_HINT}"
+            f"feeds only those (docs/models.md). {REFETCH_HINT}"
         )
         raise ModelError(msg)
     pre = spec.preprocess
@@ -148,8 +95,10 @@ def _static_dim(io: OnnxIO, output: str) -> int | None:
 
 
 class Encoders:
-    """The three models + tokenizer of a models folder. Create with `Encoders.load()`.
+    """The look model + the SigLIP pair + tokenizer of a models folder. Create with `load()`.
 
+    Which models: the folder's manifest.json (written by `fetch_models(visual=, semantic=)`),
+    else the defaults (dinov2-small, siglip-base); `load(visual=, semantic=)` overrides.
     Thread-safety: preprocessing is pure and can run in many threads; sessions are created under a
     lock and `InferenceSession.run` is thread-safe.
     """
@@ -164,19 +113,24 @@ class Encoders:
         providers: list[str],
         threads: int,
         max_pixels: int | None,
+        look: VisualModel | None = None,
+        meaning: SemanticModel | None = None,
     ) -> None:
         self.folder = folder
         self.batch_size = batch_size
         self.threads = threads
         self.max_pixels = max_pixels
+        self.look = look or visual_model()
+        self.meaning = meaning or semantic_model()
         self._io = io
         self._tokenizer = tokenizer
         self._planned = providers
         self._sessions: dict[str, Any] = {}
         self._lock = threading.Lock()
+        vision, dino = self.meaning.vision, self.look.model
         self._dims: dict[str, int | None] = {
-            "features": _static_dim(io[SIGLIP_VISION.filename], SIGLIP_VISION.embedding_output),
-            "visual": _static_dim(io[DINOV2_SMALL.filename], DINOV2_SMALL.embedding_output),
+            "features": _static_dim(io[vision.filename], vision.embedding_output),
+            "visual": _static_dim(io[dino.filename], dino.embedding_output),
         }
         self._sha: dict[str, str] = {}
 
@@ -191,11 +145,15 @@ class Encoders:
         providers: Sequence[str] | str | None = None,
         threads: int | None = None,
         max_pixels: int | None = _images.DEFAULT_MAX_PIXELS,
+        visual: str | None = None,
+        semantic: str | None = None,
     ) -> Encoders:
         """Check a models folder (argument, $VECTORVISION_MODELS, ./models) and prepare encoders.
 
-        Raises ModelError naming the file and the remedy; ValueError for an unknown provider.
-        `threads` defaults to the number of physical cores (CPU provider).
+        `visual` / `semantic` name the models to use (default: what the folder's manifest.json
+        records, else "dinov2-small" / "siglip-base"). Raises ModelError naming the file and the
+        remedy; ValueError for an unknown provider or model name. `threads` defaults to the
+        number of physical cores (CPU provider).
         """
         if batch_size < 1:
             msg = f"batch_size must be >= 1, got {batch_size}"
@@ -205,11 +163,16 @@ class Encoders:
         if not folder.is_dir():
             msg = f"models folder {folder.resolve()} does not exist; {FETCH_HINT}"
             raise ModelError(msg)
-        specs = (SIGLIP_VISION, DINOV2_SMALL, SIGLIP_TEXT)
-        names = [s.filename for s in specs] + [SIGLIP_TOKENIZER.filename]
+        manifest = read_manifest(folder)
+        recorded = selection(manifest)
+        look = visual_model(visual or recorded[0])
+        meaning = semantic_model(semantic or recorded[1])
+        specs = (meaning.vision, look.model, meaning.text)
+        names = [s.filename for s in specs] + [meaning.tokenizer.filename]
         missing = [n for n in names if not (folder / n).is_file()]
         if missing:
-            msg = f"{folder.resolve()} lacks {', '.join(missing)}; {FETCH_HINT}"
+            fetch = f"vectorvision fetch-models --visual {look.name} --semantic {meaning.name}"
+            msg = f"{folder.resolve()} lacks {', '.join(missing)}; {FETCH_HINT} (`{fetch}`)"
             raise ModelError(msg)
         io = {}
         for spec in specs:
@@ -220,22 +183,23 @@ class Encoders:
                 msg = f"{path} is not a readable ONNX model ({exc}); {REFETCH_HINT}"
                 raise ModelError(msg) from exc
             _check_contract(path, io[spec.filename], spec)
-        tokenizer = _load_tokenizer(folder / SIGLIP_TOKENIZER.filename)
+        tokenizer = _load_tokenizer(folder / meaning.tokenizer.filename, meaning.tokenizer)
         enc = cls(
             folder, io, tokenizer, batch_size=batch_size, providers=chosen,
-            threads=threads or physical_cores(), max_pixels=max_pixels,
+            threads=threads or physical_cores(), max_pixels=max_pixels, look=look, meaning=meaning,
         )  # fmt: skip
-        feat_text = _static_dim(io[SIGLIP_TEXT.filename], SIGLIP_TEXT.embedding_output)
+        text = meaning.text
+        feat_text = _static_dim(io[text.filename], text.embedding_output)
         if feat_text and enc._dims["features"] and feat_text != enc._dims["features"]:
             msg = (
-                f"{folder / SIGLIP_TEXT.filename} gives {feat_text}-d vectors but "
-                f"{SIGLIP_VISION.filename} gives {enc._dims['features']}-d: text and vision must "
+                f"{folder / text.filename} gives {feat_text}-d vectors but "
+                f"{meaning.vision.filename} gives {enc._dims['features']}-d: text and vision must "
                 f"come from the same SigLIP; {REFETCH_HINT}"
             )
             raise ModelError(msg)
         if (folder / MANIFEST_FILENAME).exists():
             for name in names:  # a manifest promises hashes: hold the files to them now
-                enc._sha[name] = _verify(folder, name)
+                enc._sha[name] = verify_against_manifest(folder, name)
         return enc
 
     # ------------------------------------------------------------------ sessions
@@ -251,20 +215,7 @@ class Encoders:
             return self._sessions[spec.filename]
 
     def _create_session(self, spec: ModelSpec) -> Any:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle = no CPU
-        opts.log_severity_level = 3
-        path = self.folder / spec.filename
-        try:
-            return ort.InferenceSession(str(path), sess_options=opts, providers=self._planned)
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
-            msg = f"{path} could not be loaded by onnxruntime ({exc}); {REFETCH_HINT}"
-            raise ModelError(msg) from exc
+        return create_session(self.folder / spec.filename, self._planned, self.threads)
 
     @property
     def providers(self) -> list[str]:
@@ -297,12 +248,12 @@ class Encoders:
     @property
     def feature_dim(self) -> int:
         """Length of SigLIP `features` (768 for siglip-base; read from the model)."""
-        return self._dim("features", SIGLIP_VISION)
+        return self._dim("features", self.meaning.vision)
 
     @property
     def visual_dim(self) -> int:
         """Length of DINOv2 `visualFeatures` (384 for dinov2-small; read from the model)."""
-        return self._dim("visual", DINOV2_SMALL)
+        return self._dim("visual", self.look.model)
 
     def _sha256(self, filename: str) -> str:
         if filename not in self._sha:
@@ -319,34 +270,38 @@ class Encoders:
         {...}}. sha256 from the manifest's check, else hashed once from the file."""
         return {
             "features": {
-                "name": SIGLIP_VISION.filename,
-                "sha256": self._sha256(SIGLIP_VISION.filename),
+                "name": self.meaning.vision.filename,
+                "sha256": self._sha256(self.meaning.vision.filename),
                 "dim": self.feature_dim,
             },
             "visualFeatures": {
-                "name": DINOV2_SMALL.filename,
-                "sha256": self._sha256(DINOV2_SMALL.filename),
+                "name": self.look.model.filename,
+                "sha256": self._sha256(self.look.model.filename),
                 "dim": self.visual_dim,
             },
         }
 
     # ------------------------------------------------------------------ images
 
+    @property
+    def decode_size(self) -> int:
+        """The shorter side a decoded image needs so no model upsamples it (JPEG draft size)."""
+        return _images.required_size(*self._preprocessing)
+
+    @property
+    def _preprocessing(self) -> tuple[Any, Any]:
+        return self.meaning.vision.preprocess, self.look.model.preprocess
+
     def preprocess_image(self, img: Image.Image) -> tuple[np.ndarray, np.ndarray]:
-        """RGB PIL image -> (siglip (3,224,224), dinov2 (3,224,224)) float32 tensors."""
+        """RGB PIL image -> (siglip (3,S,S), dinov2 (3,224,224)) float32 tensors (S: 224, 256…)."""
         if img.mode != "RGB":
             img = _images.to_rgb(img)
-        return (
-            _images.preprocess(img, SIGLIP_VISION.preprocess),  # type: ignore[arg-type]
-            _images.preprocess(img, DINOV2_SMALL.preprocess),  # type: ignore[arg-type]
-        )
+        sig, dino = self._preprocessing
+        return _images.preprocess(img, sig), _images.preprocess(img, dino)
 
     def load_image(self, source: ImageInput) -> Image.Image:
         """Decode a path or PIL image for the models (JPEG draft at the size they need)."""
-        return _images.load_for_models(
-            source, SIGLIP_VISION.preprocess, DINOV2_SMALL.preprocess,  # type: ignore[arg-type]
-            max_pixels=self.max_pixels,
-        )  # fmt: skip
+        return _images.load_for_models(source, *self._preprocessing, max_pixels=self.max_pixels)
 
     def encode_pixels(
         self, siglip_batch: np.ndarray, dino_batch: np.ndarray
@@ -363,8 +318,8 @@ class Encoders:
         if sig.shape[0] == 0:
             return (np.zeros((0, self.feature_dim), np.float32),
                     np.zeros((0, self.visual_dim), np.float32))  # fmt: skip
-        features = _l2_normalise(self._run(SIGLIP_VISION, sig))
-        visual = _l2_normalise(self._run(DINOV2_SMALL, dino))
+        features = _l2_normalise(self._run(self.meaning.vision, sig))
+        visual = _l2_normalise(self._run(self.look.model, dino))
         self._dims["features"], self._dims["visual"] = features.shape[1], visual.shape[1]
         return features, visual
 
@@ -377,25 +332,30 @@ class Encoders:
     ) -> tuple[np.ndarray, np.ndarray]:
         """PIL images and/or paths -> (features (N,Df), visual (N,Dv)), float32, unit rows.
 
-        Rows follow the input order. Batches of `batch_size`; the next batch is decoded in
-        `workers` threads while the current one runs. A file that cannot be decoded raises
-        `images.ImageDecodeError` naming it (the analyzer's scan records such files instead).
+        Rows follow the input order. Batches of `batch_size`; images are decoded in `workers`
+        threads overlapped with inference (`pipeline.py`, the scan's pipeline). A file that cannot
+        be decoded raises `images.ImageDecodeError` naming it (the scan records such files).
         """
+        from .pipeline import run_pipeline
+
         if isinstance(images, (Image.Image, str, os.PathLike)):
             images = [images]
         items = list(images)
         feats: list[np.ndarray] = []
         vis: list[np.ndarray] = []
+
+        def infer(tensors: list[tuple[np.ndarray, np.ndarray]]) -> None:
+            f, v = self.encode_pixels(
+                np.stack([t[0] for t in tensors]), np.stack([t[1] for t in tensors])
+            )
+            feats.append(f)
+            vis.append(v)
+
         n_workers = workers or min(4, physical_cores() + 1)
-        with ThreadPoolExecutor(max_workers=n_workers) as pool:
-            for tensors in _prefetch(pool, self._prepare, items, self.batch_size):
-                f, v = self.encode_pixels(
-                    np.stack([t[0] for t in tensors]), np.stack([t[1] for t in tensors])
-                )
-                feats.append(f)
-                vis.append(v)
+        run_pipeline(items, self._prepare, infer, batch_size=self.batch_size, workers=n_workers)
         if not feats:
-            return self.encode_pixels(np.zeros((0, 3, 224, 224)), np.zeros((0, 3, 224, 224)))
+            return (np.zeros((0, self.feature_dim), np.float32),
+                    np.zeros((0, self.visual_dim), np.float32))  # fmt: skip
         return np.concatenate(feats), np.concatenate(vis)
 
     # ------------------------------------------------------------------ text
@@ -405,7 +365,7 @@ class Encoders:
         cleaned = [" ".join(t.lower().translate(_PUNCT).split()) for t in texts]
         encodings = self._tokenizer.encode_batch(cleaned)
         return np.array([e.ids for e in encodings], dtype=np.int64).reshape(
-            len(cleaned), SIGLIP_TOKENIZER.max_length
+            len(cleaned), self.meaning.tokenizer.max_length
         )
 
     def embed_texts(self, texts: str | Sequence[str]) -> np.ndarray:
@@ -416,14 +376,14 @@ class Encoders:
         if not texts:
             return np.zeros((0, self.feature_dim), np.float32)
         out = [
-            self._run(SIGLIP_TEXT, self.tokenize(texts[i : i + self.batch_size]))
+            self._run(self.meaning.text, self.tokenize(texts[i : i + self.batch_size]))
             for i in range(0, len(texts), self.batch_size)
         ]
         result = _l2_normalise(np.concatenate(out))
         if self._dims["features"] is not None and result.shape[1] != self._dims["features"]:
             msg = (
-                f"{self.folder / SIGLIP_TEXT.filename} gives {result.shape[1]}-d vectors but the "
-                f"vision model {self._dims['features']}-d; they must come from the same SigLIP"
+                f"{self.folder / self.meaning.text.filename} gives {result.shape[1]}-d vectors "
+                f"but the vision model {self._dims['features']}-d; they must come from one SigLIP"
             )
             raise ModelError(msg)
         return result
@@ -434,27 +394,7 @@ class Encoders:
         )
 
 
-def _prefetch(
-    pool: ThreadPoolExecutor, fn: Any, items: list[Any], batch: int
-) -> Iterator[list[Any]]:
-    """Yield fn(item) per batch, in order, while the next batch is already being computed."""
-
-    def submit(start: int) -> list[Future[Any]]:
-        return [pool.submit(fn, it) for it in items[start : start + batch]]
-
-    pending = submit(0)
-    for start in range(0, len(items), batch):
-        current = pending
-        pending = submit(start + batch)
-        try:
-            yield [f.result() for f in current]
-        except BaseException:
-            for f in pending:
-                f.cancel()
-            raise
-
-
-def _load_tokenizer(path: Path) -> Any:
+def _load_tokenizer(path: Path, spec: TokenizerSpec) -> Any:
     from tokenizers import Tokenizer
 
     try:
@@ -462,13 +402,10 @@ def _load_tokenizer(path: Path) -> Any:
     except Exception as exc:  # tokenizers raises a bare Exception subclass
         msg = f"{path} is not a readable tokenizer.json ({exc}); {REFETCH_HINT}"
         raise ModelError(msg) from exc
-    spec = SIGLIP_TOKENIZER
     tok.enable_truncation(max_length=spec.max_length)
     tok.enable_padding(length=spec.max_length, pad_id=spec.pad_id, pad_token="</s>")
     return tok
 
 
 def _verify(folder: Path, filename: str) -> str:
-    from .models import verify_against_manifest
-
     return verify_against_manifest(folder, filename)

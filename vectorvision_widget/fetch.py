@@ -8,50 +8,29 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .atomicfile import atomic_write_bytes
 from .errors import ModelError
+from .manifest import CHUNK, file_sha256, read_manifest, record_file, record_selection
 from .models import (
-    _CHUNK,
-    _SHA256_RE,
     ENV_MODELS_DIR,
-    MANIFEST_FILENAME,
-    MANIFEST_FORMAT,
+    SHA256_RE,
     RemoteFile,
-    _check_variant,
-    file_sha256,
-    read_manifest,
+    check_variant,
     remote_files,
     resolve_models_dir,
+    semantic_model,
+    visual_model,
 )
 
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    part = path.with_name(path.name + ".part")
-    with open(part, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(part, path)
-
-
-def _record(folder: Path, item: RemoteFile, sha256: str, size: int) -> None:
-    """Add one file to manifest.json right after it lands, so the manifest never lies."""
-    try:
-        manifest = read_manifest(folder) or {}
-    except ModelError:
-        manifest = {}  # a corrupt manifest is rewritten by the fetch that replaces its files
-    files = dict(manifest.get("files", {}))
-    files[item.filename] = {"repo": item.repo, "revision": item.revision, "path": item.path,
-                            "variant": item.variant, "sha256": sha256, "size": size}  # fmt: skip
-    doc = {"format": MANIFEST_FORMAT, "version": 1, "files": files}
-    _atomic_write_bytes(folder / MANIFEST_FILENAME, json.dumps(doc, indent=2).encode() + b"\n")
+__all__ = ["fetch_models"]
 
 
 # --- the fetch (the only code in the package that downloads) -----------------------------------
@@ -67,16 +46,23 @@ def fetch_models(
     *,
     force: bool = False,
     progress: bool = True,
+    visual: str | None = None,
+    semantic: str | None = None,
 ) -> Path:
     """Download the four model files of `variant` into the models folder and return the folder.
 
+    `visual` / `semantic` name the models (`models.VISUAL_MODELS` / `SEMANTIC_MODELS`; default
+    "dinov2-small" / "siglip-base"); manifest.json records the choice, and `Encoders.load` reads it.
+
     Resumable: a file already there with the expected sha256 is kept (unless `force`), and
     huggingface_hub resumes interrupted downloads in `<folder>/.download`. Atomic: each file is
-    copied to `<name>.part`, fsynced, verified, then renamed, so a crash never leaves a half file
-    under a final name. manifest.json records each file as soon as it lands.
+    copied to a temp file beside its final name, verified, fsynced, then renamed (atomicfile), so
+    a crash never leaves a half file under a final name. manifest.json records each file as soon
+    as it lands, and the chosen models once all of them did.
     """
-    _check_variant(variant)
-    plan = remote_files(variant)
+    check_variant(variant)
+    look, meaning = visual_model(visual), semantic_model(semantic)  # ValueError before any work
+    plan = remote_files(variant, visual=look.name, semantic=meaning.name)
     folder = resolve_models_dir(models_dir).absolute()
     if folder.exists() and not folder.is_dir():
         msg = f"models folder {folder} is a file; pass another --models-dir"
@@ -99,6 +85,7 @@ def fetch_models(
     finally:
         bar.close()
     shutil.rmtree(staging, ignore_errors=True)
+    record_selection(folder, look.name, meaning.name)
     return folder
 
 
@@ -106,28 +93,70 @@ def _fetch_one(
     item: RemoteFile, folder: Path, staging: Path, *, force: bool, progress: bool
 ) -> None:
     target = folder / item.filename
+    if item.revision is None:  # unpinned spec: the revision recorded at the first fetch, else now
+        item = replace(item, revision=_recorded_revision(folder, item) or _hub_revision(item))
+    revision = str(item.revision)
     expected = item.sha256 or _hub_sha256(item)  # pinned, else what the hub reports (LFS)
     if not force and expected and target.is_file() and file_sha256(target) == expected:
-        _record(folder, item, expected, target.stat().st_size)
+        record_file(folder, item, expected, target.stat().st_size, revision)
         return
     downloaded = _download(item, staging, progress=progress)
-    part = target.with_name(target.name + ".part")
-    try:
-        got, size = _copy_hashing(downloaded, part)
-        if expected and got != expected:
-            _discard(downloaded, staging)  # else the hub client would hand back the bad file again
+    found: dict[str, int | str] = {}
+
+    def verified_chunks() -> Iterator[bytes]:
+        yield from _read_hashing(downloaded, found)
+        if expected and found["sha256"] != expected:  # raised before the rename: nothing lands
+            _discard(downloaded, staging)  # else the hub client would hand back the bad file
             msg = (
-                f"{item.filename} ({item.repo}/{item.path} @ {item.revision[:12]}): sha256 "
-                f"mismatch: expected {expected}, got {got}; the download was removed, re-run "
-                "`vectorvision fetch-models` (or copy the file by hand from " + item.url + ")"
+                f"{item.filename} ({item.repo}/{item.path} @ {revision[:12]}): sha256 "
+                f"mismatch: expected {expected}, got {found['sha256']}; the download was removed, "
+                f"re-run `vectorvision fetch-models` (or copy the file by hand from {item.url})"
             )
             raise ModelError(msg)
-        os.replace(part, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            part.unlink()
+
+    _remove_stale_temps(target)
+    atomic_write_bytes(target, verified_chunks())
+    got, size = str(found["sha256"]), int(found["size"])
     _discard(downloaded, staging)
-    _record(folder, item, got, size)
+    record_file(folder, item, got, size, revision)
+
+
+def _remove_stale_temps(target: Path) -> None:
+    """Temp files a killed fetch left beside `target` (atomicfile's, or older `.part` ones)."""
+    old = target.with_name(target.name + ".part")
+    for stale in (old, *target.parent.glob(f".{target.name}.*.tmp")):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+
+
+def _recorded_revision(folder: Path, item: RemoteFile) -> str | None:
+    """The commit an earlier fetch of this same file resolved (kept in manifest.json)."""
+    try:
+        entry = ((read_manifest(folder) or {}).get("files") or {}).get(item.filename)
+    except ModelError:
+        return None
+    if not isinstance(entry, dict):
+        return None
+    if (entry.get("repo"), entry.get("path")) == (item.repo, item.path):
+        rev = entry.get("revision")
+        return rev if isinstance(rev, str) and rev else None
+    return None
+
+
+def _hub_revision(item: RemoteFile) -> str:
+    """The commit the hub's main branch points at now, for a spec without a pinned revision."""
+    import huggingface_hub
+
+    url = huggingface_hub.hf_hub_url(item.repo, item.path, revision="main")
+    try:
+        meta = huggingface_hub.get_hf_file_metadata(url)
+    except _network_errors() as exc:
+        raise _Unreachable() from exc
+    commit = getattr(meta, "commit_hash", None)
+    if not commit:
+        msg = f"the Hugging Face hub did not say which commit of {item.repo} it serves"
+        raise ModelError(msg)
+    return str(commit)
 
 
 def _network_errors() -> tuple[type[BaseException], ...]:
@@ -174,7 +203,7 @@ def _hub_sha256(item: RemoteFile) -> str | None:
     except _network_errors() as exc:
         raise _Unreachable() from exc
     etag = (meta.etag or "").strip('"').lower()
-    return etag if _SHA256_RE.match(etag) else None
+    return etag if SHA256_RE.match(etag) else None
 
 
 @contextlib.contextmanager
@@ -192,17 +221,15 @@ def _hub_progress(enabled: bool) -> Iterator[None]:
             hf_utils.enable_progress_bars()
 
 
-def _copy_hashing(src: Path, dst: Path) -> tuple[str, int]:
-    """Copy src to dst, fsync it, and return (sha256, size) from the same single read."""
+def _read_hashing(src: Path, found: dict[str, int | str]) -> Iterator[bytes]:
+    """Yield src in 1 MiB chunks; when done, `found` holds its sha256 and size (one read)."""
     digest, size = hashlib.sha256(), 0
-    with open(src, "rb") as fin, open(dst, "wb") as fout:
-        while chunk := fin.read(_CHUNK):
+    with open(src, "rb") as fin:
+        while chunk := fin.read(CHUNK):
             digest.update(chunk)
-            fout.write(chunk)
             size += len(chunk)
-        fout.flush()
-        os.fsync(fout.fileno())
-    return digest.hexdigest(), size
+            yield chunk
+    found["sha256"], found["size"] = digest.hexdigest(), size
 
 
 def _discard(downloaded: Path, staging: Path) -> None:

@@ -15,6 +15,11 @@ this is ~2.3 logits, i.e. a cosine within 0.02 of the best at scale 117), which 
 co-occurring subjects ("a beach", "the sea") and drops the long tail; five is as many as a person
 reads at a glance in the widget.
 
+The scale and bias come from the semantic model's spec (`Encoders.meaning.zero_shot`). A model
+whose calibration no checked source publishes (`ZeroShotSpec.calibrated` False) is ranked by
+cosine instead: its scores are cosines, and a label is kept when it is among the `top` best and
+within `COSINE_MARGIN` (0.02, the margin the rule above amounts to for siglip-base) of the best.
+
 The label embeddings cost one text-model run per label; they are computed once per (text model
 sha256, vocabulary) and cached in memory and, when a cache folder is writable, on disk as `.npy`
 (loaded with `allow_pickle=False`).
@@ -31,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .models import SIGLIP_TEXT, SIGLIP_ZERO_SHOT
+from .models import SIGLIP_ZERO_SHOT, ZeroShotSpec
 
 if TYPE_CHECKING:
     from .encoders import Encoders
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
 DEFAULT_TOP = 5
 DEFAULT_MIN_SCORE = 1e-3
 DEFAULT_RELATIVE = 0.1
+COSINE_MARGIN = 0.02
 ENV_CACHE_DIR = "VECTORVISION_CACHE"
 
 _MEMORY_CACHE: dict[str, np.ndarray] = {}
@@ -59,19 +65,29 @@ def _cache_dir() -> Path:
     return Path(base) / "vectorvision"
 
 
-def zero_shot_logits(features: np.ndarray, label_embeddings: np.ndarray) -> np.ndarray:
+def _cosines(features: np.ndarray, label_embeddings: np.ndarray) -> np.ndarray:
+    return np.asarray(features, np.float64) @ np.asarray(label_embeddings, np.float64).T
+
+
+def zero_shot_logits(
+    features: np.ndarray, label_embeddings: np.ndarray, zero_shot: ZeroShotSpec = SIGLIP_ZERO_SHOT
+) -> np.ndarray:
     """(N, D) image features × (L, D) label embeddings -> (N, L) SigLIP logits (float64).
 
     Ranking is done on logits: float32 probabilities saturate at 1.0 and would tie."""
-    logits = SIGLIP_ZERO_SHOT.logit_scale * (
-        np.asarray(features, np.float64) @ np.asarray(label_embeddings, np.float64).T
-    )
-    return logits + SIGLIP_ZERO_SHOT.logit_bias
+    if not zero_shot.calibrated:
+        msg = "this model has no published logit scale/bias; rank by cosine instead"
+        raise ValueError(msg)
+    cos = _cosines(features, label_embeddings)
+    scale, bias = float(zero_shot.logit_scale or 0.0), float(zero_shot.logit_bias or 0.0)
+    return scale * cos + bias
 
 
-def sigmoid_scores(features: np.ndarray, label_embeddings: np.ndarray) -> np.ndarray:
+def sigmoid_scores(
+    features: np.ndarray, label_embeddings: np.ndarray, zero_shot: ZeroShotSpec = SIGLIP_ZERO_SHOT
+) -> np.ndarray:
     """(N, D) image features × (L, D) label embeddings -> (N, L) SigLIP probabilities."""
-    return _sigmoid(zero_shot_logits(features, label_embeddings)).astype(np.float32)
+    return _sigmoid(zero_shot_logits(features, label_embeddings, zero_shot)).astype(np.float32)
 
 
 def _sigmoid(logits: np.ndarray) -> np.ndarray:
@@ -102,13 +118,14 @@ class KeywordTagger:
         self._encoders = encoders
         self._cache_dir = Path(cache_dir) if cache_dir is not None else _cache_dir()
         self._embeddings: np.ndarray | None = None
+        self.zero_shot: ZeroShotSpec = encoders.meaning.zero_shot
 
     @property
     def cache_key(self) -> str:
         """Text model sha256 + prompt + vocabulary: label vectors are valid for exactly this."""
-        text_sha = self._encoders.model_sha256(SIGLIP_TEXT.filename)
+        text_sha = self._encoders.model_sha256(self._encoders.meaning.text.filename)
         digest = hashlib.sha256()
-        for part in (text_sha, SIGLIP_ZERO_SHOT.prompt, *self.labels):
+        for part in (text_sha, self.zero_shot.prompt, *self.labels):
             digest.update(part.encode("utf-8") + b"\0")
         return digest.hexdigest()[:32]
 
@@ -132,7 +149,7 @@ class KeywordTagger:
         except (OSError, ValueError):
             emb = None  # absent or unreadable cache: recompute
         if emb is None:
-            prompts = [SIGLIP_ZERO_SHOT.prompt.format(label=lab) for lab in self.labels]
+            prompts = [self.zero_shot.prompt.format(label=lab) for lab in self.labels]
             emb = self._encoders.embed_texts(prompts)
             self._save(path, emb)
         _MEMORY_CACHE[key] = emb
@@ -150,18 +167,28 @@ class KeywordTagger:
             pass  # a read-only home only costs recomputation next time
 
     def scores(self, features: np.ndarray) -> np.ndarray:
-        """(N, D) SigLIP image features -> (N, L) probabilities."""
-        return sigmoid_scores(np.asarray(features, np.float32), self.embeddings)
+        """(N, D) SigLIP image features -> (N, L) probabilities (cosines when uncalibrated)."""
+        feats = np.asarray(features, np.float32)
+        if not self.zero_shot.calibrated:
+            return _cosines(feats, self.embeddings).astype(np.float32)
+        return sigmoid_scores(feats, self.embeddings, self.zero_shot)
 
     def tag(self, features: np.ndarray) -> list[list[dict[str, Any]]]:
         """Keywords per image: [{label, score}] best first, at least one each."""
-        logits = zero_shot_logits(np.atleast_2d(features), self.embeddings)
-        probs = _sigmoid(logits)
+        calibrated = self.zero_shot.calibrated
+        if calibrated:
+            logits = zero_shot_logits(np.atleast_2d(features), self.embeddings, self.zero_shot)
+            probs = _sigmoid(logits)
+        else:
+            logits = probs = _cosines(np.atleast_2d(features), self.embeddings)
         top = min(self.top, logits.shape[1])
         order = np.argsort(-logits, axis=1, kind="stable")[:, :top]
         result: list[list[dict[str, Any]]] = []
         for row, idx in zip(probs, order, strict=True):
-            floor = max(self.min_score, self.relative * float(row[idx[0]]))
+            best = float(row[idx[0]])
+            floor = best - COSINE_MARGIN
+            if calibrated:
+                floor = max(self.min_score, self.relative * best)
             kept = [i for i in idx if row[i] >= floor] or [idx[0]]
             result.append(
                 [{"label": self.labels[i], "score": round(float(row[i]), 6)} for i in kept]

@@ -1,30 +1,33 @@
-"""Model specs (what each ONNX file is and how to feed it), locating `models/`, and the fetch.
+"""Model specs: what each ONNX file is, where it comes from, and how to feed it (frozen data only).
 
 Everything the encoders need to know about a model lives here as frozen data, so the rest of the
-code never hard-codes a file name, a tensor name or a preprocessing constant. Revisions and sha256
-values are pinned (values published by several independent projects fetching these exact files;
-siglip fp16 by one); the fetch refuses any file that hashes differently. A spec without a sha256
-is checked against the hub's own (an LFS file's etag is its sha256).
+code never hard-codes a file name, a tensor name or a preprocessing constant. This module does no
+IO beyond reading an environment variable: hashing and manifest.json live in `manifest.py`, the
+download in `fetch.py` (both depend on this module, never the reverse).
+
+The registry offers more than one model per role (docs/models.md): "visual" (look: DINOv2) and
+"semantic" (meaning: a SigLIP vision + text pair with its tokenizer and zero-shot calibration).
+Revisions and sha256 values are pinned where public sources list them; a `None` sha256 is checked
+against the hub's own at the first fetch (an LFS file's etag is its sha256) and a `None` revision is
+resolved once at the first fetch; both are then recorded in the folder's manifest.json, which later
+fetches and every `Encoders.load` hold the files to.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
-
-from .errors import ModelError
+from typing import TypeVar
 
 ENV_MODELS_DIR = "VECTORVISION_MODELS"
 VARIANTS = ("quantized", "fp32", "fp16")
 HF_ENDPOINT = "https://huggingface.co"
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_SHA256_RE = SHA256_RE  # old private name
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class Preprocess:
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """One input or output of an ONNX graph, as the contract in MODELS.md states it."""
+    """One input or output of an ONNX graph, as the contract in docs/models.md states it."""
 
     name: str
     dtype: str  # onnxruntime type string, e.g. "tensor(float)"
@@ -72,14 +75,14 @@ class ModelSpec:
     role: str  # "visual" | "vision" | "text"
     filename: str  # name inside the models folder
     repo: str
-    revision: str
+    revision: str | None  # a commit; None = resolved at the first fetch, then kept in the manifest
     repo_files: Mapping[str, str]  # variant -> path inside the hub repo (read-only)
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     embedding_output: str  # output whose (pooled) rows are the embedding
     cls_token: bool  # take token 0 of a [B, T, D] output instead of a [B, D] output
     preprocess: Preprocess | None = None
-    sha256: tuple[tuple[str, str], ...] = ()  # (variant, sha256) pairs where known
+    sha256: tuple[tuple[str, str], ...] = ()  # (variant, sha256) pairs where a source lists one
     sizes: tuple[tuple[str, int], ...] = ()  # (variant, bytes) pairs where known
     published_dim: int | None = None  # of the published weights; informational, never enforced
 
@@ -88,18 +91,18 @@ class ModelSpec:
         object.__setattr__(self, "repo_files", MappingProxyType(dict(self.repo_files)))
         missing = [v for v in VARIANTS if v not in self.repo_files]
         unknown = [v for v, _ in (*self.sha256, *self.sizes) if v not in self.repo_files]
-        bad_sha = [s for _, s in self.sha256 if not _SHA256_RE.match(s)]
+        bad_sha = [s for _, s in self.sha256 if not SHA256_RE.match(s)]
         if missing or unknown or bad_sha:
             msg = f"spec {self.filename}: missing {missing}, unknown {unknown}, bad sha {bad_sha}"
             raise ValueError(msg)
 
     def repo_file(self, variant: str) -> str:
         """Path inside the hub repo of `variant` (ValueError naming the valid ones)."""
-        _check_variant(variant)
+        check_variant(variant)
         return self.repo_files[variant]
 
     def sha256_for(self, variant: str) -> str | None:
-        """Pinned sha256 of `variant`, or None where we could not pin one."""
+        """Pinned sha256 of `variant`; None where no source lists one (checked at first fetch)."""
         return dict(self.sha256).get(variant)
 
     def size_for(self, variant: str) -> int | None:
@@ -107,24 +110,111 @@ class ModelSpec:
         return dict(self.sizes).get(variant)
 
 
+@dataclass(frozen=True)
+class TokenizerSpec:
+    """A SigLIP tokenizer: fixed length, padded with `pad_id`, no attention mask."""
+
+    filename: str
+    repo: str
+    revision: str | None
+    repo_file: str = "tokenizer.json"
+    max_length: int = 64
+    pad_id: int = 1
+    sha256: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class ZeroShotSpec:
+    """SigLIP's sigmoid zero-shot head: p = sigmoid(scale * cos + bias), per model.
+
+    `logit_scale` is exp() of the checkpoint's learned logit_scale. None where no source we could
+    check publishes the values: keywords then rank by cosine only (see keywords.py).
+    """
+
+    logit_scale: float | None
+    logit_bias: float | None
+    prompt: str = "This is a photo of {label}."
+
+    @property
+    def calibrated(self) -> bool:
+        return self.logit_scale is not None and self.logit_bias is not None
+
+
+@dataclass(frozen=True)
+class VisualModel:
+    """A model for the "look" space (`visualFeatures`)."""
+
+    name: str
+    model: ModelSpec
+    description: str
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return (self.model.filename,)
+
+
+@dataclass(frozen=True)
+class SemanticModel:
+    """A SigLIP pair for the "meaning" space (`features`) and text search/keywords."""
+
+    name: str
+    vision: ModelSpec
+    text: ModelSpec
+    tokenizer: TokenizerSpec
+    zero_shot: ZeroShotSpec
+    description: str
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return (self.vision.filename, self.text.filename, self.tokenizer.filename)
+
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+_DINO_IO = {
+    "inputs": (TensorSpec("pixel_values", "tensor(float)", 4),),
+    "outputs": (TensorSpec("last_hidden_state", "tensor(float)", 3),),
+    "embedding_output": "last_hidden_state",
+    "cls_token": True,
+    "preprocess": Preprocess("shortest_edge", 256, 224, IMAGENET_MEAN, IMAGENET_STD),
+}
+_DINO_FILES = {
+    "fp32": "onnx/model.onnx",
+    "quantized": "onnx/model_quantized.onnx",
+    "fp16": "onnx/model_fp16.onnx",
+}
+_SIGLIP_VISION_IO = {
+    "inputs": (TensorSpec("pixel_values", "tensor(float)", 4),),
+    "outputs": (TensorSpec("pooler_output", "tensor(float)", 2),),
+    "embedding_output": "pooler_output",
+    "cls_token": False,
+}
+_SIGLIP_TEXT_IO = {
+    "inputs": (TensorSpec("input_ids", "tensor(int64)", 2),),
+    "outputs": (TensorSpec("pooler_output", "tensor(float)", 2),),
+    "embedding_output": "pooler_output",
+    "cls_token": False,
+}
+
+
+def _siglip_files(tower: str) -> dict[str, str]:
+    return {
+        "fp32": f"onnx/{tower}_model.onnx",
+        "quantized": f"onnx/{tower}_model_quantized.onnx",
+        "fp16": f"onnx/{tower}_model_fp16.onnx",
+    }
+
+
+# --- look: DINOv2 ------------------------------------------------------------------------------
 
 DINOV2_SMALL = ModelSpec(
     role="visual",
     filename="dinov2_small.onnx",
     repo="Xenova/dinov2-small",
     revision="c2bb04a51fab207c420665f1946016107bffc701",
-    repo_files={
-        "fp32": "onnx/model.onnx",
-        "quantized": "onnx/model_quantized.onnx",
-        "fp16": "onnx/model_fp16.onnx",
-    },
-    inputs=(TensorSpec("pixel_values", "tensor(float)", 4),),
-    outputs=(TensorSpec("last_hidden_state", "tensor(float)", 3),),
-    embedding_output="last_hidden_state",
-    cls_token=True,
-    preprocess=Preprocess("shortest_edge", 256, 224, IMAGENET_MEAN, IMAGENET_STD),
+    repo_files=_DINO_FILES,
+    **_DINO_IO,  # type: ignore[arg-type]
     sha256=(
         ("fp32", "83141175ec78b4ff9a2bb58a4c7c264ba0054d1c2e122e5a8114b79a8d4179ea"),
         ("quantized", "3afdc8bc63b50558d6e5770f5b799bb82455c2311183a2de43803f343a29d917"),
@@ -134,6 +224,22 @@ DINOV2_SMALL = ModelSpec(
     published_dim=384,
 )
 
+#: DINOv2-base (768-d). fp32 pinned as a public model registry pins it (revision, size, sha256);
+#: the quantized and fp16 files are checked against the hub's sha256 at the first fetch.
+DINOV2_BASE = ModelSpec(
+    role="visual",
+    filename="dinov2_base.onnx",
+    repo="onnx-community/dinov2-base",
+    revision="31ef06cac16d5d301c5930d147002a058c85a5e4",
+    repo_files=_DINO_FILES,
+    **_DINO_IO,  # type: ignore[arg-type]
+    sha256=(("fp32", "320d1012a6fc65b101fc85ca30ee7a47b2e4f6a2e8bd78fb9d7036def0e30cb0"),),
+    sizes=(("fp32", 346_627_111),),
+    published_dim=768,
+)
+
+# --- meaning: SigLIP -----------------------------------------------------------------------------
+
 SIGLIP_REPO = "Xenova/siglip-base-patch16-224"
 SIGLIP_REVISION = "4649052661e53c7000355844105f8a1792088239"
 
@@ -142,15 +248,8 @@ SIGLIP_VISION = ModelSpec(
     filename="siglip_vision.onnx",
     repo=SIGLIP_REPO,
     revision=SIGLIP_REVISION,
-    repo_files={
-        "fp32": "onnx/vision_model.onnx",
-        "quantized": "onnx/vision_model_quantized.onnx",
-        "fp16": "onnx/vision_model_fp16.onnx",
-    },
-    inputs=(TensorSpec("pixel_values", "tensor(float)", 4),),
-    outputs=(TensorSpec("pooler_output", "tensor(float)", 2),),
-    embedding_output="pooler_output",
-    cls_token=False,
+    repo_files=_siglip_files("vision"),
+    **_SIGLIP_VISION_IO,  # type: ignore[arg-type]
     preprocess=Preprocess("exact", 224, None, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
     sha256=(
         ("fp32", "f89d41bac7f4d4b87e010a467d93f98689d708916ed22f5a07f96fdfa26f475f"),
@@ -166,15 +265,8 @@ SIGLIP_TEXT = ModelSpec(
     filename="siglip_text.onnx",
     repo=SIGLIP_REPO,
     revision=SIGLIP_REVISION,
-    repo_files={
-        "fp32": "onnx/text_model.onnx",
-        "quantized": "onnx/text_model_quantized.onnx",
-        "fp16": "onnx/text_model_fp16.onnx",
-    },
-    inputs=(TensorSpec("input_ids", "tensor(int64)", 2),),
-    outputs=(TensorSpec("pooler_output", "tensor(float)", 2),),
-    embedding_output="pooler_output",
-    cls_token=False,
+    repo_files=_siglip_files("text"),
+    **_SIGLIP_TEXT_IO,  # type: ignore[arg-type]
     sha256=(
         ("fp32", "3aa7fdbd20eaa8740cce17bf82913de641fcb632a768fed59f661cdcd0c32553"),
         ("quantized", "ad0329b1f35acc66d8953ff2559ce358da8eb0a7011794cf951523d63a4dbce2"),
@@ -184,38 +276,85 @@ SIGLIP_TEXT = ModelSpec(
     published_dim=768,
 )
 
+SIGLIP_TOKENIZER = TokenizerSpec(
+    filename="siglip_tokenizer.json",
+    repo=SIGLIP_REPO,
+    revision=SIGLIP_REVISION,
+    sha256="4a17c975210be5ab4c36b47d8dae4eefb866dbfb1e676e394aad85dc30a3ae08",
+    size=2_398_744,
+)
 
-@dataclass(frozen=True)
-class TokenizerSpec:
-    """SigLIP's tokenizer: fixed length, padded with `pad_id`, no attention mask."""
+#: exp(logit_scale) and logit_bias of siglip-base-patch16-224.
+SIGLIP_ZERO_SHOT = ZeroShotSpec(logit_scale=117.330765, logit_bias=-12.932437)
 
-    filename: str = "siglip_tokenizer.json"
-    repo: str = SIGLIP_REPO
-    revision: str = SIGLIP_REVISION
-    repo_file: str = "tokenizer.json"
-    max_length: int = 64
-    pad_id: int = 1
-    sha256: str | None = "4a17c975210be5ab4c36b47d8dae4eefb866dbfb1e676e394aad85dc30a3ae08"
-    size: int | None = 2_398_744
+#: SigLIP large at 256 px (1024-d). No public source we could check lists a commit or sha256 of
+#: this export: the revision is resolved at the first fetch and every file checked against the
+#: hub's sha256, then both are recorded in manifest.json. Its logit scale/bias are not published
+#: in a source we could check either, so keywords rank by cosine (ZeroShotSpec.calibrated False).
+SIGLIP_LARGE_REPO = "Xenova/siglip-large-patch16-256"
+SIGLIP_LARGE_VISION = ModelSpec(
+    role="vision",
+    filename="siglip_large_vision.onnx",
+    repo=SIGLIP_LARGE_REPO,
+    revision=None,
+    repo_files=_siglip_files("vision"),
+    **_SIGLIP_VISION_IO,  # type: ignore[arg-type]
+    preprocess=Preprocess("exact", 256, None, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    published_dim=1024,
+)
+SIGLIP_LARGE_TEXT = ModelSpec(
+    role="text",
+    filename="siglip_large_text.onnx",
+    repo=SIGLIP_LARGE_REPO,
+    revision=None,
+    repo_files=_siglip_files("text"),
+    **_SIGLIP_TEXT_IO,  # type: ignore[arg-type]
+    published_dim=1024,
+)
+SIGLIP_LARGE_TOKENIZER = TokenizerSpec(
+    filename="siglip_large_tokenizer.json", repo=SIGLIP_LARGE_REPO, revision=None
+)
+SIGLIP_LARGE_ZERO_SHOT = ZeroShotSpec(logit_scale=None, logit_bias=None)
 
+# --- the registry --------------------------------------------------------------------------------
 
-SIGLIP_TOKENIZER = TokenizerSpec()
+VISUAL_MODELS: Mapping[str, VisualModel] = MappingProxyType({
+    "dinov2-small": VisualModel("dinov2-small", DINOV2_SMALL, "DINOv2 ViT-S/14, 384-d (default)"),
+    "dinov2-base": VisualModel("dinov2-base", DINOV2_BASE, "DINOv2 ViT-B/14, 768-d, ~4x slower"),
+})  # fmt: skip
+SEMANTIC_MODELS: Mapping[str, SemanticModel] = MappingProxyType({
+    "siglip-base": SemanticModel(
+        "siglip-base", SIGLIP_VISION, SIGLIP_TEXT, SIGLIP_TOKENIZER, SIGLIP_ZERO_SHOT,
+        "SigLIP base/16 at 224 px, 768-d (default)",
+    ),
+    "siglip-large": SemanticModel(
+        "siglip-large", SIGLIP_LARGE_VISION, SIGLIP_LARGE_TEXT, SIGLIP_LARGE_TOKENIZER,
+        SIGLIP_LARGE_ZERO_SHOT, "SigLIP large/16 at 256 px, 1024-d, ~3x slower",
+    ),
+})  # fmt: skip
+DEFAULT_VISUAL = "dinov2-small"
+_M = TypeVar("_M", VisualModel, SemanticModel)
+DEFAULT_SEMANTIC = "siglip-base"
 
-
-@dataclass(frozen=True)
-class ZeroShotSpec:
-    """SigLIP's sigmoid zero-shot head: p = sigmoid(scale * cos + bias)."""
-
-    logit_scale: float = 117.330765  # exp(logit_scale) of siglip-base-patch16-224
-    logit_bias: float = -12.932437
-    prompt: str = "This is a photo of {label}."
-
-
-SIGLIP_ZERO_SHOT = ZeroShotSpec()
-
+#: The default models' ONNX files (kept for code that predates the registry).
 MODEL_SPECS: tuple[ModelSpec, ...] = (DINOV2_SMALL, SIGLIP_VISION, SIGLIP_TEXT)
-MANIFEST_FILENAME = "manifest.json"
-MANIFEST_FORMAT = "vectorvision-models"
+
+
+def visual_model(name: str | None = None) -> VisualModel:
+    """The look model called `name` (default "dinov2-small"); ValueError naming the choices."""
+    return _lookup(VISUAL_MODELS, name or DEFAULT_VISUAL, "visual")
+
+
+def semantic_model(name: str | None = None) -> SemanticModel:
+    """The SigLIP pair called `name` (default "siglip-base"); ValueError naming the choices."""
+    return _lookup(SEMANTIC_MODELS, name or DEFAULT_SEMANTIC, "semantic")
+
+
+def _lookup(table: Mapping[str, _M], name: str, role: str) -> _M:
+    if name not in table:
+        msg = f"unknown {role} model {name!r}; choose one of {', '.join(table)}"
+        raise ValueError(msg)
+    return table[name]
 
 
 def resolve_models_dir(models_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -228,10 +367,14 @@ def resolve_models_dir(models_dir: str | os.PathLike[str] | None = None) -> Path
     return Path("models")
 
 
-def _check_variant(variant: str) -> None:
+def check_variant(variant: str) -> None:
+    """ValueError naming the valid variants."""
     if variant not in VARIANTS:
         msg = f"unknown model variant {variant!r}; choose one of {', '.join(VARIANTS)}"
         raise ValueError(msg)
+
+
+_check_variant = check_variant  # old private name
 
 
 @dataclass(frozen=True)
@@ -240,7 +383,7 @@ class RemoteFile:
 
     filename: str  # name inside the models folder
     repo: str
-    revision: str
+    revision: str | None  # None: resolved at the first fetch
     path: str  # path inside the hub repo
     variant: str | None  # None for the tokenizer (the same for every variant)
     sha256: str | None = None
@@ -249,102 +392,22 @@ class RemoteFile:
     @property
     def url(self) -> str:
         """Direct download URL, for copying the file by hand."""
-        return f"{HF_ENDPOINT}/{self.repo}/resolve/{self.revision}/{self.path}"
+        return f"{HF_ENDPOINT}/{self.repo}/resolve/{self.revision or 'main'}/{self.path}"
 
 
-def remote_files(variant: str = "quantized") -> tuple[RemoteFile, ...]:
-    """The four files a models folder needs for `variant`, in fetch order."""
-    _check_variant(variant)
+def remote_files(
+    variant: str = "quantized", *, visual: str | None = None, semantic: str | None = None
+) -> tuple[RemoteFile, ...]:
+    """The four files a models folder needs for `variant` and the chosen models, in fetch order."""
+    check_variant(variant)
+    look, meaning = visual_model(visual), semantic_model(semantic)
     models = tuple(
         RemoteFile(s.filename, s.repo, s.revision, s.repo_file(variant), variant,
                    s.sha256_for(variant), s.size_for(variant))
-        for s in MODEL_SPECS
+        for s in (look.model, meaning.vision, meaning.text)
     )  # fmt: skip
-    tok = SIGLIP_TOKENIZER
+    tok = meaning.tokenizer
     tokenizer = RemoteFile(
         tok.filename, tok.repo, tok.revision, tok.repo_file, None, tok.sha256, tok.size
     )
     return (*models, tokenizer)
-
-
-# --- hashing and the manifest (also used by the encoders for provenance) -----------------------
-
-_CHUNK = 1 << 20
-_sha_cache: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """sha256 of a file, read in 1 MiB chunks so a 400 MB model never sits in memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _cached_sha256(path: Path) -> str:
-    """file_sha256, remembered per (path, size, mtime) so reloading encoders stays cheap."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _sha_cache:
-        _sha_cache[key] = file_sha256(path)
-    return _sha_cache[key]
-
-
-def read_manifest(models_dir: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
-    """The folder's manifest.json as `{"format", "version", "files": {filename: entry}}`.
-
-    None when there is no manifest (hand-copied models are fine). Each entry has repo, revision,
-    path, variant, sha256, size. Raises ModelError naming the file when it cannot be used.
-    """
-    path = resolve_models_dir(models_dir) / MANIFEST_FILENAME
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        msg = (
-            f"{path} is not readable JSON ({exc}); delete it or re-run `vectorvision fetch-models`"
-        )
-        raise ModelError(msg) from exc
-    if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
-        msg = f"{path} has no 'files' table; delete it or re-run `vectorvision fetch-models`"
-        raise ModelError(msg)
-    return data
-
-
-def verify_against_manifest(models_dir: str | os.PathLike[str] | None, filename: str) -> str:
-    """sha256 of `filename` in the models folder, checked against the manifest where it has one.
-
-    Without a manifest (or an entry for the file) the hash is only computed, for provenance.
-    """
-    folder = resolve_models_dir(models_dir)
-    path = folder / filename
-    if not path.is_file():
-        msg = f"{path} is missing; run `vectorvision fetch-models` or copy the file into {folder}"
-        raise ModelError(msg)
-    got = _cached_sha256(path)
-    manifest = read_manifest(folder)
-    entry = (manifest or {"files": {}})["files"].get(filename)
-    expected = entry.get("sha256") if isinstance(entry, dict) else None
-    if expected and expected != got:
-        msg = (
-            f"{path}: sha256 mismatch: manifest says {expected}, file has {got}; "
-            "re-run `vectorvision fetch-models` (or delete manifest.json if you replaced the file "
-            "on purpose)"
-        )
-        raise ModelError(msg)
-    return got
-
-
-def fetch_models(
-    variant: str = "quantized",
-    models_dir: str | os.PathLike[str] | None = None,
-    *,
-    force: bool = False,
-    progress: bool = True,
-) -> Path:
-    """Download the models; implemented in `fetch.py`, the only module that downloads."""
-    from .fetch import fetch_models as _fetch_models
-
-    return _fetch_models(variant, models_dir, force=force, progress=progress)
