@@ -14,14 +14,13 @@ import stat as stat_module
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image
 
 from . import colors
-from .images import DEFAULT_MAX_PIXELS, ImageDecodeError, open_image, required_size
-from .models import DINOV2_SMALL, SIGLIP_VISION
+from .images import DEFAULT_MAX_PIXELS, ImageDecodeError
 
 #: Files bigger than this have their image header checked before the whole file is read.
 HEADER_FIRST_BYTES = 16 * 1024 * 1024
@@ -75,16 +74,25 @@ def _storable(path: str) -> str | None:
     return None
 
 
-def _read_regular(path: str, max_pixels: int | None) -> bytes:
-    """The bytes of a regular file; never blocks on a FIFO/device; big files are checked to be
-    images from their header first (a 1 GB `video.jpg` is refused without being read)."""
+def open_regular(path: str) -> BinaryIO:
+    """Open a regular file for reading; never blocks on a FIFO or device (O_NONBLOCK, then
+    fstat), raising ImageDecodeError for anything that is not a regular file."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fd)
-        if not stat_module.S_ISREG(st.st_mode):
-            msg = "not a regular file (FIFO, socket or device): never opened for reading"
+    try:
+        if not stat_module.S_ISREG(os.fstat(fd).st_mode):
+            msg = "not a regular file (FIFO, socket or device): never read"
             raise ImageDecodeError(msg)
-        if st.st_size > HEADER_FIRST_BYTES:
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _read_regular(path: str, max_pixels: int | None) -> bytes:
+    """The bytes of a regular file; big files are checked to be images from their header first
+    (a 1 GB `video.jpg` is refused without being read)."""
+    with open_regular(path) as fh:
+        if os.fstat(fh.fileno()).st_size > HEADER_FIRST_BYTES:
             open_image_header(fh, path, max_pixels)
             fh.seek(0)
         return fh.read()
@@ -138,8 +146,7 @@ def prepare_file(
     try:
         buf = io.BytesIO(data)
         buf.name = path  # lets decode errors name the file
-        min_size = required_size(SIGLIP_VISION.preprocess, DINOV2_SMALL.preprocess)  # type: ignore[arg-type]
-        img = open_image(buf, max_pixels=max_pixels, min_size=min_size)
+        img = encoders.load_image(buf)  # the one opener, at the draft size the models need
         siglip, dino = encoders.preprocess_image(img)
         width, height = _display_size(img)
         # colours from a box-reduced copy: exact averages, and ~10× cheaper than a thumbnail()

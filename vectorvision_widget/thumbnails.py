@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
+from .images import DEFAULT_MAX_PIXELS, open_image
+from .scanfile import open_regular
 from .serialize import encode_jpeg
 
 __all__ = [
@@ -34,7 +36,6 @@ __all__ = [
 
 ATLAS_COLS = 32  #: tiles per atlas side: 1024 images per atlas, 512–1024 px JPEGs
 _PLACEHOLDER_GREY = (128, 128, 128)
-_MAX_PIXELS = 200_000_000  # refuse decompression bombs rather than exhausting memory
 
 
 @dataclass(frozen=True)
@@ -68,18 +69,11 @@ def default_tile_size(n: int) -> int:
 
 
 def _open(path: str, size: int) -> Image.Image:
-    """Decode just enough of ``path`` for a ``size`` px thumbnail (JPEG draft mode, EXIF turn)."""
-    img = Image.open(path)
-    if img.width * img.height > _MAX_PIXELS:
-        msg = f"{path}: {img.width}×{img.height} pixels is too large to thumbnail"
-        raise ValueError(msg)
-    img.draft("RGB", (size * 2, size * 2))
-    img = ImageOps.exif_transpose(img)
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        img = img.convert("RGBA")
-        bg = Image.new("RGBA", img.size, (*_PLACEHOLDER_GREY, 255))
-        img = Image.alpha_composite(bg, img)
-    return img.convert("RGB")
+    """Decode just enough of ``path`` for a ``size`` px thumbnail with the one image opener
+    (`images.open_image`: pixel limit, EXIF guard, modes, JPEG draft). Regular files only: a
+    path that became a FIFO or device raises instead of blocking the thumbnail pool."""
+    with open_regular(path) as fh:
+        return open_image(fh, max_pixels=DEFAULT_MAX_PIXELS, min_size=2 * size)
 
 
 def load_thumbnail(path: str, size: int, *, square: bool) -> Image.Image | None:
@@ -129,7 +123,7 @@ class TileCache:
         """(tile, ok): ok is False when the file is missing or unreadable (placeholder drawn)."""
         try:
             mtime = os.stat(path).st_mtime
-        except OSError:
+        except (OSError, ValueError):  # missing, unreadable, or a NUL byte in the name
             return placeholder_tile(size, colour), False
         key = (path, mtime, size)
         with self._lock:

@@ -1,0 +1,102 @@
+"""thumbnails.py: tiles and sharp thumbnails decode through the one image opener (same pixel
+limit, EXIF guard, draft) and never block or break on odd files."""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vectorvision_widget import images, thumbnails
+from vectorvision_widget.thumbnails import SharpCache, TileCache, load_thumbnail
+
+
+def _png_header(width: int, height: int) -> bytes:
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(tag + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))  # fmt: skip
+
+
+def test_the_pixel_limit_is_the_image_openers(tmp_path: Path) -> None:
+    # 190 MP: over images.DEFAULT_MAX_PIXELS (180 MP) but under the old thumbnail limit (200 MP)
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_header(19_000, 10_000))
+    assert images.DEFAULT_MAX_PIXELS < 19_000 * 10_000
+    assert load_thumbnail(str(path), 32, square=True) is None
+
+
+def test_broken_exif_still_gives_a_thumbnail(tmp_path: Path) -> None:
+    path = tmp_path / "bad_exif.jpg"
+    img = Image.new("RGB", (120, 80), (200, 40, 40))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90°
+    raw = bytearray(exif.tobytes())
+    raw[-4:] = b"\xff\xff\xff\xff"  # garbage in the IFD
+    img.save(path, "JPEG", exif=bytes(raw))
+    thumb = load_thumbnail(str(path), 32, square=False)
+    assert thumb is not None and thumb.mode == "RGB"
+    assert np.asarray(thumb)[..., 0].mean() > 150
+
+
+def test_exif_rotation_applied(tmp_path: Path) -> None:
+    path = tmp_path / "rot.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (120, 60), (10, 120, 200)).save(path, "JPEG", exif=exif.tobytes())
+    thumb = load_thumbnail(str(path), 64, square=False)
+    assert thumb is not None and thumb.size[1] > thumb.size[0]  # upright: portrait
+
+
+def test_big_jpegs_are_decoded_in_draft_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "big.jpg"
+    Image.new("RGB", (2048, 1536), (90, 90, 90)).save(path, "JPEG")
+    decoded: list[tuple[int, int]] = []
+    original = images.to_rgb
+
+    def spy(img: Image.Image, name: str = "image") -> Image.Image:
+        decoded.append(img.size)
+        return original(img, name)
+
+    monkeypatch.setattr(images, "to_rgb", spy)
+    assert load_thumbnail(str(path), 32, square=True) is not None
+    assert decoded and max(decoded[0]) <= 512  # 1/4 (or smaller) DCT scale, not 2048 px
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs")
+def test_a_fifo_never_blocks_tiles_or_sharp_thumbnails(tmp_path: Path) -> None:
+    fifo = tmp_path / "photo.jpg"
+    os.mkfifo(fifo)
+    out: list[object] = []
+
+    def work() -> None:
+        out.append(TileCache().tile(str(fifo), 16, (10, 20, 30)))
+        out.append(SharpCache().get(str(fifo), 64, square=False))
+
+    t = threading.Thread(target=work, daemon=True)
+    t.start()
+    t.join(10)
+    assert not t.is_alive(), "reading a FIFO blocked the thumbnail code"
+    (tile, ok), sharp = out
+    assert not ok and tile.shape == (16, 16, 3) and sharp is None
+
+
+@pytest.mark.parametrize("name", ["a\x00b.jpg", "caf\udce9.jpg"])
+def test_odd_paths_give_placeholders(tmp_path: Path, name: str) -> None:
+    tile, ok = TileCache().tile(str(tmp_path / name), 16, None)
+    assert not ok and tile.shape == (16, 16, 3)
+
+
+def test_no_second_opener() -> None:
+    assert not hasattr(thumbnails, "_MAX_PIXELS")
