@@ -25,7 +25,7 @@ _LAZY = {
     "Library": "library",
     "VisualFeaturesMissingWarning": "library",
     "ModelMismatchError": "library",
-    "scan": "analyzer",
+    "scan": "scanning",
     "ScanReport": "analyzer",
     "SOM": "som",
     "grid_cells": "layout",
@@ -70,12 +70,13 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from .analyzer import ScanReport, scan
+    from .analyzer import ScanReport
     from .encoders import Encoders
+    from .fetch import fetch_models
     from .layout import default_grid_shape, grid_cells
     from .library import Library, ModelMismatchError, VisualFeaturesMissingWarning
-    from .fetch import fetch_models
     from .models import resolve_models_dir
+    from .scanning import scan
     from .similarity import neighbour_table
     from .som import SOM
     from .widget import VectorVision
