@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from vectorvision_widget.layout import default_grid_shape
-from vectorvision_widget.serialize import encode_array, encode_jpeg
+from vectorvision_widget.modes import MODE_INFO
+from vectorvision_widget.serialize import array_to_json, encode_jpeg
 from vectorvision_widget.thumbnails import ATLAS_COLS, atlas_image, default_tile_size
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,8 +46,10 @@ import widget from "./widget.js";
 const meta = await (await fetch("meta.json")).json();
 const bin = async (name) => new DataView(await (await fetch(name)).arrayBuffer());
 const state = {{...meta.state}};
-for (const key of ["_cells", "_colors", "_nbr_idx", "_nbr_scores"])
-  state[key] = await bin(key + ".bin");
+const wire = async (key) => ({{...meta.arrays[key], view: await bin(key + ".bin")}});
+state._cells = await wire("_cells");
+state._colours = await wire("_colours");
+state._table = {{idx: await wire("idx"), scores: await wire("scores")}};
 const atlases = [];
 for (const a of meta.atlases) atlases.push([a, await bin(`atlas${{a.index}}.jpg`)]);
 const listeners = {{}};
@@ -59,6 +62,7 @@ const model = {{
         (f) => f({{type: "atlas", version: state._data_version, ...h}}, [buf]))));
   }},
 }};
+window.__vvDebug = true;  // test hooks (root.__vv, stats) only behind this flag
 window.tData = performance.now();  // all data in memory: the clock for first render starts here
 widget.render({{ model, el: document.getElementById("host") }});
 window.vv = document.querySelector(".vv-root").__vv;
@@ -77,14 +81,16 @@ def build_payload(n: int, out: Path, seed: int = 0) -> dict[str, Any]:
     scores = np.sort(rng.random((n, K), dtype=np.float32), axis=1)[:, ::-1].copy()
     t = default_tile_size(n)
     ramp = np.linspace(0.6, 1.2, t, dtype=np.float32)
-    arrays = {
-        "_cells": encode_array(cells, "<i4"),
-        "_colors": encode_array(colours, "u1"),
-        "_nbr_idx": encode_array(idx, "<i4"),
-        "_nbr_scores": encode_array(scores, "<f4"),
-    }
+    wire = {
+        "_cells": array_to_json(cells),
+        "_colours": array_to_json(colours),
+        "idx": array_to_json(idx),
+        "scores": array_to_json(scores),
+    }  # exactly what the widget's traits serialise to
+    arrays = {name: bytes(w["view"]) for name, w in wire.items()}
     for name, data in arrays.items():
         (out / f"{name}.bin").write_bytes(data)
+    array_meta = {name: {"dtype": w["dtype"], "shape": w["shape"]} for name, w in wire.items()}
     per = ATLAS_COLS * ATLAS_COLS
     atlases, atlas_bytes, b64_bytes = [], 0, 0
     for index, first in enumerate(range(0, n, per)):
@@ -101,12 +107,13 @@ def build_payload(n: int, out: Path, seed: int = 0) -> dict[str, Any]:
         atlas_bytes += len(jpeg)
         b64_bytes += len(base64.b64encode(jpeg))
     state = {
-        "_n": n, "_grid": [rows, cols], "_nbr_k": K, "_data_version": 1, "k": K,
+        "_grid": [rows, cols], "_data_version": 1, "k": K, "_modes": [list(m) for m in MODE_INFO],
         "mode": "visual", "hybrid_weight": 0.5, "query": "", "colour_query": "", "height": 700,
         "selected": [], "highlighted": [], "hovered": None, "banner": "", "error": "",
-        "progress": {}, "_can_rescan": False, "_can_search": True,
+        "progress": {}, "_can_rescan": False, "_can_search": True, "status": "",
     }  # fmt: skip
-    (out / "meta.json").write_text(json.dumps({"state": state, "atlases": atlases}))
+    meta = {"state": state, "arrays": array_meta, "atlases": atlases}
+    (out / "meta.json").write_text(json.dumps(meta))
     ours = sum(len(v) for v in arrays.values()) + atlas_bytes + len(json.dumps(state))
     as_json = len(
         json.dumps({"cells": cells.tolist(), "colors": colours.tolist(), "idx": idx.tolist(),

@@ -31,3 +31,26 @@ export function jpegBlob(v) {
   const b = asBytes(v);
   return new Blob([b], { type: "image/jpeg" });
 }
+
+const WIRE_TYPES = {
+  int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array,
+  int32: Int32Array, uint32: Uint32Array, float32: Float32Array, float64: Float64Array,
+};
+
+/**
+ * A synced array trait as sent by Python (`serialize.ArrayTrait`): `{view, dtype, shape}`.
+ * Returns the typed array of that dtype (aligned: copied only when the offset is not) and the
+ * shape; a missing or empty value gives an empty array of shape [0].
+ * @param {{view: DataView|ArrayBuffer|ArrayBufferView, dtype: string, shape: number[]}|null|undefined} w
+ * @returns {{data: Int8Array|Uint8Array|Int16Array|Uint16Array|Int32Array|Uint32Array|Float32Array|Float64Array, shape: number[]}}
+ */
+export function fromWire(w) {
+  if (!w || !w.view) return { data: new Uint8Array(0), shape: [0] };
+  const Ctor = WIRE_TYPES[w.dtype];
+  if (!Ctor) throw new TypeError(`unknown array dtype ${w.dtype}`);
+  const shape = Array.isArray(w.shape) ? w.shape.map(Number) : [];
+  const count = shape.reduce((a, b) => a * b, 1);
+  const data = typed(w.view, Ctor);
+  if (data.length < count) throw new RangeError(`array of shape [${shape}] needs ${count} values, got ${data.length}`);
+  return { data: data.length === count ? data : data.subarray(0, count), shape };
+}

@@ -1,41 +1,27 @@
 // VectorVision widget lifecycle: model <-> renderer wiring, input handling, requests.
-import { asFloat32, asInt32, asUint8, jpegBlob } from "./codecs.js";
+import { fromWire, jpegBlob } from "./codecs.js";
 import { GridRenderer } from "./grid.js";
 import { rowAt, rowsInBox } from "./hit.js";
 import { applySelection, drawOverlay, neighboursOf } from "./overlay.js";
 import { buildToolbar } from "./toolbar.js";
-import { buildTooltip } from "./tooltip.js";
-import { fitView, panBy, screenToCell, zoomAt } from "./view.js";
+import { buildTooltip, InfoCache } from "./tooltip.js";
+import { readTheme } from "./theme.js";
+import { debugEnabled, makeStats, record } from "./debug.js";
+import { bindKeys, shiftHover, wheelFactor, ZOOM_STEP } from "./input.js";
+import { fitRows, fitView, panBy, screenToCell, zoomAt, zoomLimits } from "./view.js";
 
 const DRAG_PX = 4;
 const SHARP_MIN_CELL_PX = 24; // and only once atlas tiles would be upscaled
 const TOOLTIP_DELAY_MS = 250;
 
-function cssVar(el, name, fallback) {
-  const v = getComputedStyle(el).getPropertyValue(name).trim();
-  return v || fallback;
-}
-
-function readTheme(el) {
-  const light = document.body?.dataset?.jpThemeLight !== "false";
-  return {
-    bg: cssVar(el, "--jp-layout-color2", light ? "#eeeeee" : "#222222"),
-    fg: cssVar(el, "--jp-ui-font-color1", light ? "#222222" : "#dddddd"),
-    accent: cssVar(el, "--jp-brand-color1", "#1976d2"),
-    onAccent: "#ffffff",
-    select: cssVar(el, "--jp-warn-color1", "#f57c00"),
-    ring: light ? "#000000" : "#ffffff",
-    dim: light ? "rgba(255,255,255,0.72)" : "rgba(0,0,0,0.72)",
-    boxFill: "rgba(245,124,0,0.15)",
-  };
-}
-
 function render({ model, el }) {
   const root = document.createElement("div");
   root.className = "vv-root";
   const toolbar = buildToolbar(model, {
-    zoom: (f) => { const s = size(); setView(zoomAt(view, f, s.w / 2, s.h / 2)); },
-    fit: () => fit(),
+    zoom: (f) => { const s = size(); zoomBy(f, s.w / 2, s.h / 2); },
+    fit: () => (highlighted.length && !fittedHits ? fitHits() : fit()),
+    fitHits: () => fitHits(),
+    searched: () => { pendingFit = true; },
     clearHighlights: () => clearHighlights(),
   });
   const make = (tag, className) => Object.assign(document.createElement(tag), { className });
@@ -43,11 +29,12 @@ function render({ model, el }) {
   const errorLine = make("div", "vv-error");
   const stage = make("div", "vv-stage");
   stage.tabIndex = 0;
+  stage.dataset.lmSuppressShortcuts = "true"; // map keys are not JupyterLab shortcuts
   const base = make("canvas", "vv-base");
   const over = make("canvas", "vv-overlay");
   const empty = make("div", "vv-empty");
   empty.textContent = "This library is empty. Scan a folder with vv.scan(folder, lib, encoders=enc), then w.refresh().";
-  const tip = buildTooltip((hex) => { model.set("colour_query", hex); model.save_changes(); });
+  const tip = buildTooltip((hex) => toolbar.colourSearch(hex));
   stage.append(base, over, empty, tip.el);
   root.append(toolbar.el, banner, errorLine, stage);
   el.append(root);
@@ -69,11 +56,17 @@ function render({ model, el }) {
   let drag = null;
   let frame = 0, baseDirty = true;
   let version = model.get("_data_version");
-  const infoCache = new Map();
+  const infoCache = new InfoCache(); // revokes its object URLs on eviction and clear()
   let tipTimer = 0, sharpTimer = 0, reqId = 0;
   const pendingSharp = new Set();
-  const stats = { hoverMs: [], hoverWorkMs: [], drawMs: [], overlayMs: [], firstFullRender: null, atlasCount: 0 };
-  root.__vv = { stats, get view() { return view; }, grid, setView: (v) => setView(v), drawNow: () => drawNow() };
+  let pendingFit = false; // a search was started here: fit the view to its hits when they arrive
+  let fittedHits = false; // the view shows the hits (⤢ again shows the whole map)
+  let disposed = false; // bitmaps decoded after teardown are dropped
+  const stats = makeStats();
+  if (debugEnabled()) {
+    Object.assign(root, { __vv: { stats, get view() { return view; }, grid, setView: (v) => setView(v),
+      drawNow: () => drawNow(), limits: () => limits() } });
+  }
 
   const size = () => ({ w: stage.clientWidth || 600, h: stage.clientHeight || model.get("height") });
 
@@ -93,13 +86,34 @@ function render({ model, el }) {
     const { w, h } = size();
     view = fitView(grid.rows, grid.cols, w, h);
     autoFit = true;
+    fittedHits = false;
     requestDraw(true);
   }
 
   function setView(v) {
     view = v;
     autoFit = false;
+    fittedHits = false;
     requestDraw(true);
+  }
+
+  /** Zoom bounds: the whole map .. a cell at 2× its sharpest thumbnail. */
+  function limits() {
+    const { w, h } = size();
+    return zoomLimits(grid.rows, grid.cols, w, h, dpr);
+  }
+
+  function zoomBy(f, x, y) {
+    const lim = limits();
+    setView(zoomAt(view, f, x, y, lim.min, lim.max));
+  }
+
+  function fitHits() {
+    const { w, h } = size();
+    const v = fitRows(grid.cells, highlighted, w, h, limits());
+    if (!v) return;
+    setView(v);
+    fittedHits = true;
   }
 
   function requestDraw(full = false) {
@@ -118,8 +132,7 @@ function render({ model, el }) {
       ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
       again = grid.draw(ctx, view, w, h, dpr, theme);
       baseDirty = again;
-      stats.drawMs.push(performance.now() - t0);
-      if (stats.drawMs.length > 600) stats.drawMs.shift();
+      record(stats, "drawMs", performance.now() - t0);
     }
     drawOverlayNow();
     base.dataset.view = `${view.scale},${view.tx},${view.ty}`;
@@ -137,26 +150,30 @@ function render({ model, el }) {
       view, w, h, theme, cells: grid.cells, selected, highlighted, hover, box, pointed,
       drawTile: (c, row, x, y, s) => grid.drawTile(c, row, x, y, s, dpr),
     });
-    stats.overlayMs.push(performance.now() - t0);
-    if (stats.overlayMs.length > 600) stats.overlayMs.shift();
+    record(stats, "overlayMs", performance.now() - t0);
   }
 
   // ---------------------------------------------------------------- model -> view
   function loadCells() {
-    const n = model.get("_n");
+    const wire = fromWire(model.get("_cells")); // {data, shape}: N comes with the bytes
+    const n = wire.shape.length === 2 && wire.shape[1] === 2 ? wire.shape[0] : 0;
     const [rows, cols] = model.get("_grid");
-    const cells = asInt32(model.get("_cells")).slice(0, 2 * n);
+    const cells = Int32Array.from(wire.data.subarray(0, 2 * n));
     const newGrid = grid.rows !== Math.max(rows, 1) || grid.cols !== Math.max(cols, 1);
-    grid.setCells(cells, n, rows, cols, asUint8(model.get("_colors")).slice());
+    grid.setCells(cells, n, rows, cols, Uint8Array.from(fromWire(model.get("_colours")).data));
     empty.style.display = n ? "none" : "";
     if (autoFit || newGrid) fit();
     requestDraw(true);
   }
 
   function loadTable() {
-    nbrIdx = asInt32(model.get("_nbr_idx"));
-    nbrScores = asFloat32(model.get("_nbr_scores"));
-    nbrK = model.get("_nbr_k");
+    const table = model.get("_table") || {};
+    const idx = fromWire(table.idx), scores = fromWire(table.scores);
+    const ok = idx.shape.length === 2 && idx.data instanceof Int32Array && scores.data instanceof Float32Array
+      && scores.data.length === idx.data.length;
+    nbrIdx = ok ? idx.data : new Int32Array(0);
+    nbrScores = ok ? scores.data : new Float32Array(0);
+    nbrK = ok ? idx.shape[1] : 0;
     if (hover) setHover(hover.row, false);
   }
 
@@ -168,6 +185,14 @@ function render({ model, el }) {
     infoCache.clear();
     pendingSharp.clear();
     autoFit = true;
+  }
+
+  /** Decode JPEG bytes off the main thread; a failure is counted, a late result dropped. */
+  function decode(buf, msg, use) {
+    createImageBitmap(jpegBlob(buf)).then((bmp) => {
+      if (disposed || msg.version !== version) return bmp.close();
+      use(bmp);
+    }, () => { if (stats) stats.bitmapErrors += 1; });
   }
 
   function syncBanner() {
@@ -182,27 +207,28 @@ function render({ model, el }) {
   function onCustom(msg, buffers) {
     if (!msg || msg.version !== undefined && msg.version !== version) return;
     if (msg.type === "atlas") {
-      createImageBitmap(jpegBlob(buffers[0])).then((bmp) => {
-        if (msg.version !== version) return bmp.close();
+      decode(buffers[0], msg, (bmp) => {
         grid.addAtlas(msg, bmp);
-        stats.atlasCount += 1;
         requestDraw(true);
+        if (!stats) return;
+        stats.atlasCount += 1;
         if (stats.firstFullRender === null && grid.atlases.filter(Boolean).length * grid.perAtlas >= grid.n) {
           requestAnimationFrame(() => { stats.firstFullRender = performance.now(); });
         }
       });
     } else if (msg.type === "thumbs") {
+      // failed rows stay pending (no retry storm on a broken file) unless the kernel was busy
+      if (msg.busy) (msg.failed || []).forEach((row) => pendingSharp.delete(row));
       msg.rows.forEach((row, i) => {
         pendingSharp.delete(row);
-        createImageBitmap(jpegBlob(buffers[i])).then((bmp) => {
-          if (msg.version !== version) return bmp.close();
+        decode(buffers[i], msg, (bmp) => {
           grid.addSharp(row, msg.size, bmp);
           requestDraw(true);
         });
       });
     } else if (msg.type === "info") {
-      const info = { meta: msg.meta, url: buffers.length ? URL.createObjectURL(jpegBlob(buffers[0])) : null };
-      infoCache.set(msg.row, info);
+      if (disposed) return;
+      const info = infoCache.put(msg.row, msg.meta, buffers.length ? jpegBlob(buffers[0]) : null);
       if (pointed === msg.row && !hover && pointer) tip.show(info, pointer.x, pointer.y, size());
     }
   }
@@ -220,10 +246,8 @@ function render({ model, el }) {
     tip.hide();
     drawOverlayNow();
     const tEnd = performance.now();
-    stats.hoverMs.push(tEnd - t0);
-    stats.hoverWorkMs.push(tEnd - tWork);
-    if (stats.hoverMs.length > 600) stats.hoverMs.shift();
-    if (stats.hoverWorkMs.length > 600) stats.hoverWorkMs.shift();
+    record(stats, "hoverMs", tEnd - t0);
+    record(stats, "hoverWorkMs", tEnd - tWork);
     over.dataset.hovered = hover ? String(hover.row) : "";
     if (sync) {
       const value = hover ? hover.row : null;
@@ -262,6 +286,11 @@ function render({ model, el }) {
   }
 
   function onPointerMove(e) {
+    if (!drag && tip.contains(e.target)) { // on the tooltip: keep it (its swatches are clickable)
+      tip.keep();
+      clearTimeout(tipTimer);
+      return;
+    }
     const p = local(e);
     pointer = p;
     if (drag) {
@@ -277,8 +306,8 @@ function render({ model, el }) {
       return;
     }
     const row = rowUnder(p);
-    shiftDown = e.shiftKey;
-    if (e.shiftKey) {
+    shiftDown = shiftHover(e, document);
+    if (shiftDown) {
       if (!hover || hover.row !== row) setHover(row, true, e);
       return;
     }
@@ -294,7 +323,7 @@ function render({ model, el }) {
 
   function scheduleTooltip(row, p) {
     clearTimeout(tipTimer);
-    tip.hide();
+    tip.hideSoon(); // lingers a moment so the pointer can reach it
     if (row < 0) return;
     tipTimer = setTimeout(() => {
       if (pointed !== row || hover || drag) return;
@@ -305,7 +334,7 @@ function render({ model, el }) {
   }
 
   function onPointerDown(e) {
-    if (e.button !== 0) return;
+    if (e.button !== 0 || tip.contains(e.target)) return;
     stage.focus({ preventScroll: true });
     const p = local(e);
     const boxMod = e.ctrlKey || e.metaKey || e.altKey;
@@ -338,23 +367,22 @@ function render({ model, el }) {
   function onWheel(e) {
     e.preventDefault();
     const p = local(e);
-    const factor = Math.exp(-e.deltaY * (e.deltaMode === 1 ? 0.05 : 0.0015));
-    setView(zoomAt(view, factor, p.x, p.y));
+    zoomBy(wheelFactor(e), p.x, p.y);
   }
 
-  function onKey(e) {
-    if (e.key === "Shift") {
-      shiftDown = e.type === "keydown";
-      if (shiftDown && pointer) setHover(rowUnder(pointer));
-      if (!shiftDown) setHover(-1);
-      return;
-    }
-    if (e.type !== "keydown" || e.target !== stage) return;
+  function onShift(down) {
+    shiftDown = down;
+    if (shiftDown && pointer) setHover(rowUnder(pointer));
+    if (!shiftDown) setHover(-1);
+  }
+
+  function onKeyAction(action) {
     const { w, h } = size();
-    if (e.key === "Escape") clearHighlights();
-    else if (e.key === "+" || e.key === "=") setView(zoomAt(view, 1.5, w / 2, h / 2));
-    else if (e.key === "-" || e.key === "_") setView(zoomAt(view, 1 / 1.5, w / 2, h / 2));
-    else if (e.key === "0") fit();
+    if (action === "clear") clearHighlights();
+    else if (action === "zoomIn") zoomBy(ZOOM_STEP, w / 2, h / 2);
+    else if (action === "zoomOut") zoomBy(1 / ZOOM_STEP, w / 2, h / 2);
+    else if (action === "fit") fit();
+    else if (action === "fitHits") fitHits();
   }
 
   function onLeave() {
@@ -384,16 +412,21 @@ function render({ model, el }) {
   const handlers = {
     "change:_cells": loadCells,
     "change:_grid": loadCells,
-    "change:_n": loadCells,
-    "change:_colors": loadCells,
-    "change:_nbr_idx": loadTable,
-    "change:_nbr_scores": loadTable,
-    "change:_nbr_k": loadTable,
+    "change:_colours": loadCells,
+    "change:_table": loadTable,
     "change:_data_version": onVersion,
     "change:banner": syncBanner,
     "change:error": syncBanner,
     "change:selected": () => { selected = new Set(model.get("selected")); drawOverlayNow(); },
-    "change:highlighted": () => { highlighted = model.get("highlighted"); drawOverlayNow(); },
+    "change:highlighted": () => {
+      highlighted = model.get("highlighted");
+      if (pendingFit && highlighted.length) fitHits();
+      pendingFit = false;
+      toolbar.sync();
+      drawOverlayNow();
+    },
+    "change:colour_query": toolbar.sync,
+    "change:_modes": toolbar.sync,
     "change:hovered": () => {
       const v = model.get("hovered");
       if (v === lastSentHover) return; // echo guard: our own change coming back
@@ -416,11 +449,7 @@ function render({ model, el }) {
   stage.addEventListener("pointerup", onPointerUp);
   stage.addEventListener("pointerleave", onLeave);
   stage.addEventListener("wheel", onWheel, { passive: false });
-  stage.addEventListener("keydown", onKey);
-  window.addEventListener("keydown", onKey);
-  window.addEventListener("keyup", onKey);
-  const onBlur = () => { shiftDown = false; setHover(-1); };
-  window.addEventListener("blur", onBlur);
+  const unbindKeys = bindKeys(stage, window, { onAction: onKeyAction, onShift });
   const ro = new ResizeObserver(() => resize());
   ro.observe(stage);
   const mo = new MutationObserver(() => { theme = readTheme(el); requestDraw(true); });
@@ -434,16 +463,15 @@ function render({ model, el }) {
   model.send({ type: "hello" });
 
   return () => {
+    disposed = true;
     for (const [ev, fn] of Object.entries(handlers)) model.off(ev, fn);
-    window.removeEventListener("keydown", onKey);
-    window.removeEventListener("keyup", onKey);
-    window.removeEventListener("blur", onBlur);
+    unbindKeys();
     ro.disconnect();
     mo.disconnect();
     clearTimeout(tipTimer);
     clearTimeout(sharpTimer);
     if (frame) cancelAnimationFrame(frame);
-    for (const info of infoCache.values()) if (info.url) URL.revokeObjectURL(info.url);
+    infoCache.clear();
     grid.reset();
   };
 }

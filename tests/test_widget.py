@@ -63,6 +63,14 @@ def _wait_for(pred: Any, timeout: float = 10.0) -> None:
     raise AssertionError("condition not met in time")
 
 
+def _wire(w: Any, name: str, key: str | None = None) -> np.ndarray:
+    """A synced array trait as the browser gets it: serialise, then decode {view, dtype, shape}."""
+    trait = w.traits()[name]
+    payload = trait.metadata["to_json"](getattr(w, name), w)
+    wire = payload[key] if key else payload
+    return decode_array(bytes(wire["view"]), wire["dtype"], tuple(wire["shape"]))
+
+
 def _brute_topk(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     U = X / np.linalg.norm(X, axis=1, keepdims=True)
     S = U @ U.T
@@ -76,7 +84,7 @@ def test_unknown_keyword_is_refused_with_a_hint(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="did you mean 'height'"):
         vv.VectorVision(lib, hieght=300)
     with pytest.raises(ValueError, match="layout mode"):
-        vv.VectorVision(lib, layout="tsne")
+        vv.VectorVision(lib, mode="tsne")
 
 
 def test_every_synced_public_trait_has_a_docstring() -> None:
@@ -104,10 +112,10 @@ def test_layout_cells_and_neighbour_table(tmp_path: Path) -> None:
     assert cells.shape == (12, 2)
     assert len({tuple(c) for c in cells}) == 12
     assert ((cells >= 0) & (cells < [rows, cols])).all()
-    assert np.array_equal(decode_array(w._cells, "i4", (12, 2)), cells)
-    # neighbour table bytes == brute-force cosine top-k on the visual vectors
-    idx = decode_array(w._nbr_idx, "i4", (12, 4))
-    scores = decode_array(w._nbr_scores, "f4", (12, 4))
+    assert np.array_equal(_wire(w, "_cells"), cells)
+    # neighbour table as sent == brute-force cosine top-k on the visual vectors
+    idx, scores = _wire(w, "_table", "idx"), _wire(w, "_table", "scores")
+    assert idx.shape == scores.shape == (12, 4)
     want_idx, want_scores = _brute_topk(lib.visual_features, 4)
     np.testing.assert_allclose(scores, want_scores, atol=1e-5)
     for r in range(12):
@@ -118,9 +126,9 @@ def test_layout_cells_and_neighbour_table(tmp_path: Path) -> None:
 
 def test_semantic_mode_uses_features(tmp_path: Path) -> None:
     lib = _library(tmp_path, 10)
-    w = vv.VectorVision(lib, k=3, layout="semantic")
+    w = vv.VectorVision(lib, k=3, mode="semantic")
     assert w.wait(30)
-    idx = decode_array(w._nbr_idx, "i4", (10, 3))
+    idx = _wire(w, "_table", "idx")
     want, _ = _brute_topk(lib.features, 3)
     assert all(set(idx[r]) == set(want[r]) for r in range(10))
 
@@ -131,7 +139,7 @@ def test_atlas_tiles_show_the_images_and_missing_files_get_placeholders(tmp_path
     w = vv.VectorVision(lib, thumb_size=16)
     assert w.wait(30)
     sent = _capture(w)
-    w._on_js_message(w, {"type": "hello"}, [])
+    w._requests.handle({"type": "hello"})
     atlases = [(c, b) for c, b in sent if c["type"] == "atlas"]
     assert len(atlases) == 1
     head, (jpeg,) = atlases[0]
@@ -156,9 +164,9 @@ def test_requests_for_sharp_thumbnails_and_info(tmp_path: Path) -> None:
     w = vv.VectorVision(lib)
     assert w.wait(30)
     sent = _capture(w)
-    w._on_js_message(w, {"type": "thumbs", "rows": [0, 2, 4, 99], "size": 120, "req": 7}, [])
-    w._on_js_message(w, {"type": "info", "row": 2}, [])
-    w._on_js_message(w, {"type": "info", "row": 4}, [])
+    w._requests.handle({"type": "thumbs", "rows": [0, 2, 4, 99], "size": 120, "req": 7})
+    w._requests.handle({"type": "info", "row": 2})
+    w._requests.handle({"type": "info", "row": 4})
     _wait_for(lambda: len(sent) >= 3)
     thumbs = next((c, b) for c, b in sent if c["type"] == "thumbs")
     assert thumbs[0]["rows"] == [0, 4] and thumbs[0]["req"] == 7 and thumbs[0]["size"] == 128
@@ -242,11 +250,11 @@ def test_hover_callbacks(tmp_path: Path) -> None:
 def test_empty_and_single_image_libraries(tmp_path: Path) -> None:
     empty = vv.VectorVision(vv.Library())
     assert empty.wait(5)
-    assert empty._n == 0 and empty.cells.shape == (0, 2) and empty.selected_paths == []
+    assert len(empty.cells) == 0 and empty.cells.shape == (0, 2) and empty.selected_paths == []
     one = vv.VectorVision(_library(tmp_path, 1))
     assert one.wait(30)
     assert one.cells.tolist() == [[0, 0]]
-    assert one._nbr_k == 0 and one.neighbours(0) == []
+    assert _wire(one, "_table", "idx").shape == (1, 0) and one.neighbours(0) == []
     assert one.error == ""
 
 
@@ -280,7 +288,7 @@ def test_refresh_keeps_selection_by_path(tmp_path: Path) -> None:
     lib.remove([lib.paths[0]])
     w.refresh()
     assert w.wait(30)
-    assert w._n == 5 and w.selected_paths == [keep]
+    assert len(w.cells) == 5 and w.selected_paths == [keep]
     assert len({tuple(c) for c in w.cells}) == 5
 
 

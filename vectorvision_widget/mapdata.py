@@ -1,5 +1,5 @@
 """What the map shows for each layout mode: the vectors a SOM is trained on, the neighbour table
-behind Shift+Hover, and the background jobs that compute them without blocking the kernel.
+behind Shift+Hover, the tile size of the overview, and which files the widget may open.
 
 Modes: ``visual`` (DINOv2 look, the default), ``semantic`` (SigLIP meaning), ``hybrid`` (both,
 weighted by ``hybrid_weight`` = share of *look*), ``colour`` (CIELAB of each image's average
@@ -9,18 +9,30 @@ mode and the weighted hybrid one in hybrid mode.
 
 from __future__ import annotations
 
-import threading
+import os
+import stat
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import layout
+from .modes import MODES
 
-__all__ = ["MODES", "Job", "colour_vectors", "mode_vectors", "neighbours", "row_order_cells"]
-
-MODES = ("visual", "semantic", "hybrid", "colour")
+__all__ = [
+    "MODES",
+    "HybridTables",
+    "cells_for",
+    "colour_vectors",
+    "file_problem",
+    "mode_vectors",
+    "neighbours",
+    "row_order_cells",
+    "safe_paths",
+    "tile_size_for",
+    "train_layout",
+]
 
 
 def _visual(lib: Any) -> tuple[np.ndarray, str]:
@@ -57,8 +69,37 @@ def mode_vectors(lib: Any, mode: str, weight: float) -> tuple[np.ndarray, str]:
     return vis, note
 
 
-def neighbours(lib: Any, mode: str, weight: float, k: int) -> tuple[np.ndarray, np.ndarray, str]:
-    """(idx int32 (N, k), scores float32 (N, k), note) for Shift+Hover in ``mode``."""
+class HybridTables:
+    """Hybrid candidates computed once per library version and k, re-ranked per weight.
+
+    A weight change on the slider then costs one re-rank (``HybridNeighbours.table``, ~0.1 s
+    at 100k) instead of two fresh top-k passes over the whole library.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[Any, int] | None = None
+        self._hn: Any = None
+        self.builds = 0  #: how many times candidates were computed (tests, benchmarks)
+
+    def table(self, lib: Any, vis: np.ndarray, weight: float, k: int) -> tuple[Any, Any]:
+        from . import similarity
+
+        key = (getattr(lib, "version", id(lib)), len(lib), k)
+        if self._key != key or self._hn is None:
+            sem = np.asarray(lib.features, np.float32)
+            self._hn, self._key = similarity.HybridNeighbours(vis, sem, k), key
+            self.builds += 1
+        return self._hn.table(float(weight))
+
+    def clear(self) -> None:
+        self._key, self._hn = None, None
+
+
+def neighbours(
+    lib: Any, mode: str, weight: float, k: int, hybrid: HybridTables | None = None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """(idx int32 (N, k), scores float32 (N, k), note) for Shift+Hover in ``mode``; hybrid
+    tables re-rank the cached candidates of ``hybrid`` when given."""
     from . import similarity
 
     n = len(lib)
@@ -70,9 +111,7 @@ def neighbours(lib: Any, mode: str, weight: float, k: int) -> tuple[np.ndarray, 
         return np.asarray(idx, np.int32), np.asarray(scores, np.float32), ""
     vis, note = _visual(lib)
     if mode == "hybrid":
-        sem = np.asarray(lib.features, np.float32)
-        table = similarity.HybridNeighbours(vis, sem, k).table(float(weight))
-        idx, scores = table
+        idx, scores = (hybrid or HybridTables()).table(lib, vis, weight, k)
     else:
         idx, scores = similarity.neighbour_table(vis, k)
     return np.asarray(idx, np.int32), np.asarray(scores, np.float32), note
@@ -89,29 +128,30 @@ def train_layout(
     X: np.ndarray,
     grid: tuple[int, int],
     on_cells: Callable[[np.ndarray, int, int], None],
-    cancelled: Callable[[], bool],
+    job: Any,
 ) -> np.ndarray:
-    """Train a SOM on X, reporting cells after each epoch (so images visibly move), and return
-    the final unique cells. Small inputs (N < 2) need no training."""
+    """Train a SOM on X inside ``job`` (a ``jobs.Job``), reporting cells after each epoch (so
+    images visibly move), and return the final unique cells. Cancelling the job cancels the
+    training (``job.on_cancel``), so nothing polls; a cancelled fit raises ``CancelledError``.
+    Small inputs (N < 2) need no training."""
     from . import som
 
     n = X.shape[0]
     rows, cols = grid
     if n < 2:
         return row_order_cells(n, rows, cols)
+    if not np.isfinite(X).all():
+        msg = "the layout vectors hold NaN or infinite values; rescan or fix the library"
+        raise ValueError(msg)
     model = som.SOM(rows, cols, seed=0)
 
     def report(epoch: int, n_epochs: int, qe: float, cells: Any) -> None:
         del qe
-        if not cancelled() and cells is not None:
+        if not job.cancelled and cells is not None:
             on_cells(np.asarray(cells, np.int32), int(epoch), int(n_epochs))
 
     handle = model.fit_async(X, on_progress=report, every=1)
-    while not handle.done():
-        if cancelled():
-            handle.cancel()
-            break
-        threading.Event().wait(0.05)
+    job.on_cancel(handle.cancel)
     handle.result()
     return np.asarray(model.cells, np.int32)
 
@@ -143,29 +183,59 @@ def cells_for(coords: Any, grid: tuple[int, int]) -> tuple[np.ndarray, tuple[int
     return np.asarray(layout.grid_cells(arr.astype(np.float64), rows, cols), np.int32), (rows, cols)
 
 
-class Job:
-    """A cancellable daemon thread; a newer job of the same kind cancels the older one."""
+def tile_size_for(n: int) -> int:
+    """Atlas tile size by library size, so the first payload stays small (level of detail):
+    32 px up to 2k images, 24 up to 20k, 16 up to 200k, then 8 up to 500k and 4 beyond (at 1M,
+    4-px tiles are ~10 MB of JPEG). Zoomed-in cells fetch sharper thumbnails on demand."""
+    for limit, size in ((2_000, 32), (20_000, 24), (200_000, 16), (500_000, 8)):
+        if n <= limit:
+            return size
+    return 4
 
-    def __init__(self, target: Callable[[Job], None], name: str) -> None:
-        self._cancel = threading.Event()
-        self.error: BaseException | None = None
-        self._target = target
-        self.thread = threading.Thread(target=self._run, name=f"vv-{name}", daemon=True)
-        self.thread.start()
 
-    def _run(self) -> None:
-        try:
-            self._target(self)
-        except BaseException as err:  # reported in the widget, never raised into the kernel
-            self.error = err
+def file_problem(path: Any) -> str | None:
+    """Why the widget must not open ``path`` (None if it may; a missing file may be "opened":
+    it becomes a placeholder). Invalid names and non-regular files (FIFOs, sockets, devices)
+    are refused before any ``open``, so a FIFO can never block a thumbnail worker."""
+    if not isinstance(path, str) or not path:
+        return "invalid path"
+    if "\x00" in path:
+        return "invalid path (NUL byte)"
+    try:
+        os.fsencode(path)
+        st = os.stat(path)
+    except UnicodeEncodeError:
+        return "invalid path (not encodable: lone surrogate)"
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError) as err:
+        return f"cannot read ({getattr(err, 'strerror', None) or err})"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    return None
 
-    def cancel(self) -> None:
-        self._cancel.set()
 
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
+def safe_paths(paths: Sequence[Any]) -> tuple[list[str], dict[int, str]]:
+    """(paths with every refused one replaced by "" (a placeholder tile), {row: problem})."""
+    out, bad = [], {}
+    for row, p in enumerate(paths):
+        problem = file_problem(p)
+        if problem is None:
+            out.append(p)
+        else:
+            out.append("")
+            bad[row] = problem
+    return out, bad
 
-    def join(self, timeout: float | None = None) -> bool:
-        self.thread.join(timeout)
-        return not self.thread.is_alive()
+
+def describe_bad(bad: dict[int, str], paths: Sequence[Any], limit: int = 3) -> str:
+    """A short message naming the first refused files (names shown with escapes, never raw)."""
+    items = [f"{ascii_name(paths[r])} ({why})" for r, why in list(bad.items())[:limit]]
+    more = f" and {len(bad) - limit} more" if len(bad) > limit else ""
+    return f"{len(bad)} file(s) cannot be shown: " + ", ".join(items) + more
+
+
+def ascii_name(path: Any) -> str:
+    """``path`` safe to send to the browser: lone surrogates and NUL bytes become escapes."""
+    text = path if isinstance(path, str) else repr(path)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")

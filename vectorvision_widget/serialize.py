@@ -1,9 +1,11 @@
 """Binary codecs between the kernel and the browser.
 
-Big arrays cross to JS as raw little-endian bytes (a traitlets ``Bytes`` trait or a buffer of
-``model.send``), never as JSON lists or base64: at 100k images a neighbour table is 8 MB of bytes
-but ~30 MB of JSON text and slow to parse. JS views them with typed arrays (``js/codecs.js``),
-which must respect the DataView's ``byteOffset``.
+Big arrays cross to JS as raw little-endian bytes, never as JSON lists or base64: at 100k images
+a neighbour table is 8 MB of bytes but ~30 MB of JSON text and slow to parse. A synced array trait
+(:class:`ArrayTrait`) travels as ``{"view": bytes, "dtype": "int32", "shape": [n, 2]}`` (the
+convention of lonboard and jupyter-scatter), so shape and dtype come with the bytes and JS needs
+no side traits; ``js/codecs.js`` (``fromWire``) views them with typed arrays, respecting the
+DataView's ``byteOffset``.
 """
 
 from __future__ import annotations
@@ -12,9 +14,18 @@ import io
 from typing import Any
 
 import numpy as np
+import traitlets
 from PIL import Image
 
-__all__ = ["decode_array", "encode_array", "encode_jpeg"]
+__all__ = [
+    "ArrayTrait",
+    "ArraysTrait",
+    "array_from_json",
+    "array_to_json",
+    "decode_array",
+    "encode_array",
+    "encode_jpeg",
+]
 
 _WIRE_DTYPES = {
     np.dtype(np.float64): np.dtype("<f4"),
@@ -42,3 +53,111 @@ def encode_jpeg(img: Image.Image, quality: int = 80) -> bytes:
     out = io.BytesIO()
     img.convert("RGB").save(out, format="JPEG", quality=quality, optimize=False)
     return out.getvalue()
+
+
+_JS_DTYPES = ("int8", "uint8", "int16", "uint16", "int32", "uint32", "float32", "float64")
+
+
+def wire_array(arr: Any, dtype: str | None = None) -> np.ndarray:
+    """``arr`` as a C-contiguous little-endian array of a dtype JS has a typed array for."""
+    a = np.asarray(arr)
+    target = np.dtype(dtype) if dtype else _WIRE_DTYPES.get(a.dtype, a.dtype)
+    if target.name not in _JS_DTYPES:
+        msg = f"cannot send dtype {target} to the browser; use one of {_JS_DTYPES}"
+        raise TypeError(msg)
+    target = target.newbyteorder("<") if target.itemsize > 1 else target
+    return np.ascontiguousarray(a, dtype=target)
+
+
+def array_to_json(value: Any, _widget: Any = None) -> Any:
+    """Serializer of :class:`ArrayTrait`: ``{"view", "dtype", "shape"}`` (None stays None)."""
+    if value is None:
+        return None
+    a = wire_array(value)
+    flat = a.reshape(-1).view(np.uint8)  # 1-D bytes without a copy
+    return {"view": memoryview(flat), "dtype": a.dtype.name, "shape": list(a.shape)}
+
+
+def array_from_json(value: Any, _widget: Any = None) -> np.ndarray | None:
+    """Deserializer of :class:`ArrayTrait` (the browser never sends arrays today; tests use it)."""
+    if value is None:
+        return None
+    dtype = str(value["dtype"])
+    if dtype not in _JS_DTYPES:
+        msg = f"array from the browser has dtype {dtype!r}; expected one of {_JS_DTYPES}"
+        raise TypeError(msg)
+    shape = tuple(int(s) for s in value["shape"])
+    return decode_array(bytes(value["view"]), dtype, shape)
+
+
+class ArrayTrait(traitlets.TraitType[np.ndarray, Any]):
+    """A numpy array trait that syncs as ``{view, dtype, shape}`` bytes: the serializers come with
+    the trait, so ``ArrayTrait("int32", cols=2).tag(sync=True)`` is the whole declaration.
+
+    Values are coerced to ``dtype`` and checked for ``ndim`` / ``cols``; assigning a new array
+    always notifies (identity, not element-wise comparison: that would cost O(N) per update).
+    """
+
+    info_text = "a numpy array"
+
+    def __init__(self, dtype: str, *, ndim: int | None = None, cols: int | None = None,
+                 **kwargs: Any) -> None:  # fmt: skip
+        self.dtype = np.dtype(dtype)
+        self.ndim, self.cols = ndim, cols
+        shape = (0,) * (ndim or 1)
+        if cols is not None:
+            shape = (0, cols)
+        super().__init__(np.zeros(shape, self.dtype), **kwargs)
+        self.tag(to_json=array_to_json, from_json=array_from_json)
+
+    def validate(self, obj: Any, value: Any) -> np.ndarray:
+        try:
+            arr = np.ascontiguousarray(value, dtype=self.dtype)
+        except (TypeError, ValueError) as err:
+            msg = f"{self.name}: expected an array of {self.dtype}, got {type(value).__name__}"
+            raise traitlets.TraitError(msg) from err
+        if self.ndim is not None and arr.ndim != self.ndim:
+            msg = f"{self.name}: expected {self.ndim} dimensions, got shape {arr.shape}"
+            raise traitlets.TraitError(msg)
+        if self.cols is not None and arr.shape[-1] != self.cols:
+            msg = f"{self.name}: expected {self.cols} columns, got shape {arr.shape}"
+            raise traitlets.TraitError(msg)
+        return arr
+
+    def set(self, obj: Any, value: Any) -> None:
+        new = self._validate(obj, value)
+        old = obj._trait_values.get(self.name, self.default_value)
+        obj._trait_values[self.name] = new
+        if new is not old:
+            obj._notify_trait(self.name, old, new)
+
+
+def arrays_to_json(value: Any, _widget: Any = None) -> Any:
+    """Serializer of :class:`ArraysTrait`: each array as ``{view, dtype, shape}``."""
+    return {key: array_to_json(arr) for key, arr in (value or {}).items()}
+
+
+class ArraysTrait(traitlets.TraitType[dict[str, np.ndarray], Any]):
+    """Several arrays that change together (e.g. a neighbour table's ``idx`` and ``scores``),
+    synced in one message as ``{name: {view, dtype, shape}}``; declared like :class:`ArrayTrait`
+    with ``dtypes={"idx": "int32", ...}``."""
+
+    info_text = "a dict of numpy arrays"
+
+    def __init__(self, dtypes: dict[str, str], **kwargs: Any) -> None:
+        self.dtypes = {k: np.dtype(v) for k, v in dtypes.items()}
+        super().__init__({k: np.zeros((0, 0), d) for k, d in self.dtypes.items()}, **kwargs)
+        self.tag(to_json=arrays_to_json)
+
+    def validate(self, obj: Any, value: Any) -> dict[str, np.ndarray]:
+        if not isinstance(value, dict) or set(value) != set(self.dtypes):
+            msg = f"{self.name}: expected a dict with keys {sorted(self.dtypes)}"
+            raise traitlets.TraitError(msg)
+        return {k: np.ascontiguousarray(value[k], dtype=d) for k, d in self.dtypes.items()}
+
+    def set(self, obj: Any, value: Any) -> None:
+        new = self._validate(obj, value)
+        old = obj._trait_values.get(self.name, self.default_value)
+        obj._trait_values[self.name] = new
+        if new is not old:
+            obj._notify_trait(self.name, old, new)
