@@ -181,7 +181,7 @@ def _quantised(n: int, d: int, seed: int, levels: int = 2) -> np.ndarray:
 def test_neighbour_table_equals_canonical_brute_force_under_ties(
     n: int, k: int, block: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import vectorvision_widget.similarity as sim
+    import vectorvision_widget.topk as sim
 
     monkeypatch.setattr(sim, "_CHUNK", 5)  # make the chunk paths run on small data
     monkeypatch.setattr(sim, "_SCAN_CHUNK", 3)

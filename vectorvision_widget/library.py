@@ -1,62 +1,30 @@
-"""The in-memory image library: records plus row-aligned float32 matrices.
+"""The in-memory image library: records plus row-aligned float32 matrices (the storage).
 
 Row i of `features` (SigLIP, the "meaning" space), `visual_features` (DINOv2, the "look" space)
 and `has_visual` all describe `records[i]` / `paths[i]`. The matrices live in capacity-doubling
 buffers so the analyzer's one-image-at-a-time `upsert` is amortised O(1) and readers get views,
 never a re-stacked copy. Every mutation bumps `version` so caches (here and in the widget) know
-when to rebuild. The file format lives in `libformat.py`.
+when to rebuild. The file format lives in `libformat.py`; the queries (search, similar, colour,
+duplicates, hybrid tables) in `libqueries.py`, which the methods here delegate to.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import colors, libformat
+from . import libformat, libqueries
 from .atomicfile import atomic_write_bytes
-from .errors import VectorVisionError
-from .libfields import clean_record, normalize_colour, unit_rows
+from .libfields import clean_record, unit_rows
 from .libformat import LibraryData
+from .libmodels import ModelMismatchError, VisualFeaturesMissingWarning, model_text, same_model
 from .vectors import ZeroRowError, l2_normalise
 
 __all__ = ["Library", "ModelMismatchError", "VisualFeaturesMissingWarning"]
-
-SPACES = ("visual", "semantic", "hybrid", "fused")
-_VISUAL_SPACES = ("visual", "hybrid", "fused")
-
-
-class VisualFeaturesMissingWarning(UserWarning):
-    """Some images have no DINOv2 vector (old library); `features` are used instead."""
-
-
-class ModelMismatchError(VectorVisionError, ValueError):
-    """Vectors from a different model would be mixed into the library's matrices."""
-
-
-def _same_model(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    """Two provenance entries name the same model file (sha256 wins, then name, then dim)."""
-    for key in ("sha256", "name", "dim"):
-        if a.get(key) is not None and b.get(key) is not None:
-            return a[key] == b[key]
-    return True
-
-
-def _model_text(info: Mapping[str, Any]) -> str:
-    """'siglip (768-d, sha256 0123456789ab…)' for messages."""
-    parts = [f"{info['dim']}-d"] if info.get("dim") else []
-    if info.get("sha256"):
-        parts.append(f"sha256 {str(info['sha256'])[:12]}…")
-    name = info.get("name") or "an unknown model"
-    return f"{name} ({', '.join(parts)})" if parts else name
-
-
-def _colour_list(colour: list[int] | None) -> list[list[int]]:
-    return [colour] if colour else []
 
 
 class Library:
@@ -75,7 +43,7 @@ class Library:
         self.failures: list[dict[str, str]] = []
         self.version = 0
         self.file: Path | None = None
-        self._cache: dict[str, tuple[int, Any]] = {}
+        self._queries = libqueries.QueryCache()
 
     # ------------------------------------------------------------------ construction
 
@@ -346,7 +314,7 @@ class Library:
             if key not in new or not self._n:
                 continue
             old = self.models.get(key)
-            differs = (old is not None and not _same_model(old, new[key])) or (
+            differs = (old is not None and not same_model(old, new[key])) or (
                 dims[key] is not None
                 and new[key].get("dim") is not None
                 and new[key]["dim"] != dims[key]
@@ -356,8 +324,8 @@ class Library:
             if not replace:
                 was = old or {"dim": dims[key]}
                 msg = (
-                    f"this library's {key} come from {_model_text(was)} but the encoders use "
-                    f"{_model_text(new[key])}; vectors from different models are never mixed. "
+                    f"this library's {key} come from {model_text(was)} but the encoders use "
+                    f"{model_text(new[key])}; vectors from different models are never mixed. "
                     "Scan into a new library file, or rescan with force=True (or call "
                     "lib.clear_vectors() first) to re-embed everything."
                 )
@@ -372,77 +340,22 @@ class Library:
 
     # ------------------------------------------------------------------ analysis
 
-    def _visual_or_features(self, purpose: str) -> np.ndarray:
-        if self._n and self.visual_dim and self.missing_visual_count == 0:
-            return self.visual_features
-        if self._n:
-            msg = f"using features for {purpose}: {self.missing_visual_count} images need a rescan"
-            warnings.warn(VisualFeaturesMissingWarning(msg), stacklevel=3)
-        return self.features
-
     def clustering_features(self) -> np.ndarray:
         """Visual vectors when every image has one, else `features` with a warning."""
-        return self._visual_or_features("clustering")
-
-    def _similarity(self) -> Any:
-        from . import similarity
-
-        return similarity
+        return libqueries.clustering_features(self)
 
     def search(
         self, text: str | np.ndarray, encoders: Any = None, k: int = 20
     ) -> list[tuple[int, float]]:
         """Images best matching a text (or a query vector in the features space), best first."""
-        if isinstance(text, str):
-            if encoders is None:
-                msg = "search needs encoders=vv.Encoders.load() to embed the text"
-                raise ValueError(msg)
-            prov = getattr(encoders, "provenance", None)
-            stored = self.models.get("features")
-            if stored and callable(prov):
-                theirs = prov().get("features", {})
-                if not _same_model(stored, theirs):
-                    msg = (
-                        f"this library's features come from {stored.get('name')} but the encoders "
-                        f"use {theirs.get('name')}: load the matching models or rescan"
-                    )
-                    raise ModelMismatchError(msg)
-            query = np.asarray(encoders.embed_texts([text]), dtype=np.float32)[0]
-        else:
-            query = np.asarray(text, dtype=np.float32).reshape(-1)
-        if not self._n:
-            return []
-        if query.size != self._feat.shape[1]:
-            msg = (
-                f"the query has {query.size} dims but the library's features have "
-                f"{self._feat.shape[1]}: the encoders do not match this library; rescan it"
-            )
-            raise ModelMismatchError(msg)
-        idx, scores = self._similarity().top_k(self.features, query, min(k, self._n))
-        return [(int(i), float(s)) for i, s in zip(idx, scores, strict=True)]
+        return libqueries.search(self, text, encoders, k)
 
     def similar(
         self, row: int, k: int = 20, space: str = "visual", weight: float = 0.5
     ) -> list[tuple[int, float]]:
         """Images most like image `row` (itself excluded), in the visual, semantic, hybrid or
         fused space. Without visual vectors for every image the visual part uses `features`."""
-        if space not in SPACES:
-            msg = f"space must be one of {SPACES}, got {space!r}"
-            raise ValueError(msg)
-        if not 0 <= row < self._n:
-            msg = f"row {row} is out of range for a library of {self._n} images"
-            raise IndexError(msg)
-        semantic = self.features
-        visual = (
-            self._visual_or_features("similarity")
-            if space in _VISUAL_SPACES
-            else self.visual_features
-        )
-        k = min(k, self._n - 1)
-        if k <= 0:
-            return []
-        idx, scores = self._similarity().similar(visual, semantic, row, k, space, weight)
-        return [(int(i), float(s)) for i, s in zip(idx, scores, strict=True)]
+        return libqueries.similar(self, row, k, space, weight)
 
     def by_colour(
         self, rgb: Any, k: int = 20, *, rank_weight: float = 1.0
@@ -454,30 +367,20 @@ class Library:
         plain smallest ΔE. Images with no palette use their average colour; images with
         neither are never returned.
         """
-        target = normalize_colour(rgb)
-        if target is None:
-            msg = f"cannot read a colour from {rgb!r}: give [r, g, b] 0..255 or '#rrggbb'"
-            raise ValueError(msg)
-        cached = self._cache.get("palette_lab")
-        if not cached or cached[0] != self.version:
-            pals = [r.get("palette") or _colour_list(r.get("color")) for r in self._records]
-            cached = (self.version, colors.palettes_to_lab(pals))
-            self._cache["palette_lab"] = cached
-        score = colors.palette_distance(target, cached[1], rank_weight=rank_weight)
-        valid = np.flatnonzero(np.isfinite(score))
-        k = min(k, len(valid))
-        if k <= 0:
-            return []
-        part = valid[np.argpartition(score[valid], k - 1)[:k]]
-        order = part[np.lexsort((part, score[part]))]
-        return [(int(i), float(score[i])) for i in order]
+        return libqueries.by_colour(self, rgb, k, rank_weight)
 
     def duplicates(self, **kwargs: Any) -> dict[str, list[list[int]]]:
         """Exact (same file bytes), near and similar groups of rows; see similarity.duplicates.
         Uses visual vectors, or `features` with a warning where some are missing."""
-        sha = [r.get("sha256") for r in self._records]
-        visual = self._visual_or_features("duplicates")
-        return self._similarity().duplicates(sha, visual, self.features, **kwargs)
+        return libqueries.duplicates(self, **kwargs)
+
+    def hybrid_neighbours(
+        self, k: int = 10, candidates: int | None = None, *, exact: bool | None = None
+    ) -> Any:
+        """The hybrid neighbour tables for this library (a `similarity.HybridNeighbours`):
+        candidates are computed once per library version and k; `.table(weight)` re-ranks
+        them for any weight in tens of milliseconds (the live hybrid slider)."""
+        return libqueries.hybrid_neighbours(self, k, candidates, exact)
 
     # ------------------------------------------------------------------ persistence
 
@@ -505,7 +408,7 @@ class Library:
         for key, label in (("features", "semantic (features)"), ("visualFeatures", "visual")):
             dim = self.feature_dim if key == "features" else self.visual_dim
             info = {**self.models.get(key, {}), "dim": dim}
-            lines.append(f"{label}: {_model_text(info) if dim else 'none'}")
+            lines.append(f"{label}: {model_text(info) if dim else 'none'}")
         missing = self.missing_visual_count
         if missing:
             lines.append(f"{missing} images have no visual features: rescan with force=True")

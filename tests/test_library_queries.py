@@ -1,0 +1,99 @@
+"""Library queries after the split: no whole-matrix re-checks per call, cached hybrid tables,
+and the module structure (facade names, no import cycle back into the library)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import vectorvision_widget.similarity as sim
+from vectorvision_widget import spaces, topk
+from vectorvision_widget.library import Library
+
+PKG = Path(sim.__file__).parent
+
+
+def random_library(n: int = 60, seed: int = 0) -> Library:
+    rng = np.random.default_rng(seed)
+    return Library.from_arrays(
+        [f"/img/{i}.jpg" for i in range(n)], rng.normal(size=(n, 12)), rng.normal(size=(n, 9))
+    )
+
+
+def test_similar_does_not_rescan_or_renormalise_the_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
+    lib = random_library()
+    calls: list[str] = []
+    real = np.isfinite
+
+    def spy(x, *a, **kw):  # type: ignore[no-untyped-def]
+        if np.ndim(x) == 2 and np.shape(x)[0] == len(lib):
+            calls.append("isfinite")
+        return real(x, *a, **kw)
+
+    monkeypatch.setattr(topk.np, "isfinite", spy)
+    for space in ("visual", "semantic", "hybrid", "fused"):
+        assert len(lib.similar(3, k=5, space=space)) == 5
+    lib.search(lib.features[0], k=3)
+    assert calls == []
+
+
+def test_similar_fused_equals_fused_vectors() -> None:
+    lib = random_library()
+    f = sim.fused_vectors(lib.visual_features, lib.features)
+    ref = f @ f[7]
+    ref[7] = -np.inf
+    got = lib.similar(7, k=6, space="fused")
+    assert [i for i, _ in got] == [int(i) for i in np.argsort(-ref, kind="stable")[:6]]
+    np.testing.assert_allclose([s for _, s in got], np.sort(ref)[::-1][:6], atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [-1, 60, 1.5, True, None])
+def test_similar_rejects_bad_rows(bad: object) -> None:
+    with pytest.raises((IndexError, TypeError)):
+        random_library().similar(bad)  # type: ignore[arg-type]
+
+
+def test_hybrid_weight_must_be_finite() -> None:
+    with pytest.raises(ValueError, match="weight"):
+        random_library().similar(1, space="hybrid", weight=float("nan"))
+
+
+def test_hybrid_neighbours_cached_per_version_and_reranked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lib = random_library()
+    built: list[int] = []
+    real = spaces.neighbour_table
+
+    def counting(*a, **kw):  # type: ignore[no-untyped-def]
+        built.append(1)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(spaces, "neighbour_table", counting)
+    hn = lib.hybrid_neighbours(5)
+    assert lib.hybrid_neighbours(5) is hn and len(built) == 2  # one table per space, once
+    for w in (0.0, 0.3, 1.0):
+        idx, vals = hn.table(w)
+        assert idx.shape == vals.shape == (len(lib), 5) and idx.dtype == np.int32
+    assert len(built) == 2  # weight changes never recompute candidates
+    ref, _ = sim.neighbour_table(lib.visual_features, 5)
+    np.testing.assert_array_equal(hn.table(1.0)[0], ref)  # exact at w = 1
+    lib.remove(lib.paths[0])
+    assert lib.hybrid_neighbours(5) is not hn  # rebuilt after a mutation
+
+
+def test_facade_names_and_no_cycles() -> None:
+    for name in ("neighbour_table", "top_k", "similar", "HybridNeighbours", "duplicates",
+                 "normalize_rows", "fused_vectors", "hybrid_scores"):  # fmt: skip
+        assert callable(getattr(sim, name))
+    mine = ["similarity", "topk", "spaces", "dedupe", "vectors", "libqueries", "libmodels"]
+    for mod in mine:
+        tree = ast.parse((PKG / f"{mod}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                assert node.module not in ("library", "libformat"), f"{mod} imports {node.module}"
+    for mod in [*mine, "library", "libformat", "libfields", "atomicfile"]:
+        assert len((PKG / f"{mod}.py").read_text().splitlines()) <= 500, mod

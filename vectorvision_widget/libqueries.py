@@ -1,0 +1,202 @@
+"""Queries over a Library: text search, similar images, colour search, duplicates, hybrid
+neighbour tables. `Library` methods delegate here; the storage stays in `library.py`.
+
+Queries run near the floor of one matmul + top-k: a library's matrices are unit rows and
+finite by construction (checked once, on load/upsert), so no query re-normalises or re-scans
+the whole matrix. Derived data (palette Lab values, hybrid candidate tables) is cached per
+library `version` and rebuilt after any mutation.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import colors
+from .libfields import normalize_colour
+from .libmodels import ModelMismatchError, VisualFeaturesMissingWarning, same_model
+from .spaces import SPACES, HybridNeighbours, weight_value
+from .topk import _select_rows, top_k
+
+Library = Any  # a library.Library; not imported here: library imports this module
+
+__all__ = [
+    "QueryCache",
+    "by_colour",
+    "clustering_features",
+    "duplicates",
+    "hybrid_neighbours",
+    "search",
+    "similar",
+]
+
+
+class QueryCache:
+    """Derived data of one library, valid for one `version`; thread-safe, built once per key.
+
+    A slow build (hybrid candidates at 100k: minutes) holds only its own key's lock, so other
+    queries keep answering meanwhile.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._version = -1
+        self._items: dict[Any, Any] = {}
+        self._key_locks: dict[Any, threading.Lock] = {}
+
+    def get(self, version: int, key: Any, make: Callable[[], Any]) -> Any:
+        with self._lock:
+            if version != self._version:
+                self._items.clear()
+                self._key_locks.clear()
+                self._version = version
+            if key in self._items:
+                return self._items[key]
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                if self._version == version and key in self._items:
+                    return self._items[key]
+            value = make()
+            with self._lock:
+                if self._version == version:
+                    self._items[key] = value
+            return value
+
+
+def _pairs(idx: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
+    return list(zip(idx.tolist(), scores.astype(np.float64).tolist(), strict=True))
+
+
+def visual_or_features(lib: Library, purpose: str) -> np.ndarray:
+    """Visual vectors when every image has one, else `features` with a warning."""
+    n = len(lib)
+    if n and lib.visual_dim and lib.missing_visual_count == 0:
+        return lib.visual_features
+    if n:
+        msg = f"using features for {purpose}: {lib.missing_visual_count} images need a rescan"
+        warnings.warn(VisualFeaturesMissingWarning(msg), stacklevel=4)
+    return lib.features
+
+
+def clustering_features(lib: Library) -> np.ndarray:
+    return visual_or_features(lib, "clustering")
+
+
+def search(lib: Library, text: Any, encoders: Any, k: int) -> list[tuple[int, float]]:
+    if isinstance(text, str):
+        if encoders is None:
+            msg = "search needs encoders=vv.Encoders.load() to embed the text"
+            raise ValueError(msg)
+        prov = getattr(encoders, "provenance", None)
+        stored = lib.models.get("features")
+        if stored and callable(prov):
+            theirs = prov().get("features", {})
+            if not same_model(stored, theirs):
+                msg = (
+                    f"this library's features come from {stored.get('name')} but the encoders "
+                    f"use {theirs.get('name')}: load the matching models or rescan"
+                )
+                raise ModelMismatchError(msg)
+        query = np.asarray(encoders.embed_texts([text]), dtype=np.float32)[0]
+    else:
+        query = np.asarray(text, dtype=np.float32).reshape(-1)
+    k = _k(k)
+    if not len(lib):
+        return []
+    dim = lib.feature_dim or 0
+    if query.size != dim:
+        msg = (
+            f"the query has {query.size} dims but the library's features have {dim}: "
+            "the encoders do not match this library; rescan it"
+        )
+        raise ModelMismatchError(msg)
+    if not np.isfinite(query).all():
+        msg = "the query vector contains NaN or Inf"
+        raise ValueError(msg)
+    idx, scores = top_k(lib.features, query, min(k, len(lib)), check=False)
+    return _pairs(idx, scores)
+
+
+def _k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        msg = f"k must be a whole number >= 0, got {k!r}"
+        raise ValueError(msg)
+    return int(k)
+
+
+def similar(lib: Library, row: Any, k: int, space: str, weight: float) -> list[tuple[int, float]]:
+    if space not in SPACES:
+        msg = f"space must be one of {SPACES}, got {space!r}"
+        raise ValueError(msg)
+    n = len(lib)
+    if isinstance(row, bool) or not isinstance(row, (int, np.integer)) or not 0 <= row < n:
+        msg = f"row {row!r} is out of range for a library of {n} images"
+        raise IndexError(msg)
+    row = int(row)
+    w = weight_value(weight) if space == "hybrid" else 0.5
+    k = min(_k(k), n - 1)
+    if k <= 0:
+        return []
+    sem = lib.features
+    if space == "semantic":
+        return _pairs(*top_k(sem, sem[row], k, exclude=row, check=False))
+    vis = visual_or_features(lib, "similarity")
+    if space == "visual":
+        return _pairs(*top_k(vis, vis[row], k, exclude=row, check=False))
+    # hybrid, and fused = (visual_cos + semantic_cos) / 2 (hybrid at 0.5: the visual rows used
+    # here are never all-zero, so the concatenation's norm is √2 for every row)
+    scores = vis @ vis[row]
+    scores *= np.float32(w)
+    scores += np.float32(1.0 - w) * (sem @ sem[row])
+    scores[row] = -np.inf
+    idx, vals = _select_rows(scores[None, :], k)
+    return _pairs(idx[0], vals[0])
+
+
+def by_colour(lib: Library, rgb: Any, k: int, rank_weight: float) -> list[tuple[int, float]]:
+    target = normalize_colour(rgb)
+    if target is None:
+        msg = f"cannot read a colour from {rgb!r}: give [r, g, b] 0..255 or '#rrggbb'"
+        raise ValueError(msg)
+    rank_weight = float(rank_weight)
+    if not np.isfinite(rank_weight):
+        msg = f"rank_weight must be a finite number, got {rank_weight!r}"
+        raise ValueError(msg)
+
+    def palettes_lab() -> np.ndarray:
+        pals = [r.get("palette") or ([r["color"]] if r.get("color") else []) for r in lib.records]
+        return colors.palettes_to_lab(pals)
+
+    lab = lib._queries.get(lib.version, "palette_lab", palettes_lab)
+    score = colors.palette_distance(target, lab, rank_weight=rank_weight)
+    valid = np.flatnonzero(np.isfinite(score))
+    k = min(_k(k), len(valid))
+    if k <= 0:
+        return []
+    part = valid[np.argpartition(score[valid], k - 1)[:k]]
+    order = part[np.lexsort((part, score[part]))]
+    return [(int(i), float(score[i])) for i in order]
+
+
+def duplicates(lib: Library, **kwargs: Any) -> dict[str, list[list[int]]]:
+    from .dedupe import duplicates as find
+
+    sha = [r.get("sha256") for r in lib.records]
+    return find(sha, visual_or_features(lib, "duplicates"), lib.features, **kwargs)
+
+
+def hybrid_neighbours(
+    lib: Library, k: int, candidates: int | None, exact: bool | None
+) -> HybridNeighbours:
+    """The library's HybridNeighbours for k, built once per library version."""
+
+    def make() -> HybridNeighbours:
+        vis = visual_or_features(lib, "hybrid neighbours")
+        return HybridNeighbours(vis, lib.features, k, candidates, exact=exact, normalize=False)
+
+    return lib._queries.get(lib.version, ("hybrid", k, candidates, exact), make)
