@@ -1,40 +1,197 @@
-"""The `vectorvision` command line: fetch models, scan folders into a library, inspect a library."""
+"""The `vectorvision` command line: fetch models, scan folders into a library, inspect a library.
+
+`scan` validates everything before any work (folders, the library's folder, the library file,
+the models, the batch size) and exits 2 with a one-line message; it holds the library's lock for
+the whole scan (a second scan of the same file waits, saying so); an interrupted or partly failed
+scan saves the work already done (atomically) and says so. User errors never print a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+_RAY_NAMES = ("auto", "local")
+
+
+class UsageError(Exception):
+    """A user error found before any work: one line, exit 2."""
 
 
 def _fetch_models(args: argparse.Namespace) -> int:
-    from .models import fetch_models
+    from .fetch import fetch_models
 
     path = fetch_models(
-        variant=args.variant, models_dir=args.models_dir, force=args.force, progress=not args.quiet
-    )
+        variant=args.variant, models_dir=args.models_dir, force=args.force,
+        progress=not args.quiet, visual=args.visual, semantic=args.semantic,
+    )  # fmt: skip
     print(f"models ready in {path}")
     return 0
 
 
-def _scan(args: argparse.Namespace) -> int:
-    from pathlib import Path
+# --------------------------------------------------------------------------- scan: validation
 
-    from .analyzer import scan
+
+def _looks_like_ray_address(text: str) -> bool:
+    return text in _RAY_NAMES or "://" in text or (":" in text and not os.path.isdir(text))
+
+
+def _split_ray(args: argparse.Namespace) -> None:
+    """`--ray FOLDER` (no address given, argparse took the folder): give the folder back."""
+    if args.ray and not _looks_like_ray_address(args.ray):
+        args.folders.insert(0, args.ray)
+        args.ray = ""
+
+
+def _validate_scan(args: argparse.Namespace) -> tuple[list[str], Path]:
+    """Everything that can be checked before work; raises UsageError naming the problem."""
+    if args.batch_size < 1:
+        msg = f"--batch-size must be >= 1, got {args.batch_size}"
+        raise UsageError(msg)
+    if not args.folders:
+        msg = "give at least one FOLDER to scan"
+        raise UsageError(msg)
+    folders = []
+    for folder in args.folders:
+        path = Path(folder).expanduser()
+        if not path.exists() and not args.prune:
+            msg = f"folder {folder} does not exist (an unmounted drive? --prune forgets it)"
+            raise UsageError(msg)
+        if path.exists() and not path.is_dir():
+            msg = f"{folder} is not a folder"
+            raise UsageError(msg)
+        if path.exists() and not os.access(path, os.R_OK | os.X_OK):
+            msg = f"folder {folder} cannot be read (permission denied)"
+            raise UsageError(msg)
+        folders.append(folder)
+    library = Path(args.library).expanduser()
+    parent = library.absolute().parent
+    if library.is_dir():
+        msg = (
+            f"--library {args.library} is a folder; give a file name such as {library}/library.json"
+        )
+        raise UsageError(msg)
+    if not parent.is_dir():
+        msg = f"the library's folder {parent} does not exist; create it first"
+        raise UsageError(msg)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        msg = f"the library's folder {parent} is not writable"
+        raise UsageError(msg)
+    if library.exists() and not os.access(library, os.R_OK):
+        msg = f"the library file {library} cannot be read (permission denied)"
+        raise UsageError(msg)
+    return folders, library
+
+
+@contextlib.contextmanager
+def library_lock(path: Path, *, quiet: bool = False) -> Iterator[None]:
+    """Hold the library's lock (one writer per library file); say so when waiting for it."""
+    lock = _make_lock(path)
+    try:
+        lock.acquire(timeout=0)
+    except _lock_timeout():
+        lock_name = getattr(lock, "lock_file", f"{path}.lock")
+        print(
+            f"waiting for another scan of {path} to finish (lock {lock_name} is held)...",
+            file=sys.stderr, flush=True,
+        )  # fmt: skip
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _make_lock(path: Path) -> Any:
+    """The library's lock: the library's own API when it has one, else a FileLock beside it."""
+    from . import library as library_module
+
+    maker = getattr(library_module, "library_lock", None) or getattr(
+        library_module.Library, "lock_for", None
+    )
+    if maker is not None:
+        return maker(path)
+    from filelock import FileLock
+
+    return FileLock(f"{path}.lock", is_singleton=True)
+
+
+def _lock_timeout() -> type[BaseException]:
+    from filelock import Timeout
+
+    return Timeout
+
+
+# --------------------------------------------------------------------------- scan
+
+
+def _prune(lib: Any, report: Any) -> list[str]:
+    """--prune: forget the records kept for offline folders whose files are really absent."""
+    from .analyzer import _under
+
+    gone: list[str] = []
+    for failure in report.failed:
+        if not failure.kept:
+            continue
+        gone += [p for p in lib.paths if _under(p, failure.path) and not os.path.lexists(p)]
+    if report.offline and report.folder in lib.roots:
+        lib.roots.remove(report.folder)
+    lib.remove(gone)
+    return gone
+
+
+def _save(lib: Any, library: Path, why: str = "") -> None:
+    lib.save(library)
+    print(f"saved {len(lib)} images to {library}{why}")
+
+
+def _scan(args: argparse.Namespace) -> int:
     from .encoders import Encoders
     from .library import Library
+    from .scanning import scan
 
-    library_path = Path(args.library)
-    lib = Library.load(library_path) if library_path.exists() else Library()
-    enc = Encoders.load(models_dir=args.models_dir, batch_size=args.batch_size)
-    for folder in args.folders:
-        report = scan(folder, lib, encoders=enc, force=args.force)
-        print(report.summary())
-        for failure in report.failed:
-            print(f"  failed: {failure.path}: {failure.error}", file=sys.stderr)
-    lib.save(library_path)
-    print(f"saved {len(lib)} images to {library_path}")
-    return 0
+    _split_ray(args)
+    folders, library = _validate_scan(args)
+    engine = "ray" if args.ray is not None else "local"
+    with library_lock(library):
+        lib = Library.load(library) if library.exists() else Library()
+        enc = Encoders.load(models_dir=args.models_dir, batch_size=args.batch_size)
+        loaded = lib.version
+        status = 0
+        try:
+            for folder in folders:
+                report = scan(folder, lib, encoders=enc, force=args.force, engine=engine,
+                              ray_address=args.ray or None, progress=not args.quiet)  # fmt: skip
+                if args.prune:
+                    pruned = _prune(lib, report)
+                    if pruned:
+                        print(f"pruned {len(pruned)} records of offline {report.folder}")
+                print(report.summary())
+                for failure in report.failed:
+                    print(f"  failed: {failure.path}: {failure.error}", file=sys.stderr)
+                if report.interrupted:
+                    status = EXIT_INTERRUPTED
+                    break
+        except KeyboardInterrupt:
+            status = EXIT_INTERRUPTED
+        except Exception as exc:
+            if lib.version == loaded:  # nothing changed: nothing to save
+                raise
+            print(f"error: {exc}", file=sys.stderr)
+            _save(lib, library, " — the work done before the error is kept")
+            return EXIT_USAGE
+        if status == EXIT_INTERRUPTED:
+            _save(lib, library, " — interrupted: the work done so far is kept; rerun to finish")
+            return status
+        _save(lib, library)
+    return status
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -45,8 +202,13 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (separate so tests and docs can inspect it)."""
+    from .models import SEMANTIC_MODELS, VISUAL_MODELS
+
     parser = argparse.ArgumentParser(
         prog="vectorvision",
         description="Scan image folders with SigLIP + DINOv2 and explore them in Jupyter.",
@@ -62,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["quantized", "fp32", "fp16"],
         help="int8 'quantized' (default, best on CPU), fp32, or fp16 (GPU)",
     )
+    p.add_argument("--visual", default=None, choices=sorted(VISUAL_MODELS),
+                   help="the visual (look-alike) model (default dinov2-small)")  # fmt: skip
+    p.add_argument("--semantic", default=None, choices=sorted(SEMANTIC_MODELS),
+                   help="the semantic (meaning, text) model (default siglip-base)")  # fmt: skip
     p.add_argument(
         "--models-dir",
         default=None,
@@ -71,12 +237,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_fetch_models)
 
-    p = sub.add_parser("scan", help="scan folders into a library file (incremental)")
-    p.add_argument("folders", nargs="+", metavar="FOLDER")
+    p = sub.add_parser(
+        "scan",
+        help="scan folders into a library file (incremental)",
+        description="Scan folders into a library file (incremental). Holds the library's lock "
+        "for the whole scan; Ctrl-C saves the work done so far.",
+    )
+    p.add_argument("folders", nargs="*", metavar="FOLDER")  # "*": `--ray FOLDER` is split later
     p.add_argument("--library", required=True, metavar="FILE", help="library JSON to update")
     p.add_argument("--models-dir", default=None)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--force", action="store_true", help="re-analyse unchanged files too")
+    p.add_argument(
+        "--prune", action="store_true",
+        help="forget the records of offline folders (missing or unreadable); by default they "
+        "are kept",
+    )  # fmt: skip
+    p.add_argument(
+        "--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+        help="scan on Ray Data: the cluster at ADDRESS (e.g. auto, ray://host:10001), else "
+        "$RAY_ADDRESS, else a local Ray",
+    )  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_scan)
 
     p = sub.add_parser("info", help="summarise a library file")
@@ -92,12 +274,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (VectorVisionError, OSError) as exc:  # bad models, bad library, missing folder
+    except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except (VectorVisionError, OSError, ValueError) as exc:  # bad models, library, folder
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        print("interrupted (nothing saved)", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":
