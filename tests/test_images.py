@@ -235,3 +235,141 @@ def test_thumbnail_fits_keeps_aspect_and_is_rgb(size: tuple, want: tuple) -> Non
     assert thumbnail(Image.new("RGB", (10, 10)), 64).size == (10, 10)  # never upscaled
     with pytest.raises(ValueError, match="positive"):
         images.thumbnail(thumb, 0)
+
+
+# --- special files and bounded memory (one opener for scan and thumbnails) ----------------------
+
+
+def _in_thread(fn, timeout: float = 10.0):  # type: ignore[no-untyped-def]
+    """Run fn in a daemon thread; fail (instead of hanging the suite) if it blocks."""
+    import threading
+
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:
+            box["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout)
+    assert not t.is_alive(), "blocked: a non-regular file was opened for reading"
+    return box
+
+
+def test_fifo_socket_and_device_are_refused_without_blocking(tmp_path: Path) -> None:
+    import os
+    import socket
+
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    sock_path = tmp_path / "sock.jpg"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(sock_path))
+    try:
+        for path in (fifo, sock_path, Path("/dev/null")):
+            for fn in (open_image, images.probe):
+                box = _in_thread(lambda fn=fn, path=path: fn(path))
+                error = box.get("error")
+                assert isinstance(error, (ImageDecodeError, OSError)), (path, box)
+                if isinstance(error, ImageDecodeError):
+                    assert "not a regular file" in str(error)
+    finally:
+        sock.close()
+
+
+def _bilevel_png(width: int, height: int) -> bytes:
+    """A valid 1-bit PNG streamed row by row (a few MB to write, width*height pixels)."""
+    comp = zlib.compressobj(9)
+    row = b"\x00" + b"\x00" * ((width + 7) // 8)
+    idat = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def _peak_rss_mb(code: str) -> tuple[float, str]:
+    """Run `code` in a fresh Python and return (its peak RSS in MB, its stdout)."""
+    import subprocess
+    import sys
+
+    peak = "import resource; print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    script = code + "\n" + peak
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    peak = [line for line in out.splitlines() if line.startswith("PEAK")][-1]
+    return int(peak.split()[1]) / 1024, out
+
+
+PROBE = """
+from PIL import Image
+import numpy
+from vectorvision_widget import images
+import resource
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print('BASE', base)
+try:
+    images.{fn}({path!r})
+    print('DECODED')
+except images.ImageDecodeError as exc:
+    print('REFUSED', exc)
+"""
+
+
+def test_big_png_over_the_pixel_budget_is_refused_with_bounded_memory(tmp_path: Path) -> None:
+    path = tmp_path / "huge.png"
+    path.write_bytes(_bilevel_png(14_000, 12_000))  # 168 MP: 504 MB as RGB
+    assert path.stat().st_size < 2_000_000
+    peak, out = _peak_rss_mb(PROBE.format(fn="open_image", path=str(path)))
+    assert "REFUSED" in out and "decode budget" in out and "PNG cannot be reduced" in out, out
+    base = int(next(line for line in out.splitlines() if line.startswith("BASE")).split()[1]) / 1024
+    assert peak - base < 40, f"peak {peak:.0f} MB vs {base:.0f} MB after imports"
+    # a budget big enough decodes it (in this process: a 1-bit image is 168 MB as L, so use less)
+    small = tmp_path / "ok.png"
+    small.write_bytes(_bilevel_png(1400, 1200))
+    assert open_image(small, pixel_budget=2_000_000).size == (1400, 1200)
+    with pytest.raises(ImageDecodeError, match=r"1400×1200 = 1,680,000 pixels exceeds the decode"):
+        open_image(small, pixel_budget=1_000_000)
+
+
+def test_big_jpeg_over_the_budget_is_reduced_while_decoding(tmp_path: Path) -> None:
+    _noise(2000, 1500).save(tmp_path / "big.jpg", quality=80)
+    img = open_image(tmp_path / "big.jpg", pixel_budget=1_000_000)
+    assert img.size == (1000, 750) and img.info["original_size"] == (2000, 1500)
+    img = open_image(tmp_path / "big.jpg", pixel_budget=100_000)  # needs 1/8: 250×188
+    assert img.size == (250, 188)
+    with pytest.raises(ImageDecodeError, match="even at 1/8 scale"):
+        open_image(tmp_path / "big.jpg", pixel_budget=10_000)
+    # with min_size the stronger reduction of the two wins, never below min_size unless needed
+    assert open_image(tmp_path / "big.jpg", min_size=224, pixel_budget=None).size == (500, 375)
+    assert open_image(tmp_path / "big.jpg", min_size=600, pixel_budget=None).size == (1000, 750)
+
+
+def test_a_1gb_non_image_is_refused_from_its_header_with_bounded_memory(tmp_path: Path) -> None:
+    path = tmp_path / "video.jpg"
+    with open(path, "wb") as fh:
+        fh.write(b"\x00\x00\x00\x18ftypmp42")  # an MP4 header, then a sparse gigabyte
+        fh.truncate(1 << 30)
+    for fn in ("probe", "open_image"):
+        peak, out = _peak_rss_mb(PROBE.format(fn=fn, path=str(path)))
+        assert "REFUSED" in out and "not an image format" in out, out
+        assert peak < 300, f"{fn}: peak RSS {peak:.0f} MB for a 1 GB non-image"
+
+
+def test_probe_reads_the_header_and_rewinds_a_file_object(tmp_path: Path) -> None:
+    _noise(300, 200).save(tmp_path / "a.png")
+    assert images.probe(tmp_path / "a.png") == {"width": 300, "height": 200, "format": "PNG"}
+    with open(tmp_path / "a.png", "rb") as fh:
+        fh.seek(0)
+        assert images.probe(fh)["width"] == 300
+        assert fh.tell() == 0
+    with pytest.raises(ImageDecodeError, match="exceeds the limit"):
+        images.probe(tmp_path / "a.png", max_pixels=1000)
+    assert images.DEFAULT_PIXEL_BUDGET < images.DEFAULT_MAX_PIXELS
