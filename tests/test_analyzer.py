@@ -570,3 +570,180 @@ def test_the_same_folder_spelled_differently_is_one_root(
     assert report.unchanged == 3 and report.added == [] and sum(encoded) == 0
     assert sorted(lib.paths) == sorted(map(str, files))
     assert lib.roots == [str(root)]
+
+
+# --- offline is not deleted; special files ------------------------------------------------------
+
+
+def test_a_missing_known_root_keeps_its_records(
+    tmp_path: Path, encoders: Any, tagger: KeywordTagger, encoded: list[int]
+) -> None:
+    root = tmp_path / "drive"
+    files = _small_folder(root, 3)
+    lib = Library()
+    scan(root, lib, encoders=encoders, keywords=tagger, progress=False)
+    root.rename(tmp_path / "elsewhere")  # unmounted, or renamed
+    encoded.clear()
+    report = scan(root, lib, encoders=encoders, keywords=tagger, progress=False)
+    assert report.offline and report.removed == [] and sum(encoded) == 0
+    assert sorted(lib.paths) == sorted(map(str, files))
+    assert [f.path for f in report.failed] == [str(root)]
+    assert re.search(r"not found.*records are kept.*prune", report.failed[0].error)
+    assert "offline" in report.summary()
+    # back online: nothing to redo
+    (tmp_path / "elsewhere").rename(root)
+    report = scan(root, lib, encoders=encoders, keywords=tagger, progress=False)
+    assert report.unchanged == 3 and report.failed == [] and lib.failures == []
+
+
+def test_an_empty_mount_point_is_offline_not_empty(
+    tmp_path: Path, encoders: Any, tagger: KeywordTagger
+) -> None:
+    root = tmp_path / "mnt"
+    _small_folder(root, 2)
+    lib = Library()
+    scan(root, lib, encoders=encoders, keywords=tagger, progress=False)
+    for p in root.iterdir():
+        p.rename(tmp_path / p.name)  # what an unmounted drive's mount point looks like
+    report = scan(root, lib, encoders=encoders, keywords=tagger, progress=False)
+    assert report.offline and report.removed == [] and len(lib) == 2
+
+
+def test_an_unreadable_subfolder_keeps_its_records(
+    tmp_path: Path, encoders: Any, tagger: KeywordTagger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "photos"
+    top = _small_folder(root, 2)
+    sub = [save(photo(40, 30, 300 + i), root / "sub" / f"s{i}.jpg") for i in range(2)]
+    lib = Library()
+    scan(root, lib, encoders=encoders, keywords=tagger, progress=False)
+    top[0].unlink()  # really gone, from a readable folder
+    real_scandir = os.scandir
+
+    def scandir(path: Any = ".") -> Any:  # tests run as root: chmod 000 would not stop us
+        if Path(path) == root / "sub":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    report = scan(root, lib, encoders=encoders, keywords=tagger, progress=False)
+    assert report.removed == [str(top[0])]
+    assert sorted(lib.paths) == sorted(map(str, [top[1], *sub]))
+    assert [(f.path, f.kept) for f in report.failed] == [(str(root / "sub"), True)]
+    assert "Permission denied" in report.failed[0].error
+    assert not report.offline
+
+
+def test_dangling_symlinks_are_reported_and_keep_records(
+    tmp_path: Path, encoders: Any, tagger: KeywordTagger
+) -> None:
+    root = tmp_path / "photos"
+    _small_folder(root, 1)
+    (root / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    (root / "notes.txt").symlink_to(tmp_path / "nowhere.txt")  # not an image name: ignored
+    lib = Library()
+    report = scan(root, lib, encoders=encoders, keywords=tagger, progress=False)
+    assert [f.path for f in report.failed] == [str(root / "gone.jpg")]
+    assert "broken symbolic link" in report.failed[0].error
+    # a linked photo whose drive went away keeps its record
+    target = save(photo(40, 30, 9), tmp_path / "ext" / "far.jpg")
+    (root / "far.jpg").symlink_to(target)
+    scan(root, lib, encoders=encoders, keywords=tagger, progress=False)
+    assert str(root / "far.jpg") in lib.paths
+    target.unlink()
+    report = scan(root, lib, encoders=encoders, keywords=tagger, progress=False)
+    assert str(root / "far.jpg") in lib.paths and report.removed == []
+    assert str(root / "far.jpg") in [f.path for f in report.failed]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs")
+def test_fifos_and_sockets_are_never_opened(
+    tmp_path: Path, encoders: Any, tagger: KeywordTagger
+) -> None:
+    import socket
+
+    root = tmp_path / "photos"
+    files = _small_folder(root, 2)
+    os.mkfifo(root / "pipe.jpg")
+    os.mkfifo(root / "noext")  # extension-less: would be sniffed for a signature
+    (root / "link.jpg").symlink_to(root / "pipe.jpg")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(root / "s.png"))
+    result: list[ScanReport] = []
+    t = threading.Thread(
+        target=lambda: result.append(
+            scan(root, Library(), encoders=encoders, keywords=tagger, progress=False)
+        ),
+        daemon=True,
+    )
+    t.start()
+    t.join(30)
+    sock.close()
+    assert not t.is_alive(), "the scan blocked on a FIFO"
+    assert sorted(result[0].added) == sorted(map(str, files)) and result[0].failed == []
+
+
+def test_a_file_replaced_by_a_fifo_after_the_walk_is_a_failure(
+    tmp_path: Path, encoders: Any
+) -> None:
+    from vectorvision_widget.analyzer import prepare_file
+
+    path = tmp_path / "x.jpg"
+    save(photo(40, 30, 1), path)
+    st = path.stat()
+    path.unlink()
+    os.mkfifo(path)
+    out = prepare_file(str(path), st, encoders)
+    assert isinstance(out, Failure) and "not a regular file" in out.error
+
+
+def test_unreadable_file_keeps_its_record(
+    tmp_path: Path, encoders: Any, tagger: KeywordTagger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "photos"
+    files = _small_folder(root, 2)
+    lib = Library()
+    scan(root, lib, encoders=encoders, keywords=tagger, progress=False)
+    os.utime(files[0], (1, 1))  # changed: will be read again
+    real_open = os.open
+
+    def failing_open(path: Any, *a: Any, **kw: Any) -> int:
+        if str(path) == str(files[0]):
+            raise OSError(5, "Input/output error")
+        return real_open(path, *a, **kw)
+
+    monkeypatch.setattr(os, "open", failing_open)
+    report = scan(root, lib, encoders=encoders, keywords=tagger, progress=False)
+    assert report.removed == [] and str(files[0]) in lib.paths
+    assert report.failed[0].kept and "Input/output error" in report.failed[0].error
+
+
+def test_a_big_non_image_is_refused_from_its_header(tmp_path: Path, encoders: Any) -> None:
+    from vectorvision_widget import scanfile
+
+    path = tmp_path / "video.jpg"
+    with open(path, "wb") as fh:
+        fh.write(b"\x00\x00\x00\x18ftypmp42")
+        fh.truncate(scanfile.HEADER_FIRST_BYTES + 1)
+    out = scanfile.prepare_file(str(path), path.stat(), encoders)
+    assert isinstance(out, Failure) and "not an image" in out.error
+
+
+def test_interrupt_during_the_walk_changes_nothing(
+    tmp_path: Path, encoders: Any, tagger: KeywordTagger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vectorvision_widget import analyzer
+
+    root = tmp_path / "photos"
+    _small_folder(root, 2)
+    lib = Library()
+    scan(root, lib, encoders=encoders, keywords=tagger, progress=False)
+    before = (list(lib.paths), lib.features.copy())
+
+    def boom(*a: Any, **kw: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(analyzer, "iter_image_files", boom)
+    report = scan(root, lib, encoders=encoders, keywords=tagger, progress=False)
+    assert report.interrupted and lib.paths == before[0]
+    np.testing.assert_array_equal(lib.features, before[1])
