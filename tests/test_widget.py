@@ -305,3 +305,121 @@ def test_encode_array_shrinks_64_bit_and_is_little_endian() -> None:
     assert len(b) == 6 * 4
     np.testing.assert_allclose(np.frombuffer(b, "<f4").reshape(3, 2), a, rtol=1e-6)
     assert encode_array(np.array([1, -2], dtype=np.int64)) == np.array([1, -2], "<i4").tobytes()
+
+
+def test_a_bad_mode_from_the_browser_is_rolled_back(tmp_path: Path) -> None:
+    w = vv.VectorVision(_library(tmp_path, 4), mode="semantic")
+    with pytest.raises(traitlets.TraitError, match="mode must be one of"):
+        w.set_state({"mode": "tsne"})  # what a comm update from JS runs
+    assert w.mode == "semantic"
+    with pytest.raises(ValueError, match="mode must be one of"):  # still a ValueError for Python
+        w.mode = "umap"
+    assert w.mode == "semantic"
+    w.mode = "color"  # aliases still work
+    assert w.mode == "colour"
+    w.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("hybrid_weight", float("nan")),
+        ("hybrid_weight", float("inf")),
+        ("hybrid_weight", 1.5),
+        ("hybrid_weight", -0.1),
+        ("search_k", 0),
+        ("search_k", 10**7),
+        ("thumb_size", 0),
+        ("thumb_size", 4096),
+        ("k", 0),
+        ("k", 101),
+        ("hovered", 6),
+        ("hovered", -1),
+        ("height", 0),
+    ],
+)
+def test_out_of_range_values_are_refused_from_python_and_the_browser(
+    tmp_path: Path, name: str, value: Any
+) -> None:
+    w = vv.VectorVision(_library(tmp_path, 6))
+    before = getattr(w, name)
+    with pytest.raises(traitlets.TraitError, match=name):
+        setattr(w, name, value)
+    with pytest.raises(traitlets.TraitError, match=name):
+        w.set_state({name: value})
+    assert getattr(w, name) == before or (before is None and getattr(w, name) is None)
+    assert "table" not in w.progress or w.progress["table"] in ("computing", "ready")
+    w.close()
+
+
+def test_neighbours_range_checks_the_row(tmp_path: Path) -> None:
+    w = vv.VectorVision(_library(tmp_path, 6), k=3)
+    assert w.wait(30)
+    assert len(w.neighbours(5)) == 3
+    for row in (-1, 6):
+        with pytest.raises(IndexError, match="out of range"):
+            w.neighbours(row)
+    with pytest.raises(TypeError, match="must be an int"):
+        w.neighbours(1.0)  # type: ignore[arg-type]
+    w.close()
+
+
+def test_a_failed_background_job_shows_its_error_and_clears_its_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vectorvision_widget import mapdata
+
+    def broken(*_a: Any, **_k: Any) -> Any:
+        raise FloatingPointError("neighbour scores are NaN")
+
+    monkeypatch.setattr(mapdata, "neighbours", broken)
+    w = vv.VectorVision(_library(tmp_path, 6))
+    assert w.wait(30)
+    assert "FloatingPointError: neighbour scores are NaN" in w.error
+    assert "table" not in w.progress and "som" not in w.progress and "thumbs" not in w.progress
+    w.close()
+
+
+def test_cancelled_layout_clears_its_progress(tmp_path: Path) -> None:
+    w = vv.VectorVision(_library(tmp_path, 30))
+    w.set_layout(np.random.default_rng(0).normal(size=(30, 2)))  # stops the SOM at once
+    assert "som" not in w.progress
+    assert w.wait(30)
+    assert "som" not in w.progress and w.mode == "custom"
+    w.close()
+
+
+def test_mode_keyword_and_ipywidgets_layout(tmp_path: Path) -> None:
+    import ipywidgets as widgets
+
+    lib = _library(tmp_path, 4)
+    w = vv.VectorVision(lib, mode="semantic", layout=widgets.Layout(width="50%"))
+    assert w.mode == "semantic" and w.layout.width == "50%"
+    with pytest.warns(DeprecationWarning, match="use mode="):
+        old = vv.VectorVision(lib, layout="colour")
+    assert old.mode == "colour" and isinstance(old.layout, widgets.Layout)
+    with pytest.raises(TypeError, match="once"), pytest.warns(DeprecationWarning):
+        vv.VectorVision(lib, mode="visual", layout="semantic")
+    # inside containers, and shown twice: one model, so every view shows the same state
+    boxes = [widgets.HBox([w]), widgets.VBox([w]), widgets.Tab(children=[w])]
+    assert all(b.children[0] is w for b in boxes)
+    first, second = (_bundle(w._repr_mimebundle_()) for _ in range(2))
+    key = "application/vnd.jupyter.widget-view+json"
+    assert first[key]["model_id"] == second[key]["model_id"] == w.model_id
+    w.selected = [1]
+    assert w.get_state()["selected"] == [1]  # the state both views are given
+    for x in (w, old, *boxes):
+        x.close()
+
+
+def _bundle(out: Any) -> dict[str, Any]:
+    return out[0] if isinstance(out, tuple) else out
+
+
+def test_modes_are_sent_to_the_browser_from_one_definition(tmp_path: Path) -> None:
+    from vectorvision_widget import modes
+
+    w = vv.VectorVision(_library(tmp_path, 2))
+    assert [m[0] for m in w.get_state()["_modes"]] == list(modes.MODES)
+    assert modes.MODES == ("visual", "semantic", "hybrid", "colour")
+    w.close()

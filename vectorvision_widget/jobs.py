@@ -118,7 +118,7 @@ class JobRunner:
             self._live.add(job)
             if progress is not None and initial is not None:
                 self._set_progress(progress, initial)
-        job.thread.start()
+            job.thread.start()  # inside the lock: wait() never sees an unstarted job
         return job
 
     def cancel(self, name: str) -> None:
