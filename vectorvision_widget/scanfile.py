@@ -10,17 +10,16 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import stat as stat_module
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from . import colors
-from .images import DEFAULT_MAX_PIXELS, ImageDecodeError
+from .images import DEFAULT_MAX_PIXELS, ImageDecodeError, open_regular, probe
 
 #: Files bigger than this have their image header checked before the whole file is read.
 HEADER_FIRST_BYTES = 16 * 1024 * 1024
@@ -74,41 +73,13 @@ def _storable(path: str) -> str | None:
     return None
 
 
-def open_regular(path: str) -> BinaryIO:
-    """Open a regular file for reading; never blocks on a FIFO or device (O_NONBLOCK, then
-    fstat), raising ImageDecodeError for anything that is not a regular file."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
-    try:
-        if not stat_module.S_ISREG(os.fstat(fd).st_mode):
-            msg = "not a regular file (FIFO, socket or device): never read"
-            raise ImageDecodeError(msg)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
 def _read_regular(path: str, max_pixels: int | None) -> bytes:
-    """The bytes of a regular file; big files are checked to be images from their header first
-    (a 1 GB `video.jpg` is refused without being read)."""
+    """The bytes of a regular file (`images.open_regular`: never blocks on a FIFO); big files are
+    checked to be images from their header first (a 1 GB `video.jpg` is refused unread)."""
     with open_regular(path) as fh:
         if os.fstat(fh.fileno()).st_size > HEADER_FIRST_BYTES:
-            open_image_header(fh, path, max_pixels)
-            fh.seek(0)
+            probe(fh, max_pixels=max_pixels)
         return fh.read()
-
-
-def open_image_header(fh: Any, path: str, max_pixels: int | None) -> None:
-    """Raise ImageDecodeError unless `fh` starts with an image header within the pixel limit."""
-    try:
-        with Image.open(fh) as img:
-            w, h = img.size
-    except Exception as exc:
-        msg = f"not an image format Pillow can read ({type(exc).__name__})"
-        raise ImageDecodeError(msg) from exc
-    if max_pixels is not None and w * h > max_pixels:
-        msg = f"{w}×{h} = {w * h:,} pixels exceeds the limit of {max_pixels:,}"
-        raise ImageDecodeError(msg)
 
 
 ThumbMaker = Callable[[Image.Image, str], dict[str, bytes]]

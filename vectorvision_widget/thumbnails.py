@@ -20,7 +20,6 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
 from .images import DEFAULT_MAX_PIXELS, open_image
-from .scanfile import open_regular
 from .serialize import encode_jpeg
 
 __all__ = [
@@ -72,8 +71,7 @@ def _open(path: str, size: int) -> Image.Image:
     """Decode just enough of ``path`` for a ``size`` px thumbnail with the one image opener
     (`images.open_image`: pixel limit, EXIF guard, modes, JPEG draft). Regular files only: a
     path that became a FIFO or device raises instead of blocking the thumbnail pool."""
-    with open_regular(path) as fh:
-        return open_image(fh, max_pixels=DEFAULT_MAX_PIXELS, min_size=2 * size)
+    return open_image(path, max_pixels=DEFAULT_MAX_PIXELS, min_size=2 * size)
 
 
 def load_thumbnail(path: str, size: int, *, square: bool) -> Image.Image | None:
