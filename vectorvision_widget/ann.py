@@ -154,3 +154,7 @@ def _exact_rows(X: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np
         keep = np.argsort(-v, axis=1, kind="stable")[:, :k]
         best_v, best_r = np.take_along_axis(v, keep, 1), np.take_along_axis(r, keep, 1)
     return best_r, best_v
+
+
+#: The name ``similarity``/``topk`` calls above the exact size (``vv.neighbour_table``).
+neighbour_table = approximate_table
