@@ -423,3 +423,84 @@ def test_modes_are_sent_to_the_browser_from_one_definition(tmp_path: Path) -> No
     assert [m[0] for m in w.get_state()["_modes"]] == list(modes.MODES)
     assert modes.MODES == ("visual", "semantic", "hybrid", "colour")
     w.close()
+
+
+def _photos(folder: Path, n: int) -> list[Path]:
+    folder.mkdir(exist_ok=True)
+    out = []
+    for i in range(n):
+        p = folder / f"p{i}.png"
+        Image.new("RGB", (48, 40), COLOURS[i % len(COLOURS)]).save(p)
+        out.append(p)
+    return out
+
+
+def test_rescan_is_incremental_saves_to_lib_path_and_says_so(tmp_path: Path, encoders: Any) -> None:
+    photos = _photos(tmp_path / "photos", 4)
+    lib = vv.Library()
+    vv.scan(tmp_path / "photos", lib, encoders=encoders, progress=False)
+    lib_file = tmp_path / "lib.json"
+    lib.save(lib_file)
+    lib = vv.Library.load(lib_file)
+    w = vv.VectorVision(lib, encoders=encoders)
+    assert w.wait(60)
+    Image.new("RGB", (50, 44), (9, 99, 199)).save(tmp_path / "photos" / "new.png")
+    photos[0].unlink()
+    w.rescan()
+    assert w.wait(120)
+    rep = w.last_scan
+    assert [Path(p).name for p in rep.added] == ["new.png"] and rep.updated == []
+    assert [Path(p).name for p in rep.removed] == ["p0.png"] and rep.unchanged == 3
+    assert "saved to" in w.status and str(lib_file) in w.status
+    assert "scan" not in w.progress and w.error == ""
+    again = vv.Library.load(lib_file)  # the rescan's work is on disk
+    assert sorted(Path(p).name for p in again.paths) == ["new.png", "p1.png", "p2.png", "p3.png"]
+    assert len(w.cells) == 4
+    w._requests.handle({"type": "rescan", "force": True})  # Shift+click ⟳ in the toolbar
+    assert w.wait(120)
+    assert len(w.last_scan.updated) == 4 and w.last_scan.added == []
+    w.close()
+
+
+def test_rescan_without_a_library_file_says_it_did_not_save(
+    tmp_path: Path, encoders: Any
+) -> None:
+    _photos(tmp_path / "photos", 2)
+    lib = vv.Library()
+    vv.scan(tmp_path / "photos", lib, encoders=encoders, progress=False)
+    w = vv.VectorVision(lib, encoders=encoders)
+    w.rescan()
+    assert w.wait(120)
+    assert "not saved" in w.status and w.last_scan.unchanged == 2
+    with pytest.raises(TypeError, match="force"):
+        w.rescan(force="yes")  # type: ignore[arg-type]
+    w.close()
+
+
+def test_hybrid_weight_changes_rerank_without_recomputing_candidates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vectorvision_widget import similarity
+
+    built: list[int] = []
+    original = similarity.HybridNeighbours.__init__
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> None:
+        built.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(similarity.HybridNeighbours, "__init__", counting)
+    lib = _library(tmp_path, 12)
+    w = vv.VectorVision(lib, mode="hybrid", k=3, hybrid_weight=0.5)
+    assert w.wait(60)
+    tables = {}
+    for weight in (0.0, 1.0, 0.3):
+        w.hybrid_weight = weight
+        assert w.wait(60)
+        tables[weight] = [[i for i, _ in w.neighbours(r)] for r in range(12)]
+    assert len(built) == 1, "a weight change recomputed the hybrid candidates"
+    want_visual, _ = _brute_topk(lib.visual_features, 3)
+    assert all(set(tables[1.0][r]) == set(want_visual[r]) for r in range(12))
+    want_semantic, _ = _brute_topk(lib.features, 3)
+    assert all(set(tables[0.0][r]) == set(want_semantic[r]) for r in range(12))
+    w.close()

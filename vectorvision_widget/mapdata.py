@@ -79,16 +79,16 @@ class HybridTables:
     def __init__(self) -> None:
         self._key: tuple[Any, int] | None = None
         self._hn: Any = None
-        self.builds = 0  #: how many times candidates were computed (tests, benchmarks)
 
     def table(self, lib: Any, vis: np.ndarray, weight: float, k: int) -> tuple[Any, Any]:
         from . import similarity
 
+        if hasattr(lib, "hybrid_neighbours"):  # the library caches candidates per version and k
+            return lib.hybrid_neighbours(k=k).table(float(weight))
         key = (getattr(lib, "version", id(lib)), len(lib), k)
         if self._key != key or self._hn is None:
             sem = np.asarray(lib.features, np.float32)
             self._hn, self._key = similarity.HybridNeighbours(vis, sem, k), key
-            self.builds += 1
         return self._hn.table(float(weight))
 
     def clear(self) -> None:

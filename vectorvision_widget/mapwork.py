@@ -6,9 +6,11 @@ tables, hybrid candidates, tiles, sharp thumbnails) live here and are cleared on
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -116,7 +118,8 @@ class MapWork:
         space, w, k = key
 
         def run(job: Job) -> None:
-            idx, scores, _note = mapdata.neighbours(lib, space, w or 0.5, k, self.hybrid)
+            weight_ = 0.5 if w is None else w  # 0.0 is a weight (meaning only), not "unset"
+            idx, scores, _note = mapdata.neighbours(lib, space, weight_, k, self.hybrid)
             if not job.cancelled:
                 self.tables[key] = (idx, scores)
                 host.push_table(idx, scores)
@@ -183,30 +186,36 @@ class MapWork:
         lib, host = self._host.library, self._host
 
         def run(job: Job) -> None:
-            from . import analyzer
-
-            reports = []
+            from .scanning import scan
 
             def on_progress(*args: Any, **kwargs: Any) -> None:
                 job.report(list(_progress_numbers(args, kwargs)))
 
-            for root in roots:
-                if job.cancelled:
-                    return
-                report = analyzer.scan(
-                    root, lib, encoders=encoders, force=force, progress=False,
-                    on_progress=on_progress,
-                )  # fmt: skip
-                reports.append(report)
-            report = _merge(reports)
             path = getattr(lib, "path", None)
-            saved = None
-            if path and not job.cancelled:
-                lib.save()
-                saved = os.fspath(path)
-            host.scanned(report, saved)
+            reports = []
+            with _writer_lock(lib, path, host):
+                for root in roots:
+                    if job.cancelled:
+                        break
+                    report = scan(
+                        root, lib, encoders=encoders, force=force, progress=False,
+                        on_progress=on_progress,
+                    )  # fmt: skip
+                    reports.append(report)
+                saved = None
+                if path and reports:  # the work done is kept even when the job was cancelled
+                    saved = os.fspath(lib.save() or path)
+            if reports and not job.cancelled:
+                host.scanned(_merge(reports), saved)
 
         self.runner.start("scan", run, progress="scan", initial=[0, 0])
+
+
+def _writer_lock(lib: Any, path: Any, host: MapHost) -> AbstractContextManager[Any]:
+    """The library file's lock for the whole rescan (one writer per file), when it has a file."""
+    if not path or not hasattr(lib, "lock"):
+        return contextlib.nullcontext()
+    return lib.lock(on_wait=host.show_status)
 
 
 def _merge(reports: list[Any]) -> Any:
