@@ -747,3 +747,69 @@ def test_interrupt_during_the_walk_changes_nothing(
     report = scan(root, lib, encoders=encoders, keywords=tagger, progress=False)
     assert report.interrupted and lib.paths == before[0]
     np.testing.assert_array_equal(lib.features, before[1])
+
+
+def _consistent(lib: Library, tmp: Path) -> None:
+    n = len(lib.paths)
+    assert len(lib.records) == n == lib.features.shape[0] == lib.has_visual.shape[0]
+    assert [r["path"] for r in lib.records] == lib.paths
+    lib.save(tmp)
+    again = Library.load(tmp)
+    assert again.paths == lib.paths
+    np.testing.assert_allclose(again.features, lib.features, atol=1e-6)
+
+
+def test_ctrl_c_at_any_line_of_the_scan_leaves_the_library_consistent(
+    tmp_path: Path, encoders: Any, tagger: KeywordTagger
+) -> None:
+    """A KeyboardInterrupt injected at the k-th executed line of the scan's own modules (main
+    thread), for many k: the library always holds whole rows and saves/loads."""
+    import sys
+
+    root = tmp_path / "photos"
+    _small_folder(root, 5)
+    (root / "bad.jpg").write_bytes(b"not a jpeg")
+    base = Library()
+    scan(root, base, encoders=encoders, keywords=tagger, progress=False, batch_size=2)
+    for p in sorted(root.glob("img0[01].jpg")):
+        os.utime(p, (5, 5))  # changed: re-embedded
+    (root / "img04.jpg").unlink()  # gone: removed
+    save(photo(48, 36, 999), root / "new.jpg")  # new: added
+    modules = ("analyzer.py", "scanfile.py", "pipeline.py", "walk.py")
+    total = 0
+
+    def counter(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal total
+        if frame.f_code.co_filename.endswith(modules):
+            total += event == "line"
+        return counter
+
+    base.save(tmp_path / "b.json")
+    lib = Library.load(tmp_path / "b.json")
+    sys.settrace(counter)
+    try:
+        scan(root, lib, encoders=encoders, keywords=tagger, progress=False, batch_size=2)
+    finally:
+        sys.settrace(None)
+    assert total > 100
+    for k in sorted({int(x) for x in np.linspace(1, total - 1, 40)}):
+        lib = Library.load(tmp_path / "b.json")
+        seen = 0
+
+        def interrupt(frame: Any, event: str, arg: Any, k: int = k) -> Any:
+            nonlocal seen
+            if event == "line" and frame.f_code.co_filename.endswith(modules):
+                seen += 1
+                if seen == k:
+                    raise KeyboardInterrupt
+            return interrupt
+
+        sys.settrace(interrupt)
+        try:
+            scan(root, lib, encoders=encoders, keywords=tagger, progress=False, batch_size=2)
+        except KeyboardInterrupt:
+            pass  # only possible in the last lines of scan(), after the work
+        finally:
+            sys.settrace(None)
+        _consistent(lib, tmp_path / "check.json")
+        assert not any(t.name.startswith("vv-decode") for t in threading.enumerate())
