@@ -37,6 +37,8 @@ class FakeHub:
         self.local_dirs: list[Path] = []
         self.bars_disabled: list[bool] = []
         self.error: BaseException | None = None
+        self.commit = "c" * 40  # what the hub's main branch points at
+        self.metadata_urls: list[str] = []
 
     def hf_hub_download(self, repo_id: str, filename: str, **kw: Any) -> str:
         if self.error is not None:
@@ -53,9 +55,10 @@ class FakeHub:
     def get_hf_file_metadata(self, url: str, **kw: Any) -> SimpleNamespace:
         if self.error is not None:
             raise self.error
+        self.metadata_urls.append(url)
         for (repo, path), data in self.blobs.items():
             if url.endswith(path) and f"/{repo}/" in url:
-                return SimpleNamespace(etag=f'"{sha(data)}"')
+                return SimpleNamespace(etag=f'"{sha(data)}"', commit_hash=self.commit)
         raise AssertionError(url)
 
 
@@ -330,3 +333,47 @@ def test_cli_fetch_models(
     plan["hub"].error = ConnectionError("offline")
     assert cli.main(["fetch-models", "--models-dir", str(tmp_path / "x")]) == 2
     assert "could not reach the Hugging Face hub" in capsys.readouterr().err
+
+
+def test_other_models_are_fetched_and_recorded_with_the_revision_resolved_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dinov2-base (pinned revision) + siglip-large (no public pin: revision resolved at the first
+    fetch, sha256 from the hub) land under their own names; manifest.json records the choice."""
+    items = models.remote_files("quantized", visual="dinov2-base", semantic="siglip-large")
+    assert [i.filename for i in items] == [
+        "dinov2_base.onnx", "siglip_large_vision.onnx", "siglip_large_text.onnx",
+        "siglip_large_tokenizer.json",
+    ]  # fmt: skip
+    assert items[0].revision == models.DINOV2_BASE.revision and items[1].revision is None
+    blobs = {(i.repo, i.path): os.urandom(1500 + k) for k, i in enumerate(items)}
+    hub = FakeHub(blobs)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", hub.hf_hub_download)
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", hub.get_hf_file_metadata)
+    fetch.fetch_models(
+        "quantized", tmp_path, progress=False, visual="dinov2-base", semantic="siglip-large"
+    )
+    doc = json.loads((tmp_path / "manifest.json").read_text())
+    assert doc["models"] == {"visual": "dinov2-base", "semantic": "siglip-large"}
+    for item in items:
+        entry = doc["files"][item.filename]
+        assert entry["sha256"] == sha(blobs[(item.repo, item.path)])
+        assert entry["revision"] == (item.revision or "c" * 40)
+    assert [c[2] for c in hub.calls] == [items[0].revision, *["c" * 40] * 3]
+    # the hub moves on; a rerun keeps the recorded revision and downloads nothing
+    hub.commit = "d" * 40
+    fetch.fetch_models(
+        "quantized", tmp_path, progress=False, visual="dinov2-base", semantic="siglip-large"
+    )
+    assert len(hub.calls) == 4
+    doc = json.loads((tmp_path / "manifest.json").read_text())
+    assert doc["files"]["siglip_large_text.onnx"]["revision"] == "c" * 40
+    assert not any("/resolve/main/" in u for u in hub.metadata_urls[-4:])
+
+
+def test_an_unknown_model_name_fails_before_any_download(
+    plan: dict[str, Any], tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match=r"unknown visual model 'dinov3'.*dinov2-base"):
+        fetch.fetch_models("quantized", tmp_path, visual="dinov3", progress=False)
+    assert plan["hub"].calls == [] and not (tmp_path / "manifest.json").exists()

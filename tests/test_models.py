@@ -8,6 +8,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -192,3 +193,51 @@ def test_verify_notices_a_file_changed_after_it_was_hashed(tmp_path: Path) -> No
 def test_verify_missing_file_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=r"siglip_vision\.onnx is missing.*fetch-models"):
         manifest.verify_against_manifest(tmp_path, "siglip_vision.onnx")
+
+
+# --- the registry and the manifest's selection --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "model",
+    [*models.VISUAL_MODELS.values(), *models.SEMANTIC_MODELS.values()],
+    ids=lambda m: m.name,
+)
+def test_registry_models_have_distinct_files_and_honest_pins(model: Any) -> None:
+    specs = [model.model] if isinstance(model, models.VisualModel) else [model.vision, model.text]
+    for spec in specs:
+        assert spec.revision is None or HEX40.match(spec.revision)
+        for v in models.VARIANTS:
+            sha = spec.sha256_for(v)
+            assert sha is None or HEX64.match(sha)  # None = checked against the hub at fetch
+    names = [f for m in (*models.VISUAL_MODELS.values(), *models.SEMANTIC_MODELS.values())
+             for f in m.files]  # fmt: skip
+    assert len(names) == len(set(names)), "two models would overwrite each other's files"
+
+
+def test_remote_files_follow_the_selection() -> None:
+    default = models.remote_files("fp32")
+    assert [f.filename for f in default] == [
+        "dinov2_small.onnx", "siglip_vision.onnx", "siglip_text.onnx", "siglip_tokenizer.json",
+    ]  # fmt: skip
+    other = models.remote_files("fp32", visual="dinov2-base", semantic="siglip-large")
+    assert other[0].repo == "onnx-community/dinov2-base" and other[0].sha256 == (
+        "320d1012a6fc65b101fc85ca30ee7a47b2e4f6a2e8bd78fb9d7036def0e30cb0"
+    )
+    assert other[1].revision is None
+    assert other[1].url.endswith("/resolve/main/onnx/vision_model.onnx")
+    with pytest.raises(ValueError, match="unknown semantic model"):
+        models.remote_files(semantic="clip")
+
+
+def test_selection_reads_the_manifest_or_gives_the_defaults(tmp_path: Path) -> None:
+    assert manifest.selection(None) == ("dinov2-small", "siglip-base")
+    _write_manifest(tmp_path, {})
+    assert manifest.selection(manifest.read_manifest(tmp_path)) == ("dinov2-small", "siglip-base")
+    doc = {"format": "x", "files": {}, "models": {"visual": "dinov2-base"}}
+    (tmp_path / "manifest.json").write_text(json.dumps(doc))
+    assert manifest.selection(manifest.read_manifest(tmp_path)) == ("dinov2-base", "siglip-base")
+    doc["models"] = {"visual": 3}
+    (tmp_path / "manifest.json").write_text(json.dumps(doc))
+    with pytest.raises(ModelError, match="malformed 'models'"):
+        manifest.read_manifest(tmp_path)

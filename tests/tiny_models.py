@@ -1,7 +1,8 @@
 """Tiny ONNX stand-ins for DINOv2-small and SigLIP (vision, text, tokenizer), built in a second.
 
-They have exactly the I/O names, dtypes and ranks of the published exports (MODELS.md), so they go
-through the same loading, validation, preprocessing, batching and provider code as the real models.
+They have exactly the I/O names, dtypes and ranks of the published exports (docs/models.md), so
+they go through the same loading, validation, preprocessing, batching and provider code as the real
+models.
 Their embeddings are simple, *known* functions of the input, so tests elsewhere can reason about
 them:
 
@@ -91,9 +92,9 @@ def _const(name: str, array: np.ndarray) -> TensorProto:
     return numpy_helper.from_array(np.ascontiguousarray(array), name)
 
 
-def _grid_nodes(prefix: str) -> list[onnx.NodeProto]:
-    """pixels -> (B, 48): AveragePool with a 56-px kernel, then flatten (channel-major)."""
-    k = IMAGE // GRID
+def _grid_nodes(prefix: str, image: int = IMAGE) -> list[onnx.NodeProto]:
+    """pixels -> (B, 48): AveragePool with an image/4-px kernel, then flatten (channel-major)."""
+    k = image // GRID
     return [
         helper.make_node(
             "AveragePool", ["pixel_values"], [f"{prefix}_pool"], kernel_shape=[k, k], strides=[k, k]
@@ -119,8 +120,8 @@ def _save(graph: onnx.GraphProto, path: Path) -> None:
     onnx.save(model, str(path))
 
 
-def _image_input(dynamic: bool) -> onnx.ValueInfoProto:
-    dims = ["batch_size", 3, "height", "width"] if dynamic else ["batch_size", 3, IMAGE, IMAGE]
+def _image_input(dynamic: bool, image: int = IMAGE) -> onnx.ValueInfoProto:
+    dims = ["batch_size", 3, "height", "width"] if dynamic else ["batch_size", 3, image, image]
     return helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, dims)
 
 
@@ -150,11 +151,13 @@ def build_dinov2(path: Path, w: np.ndarray, b: np.ndarray, patch_w: np.ndarray) 
     _save(helper.make_graph(nodes, "tiny_dinov2", [_image_input(True)], [out], inits), path)
 
 
-def build_siglip_vision(path: Path, w: np.ndarray, b: np.ndarray, patch_w: np.ndarray) -> None:
-    """`pixel_values` [B,3,224,224] -> `last_hidden_state` [B,196,D], `pooler_output` [B,D]."""
+def build_siglip_vision(
+    path: Path, w: np.ndarray, b: np.ndarray, patch_w: np.ndarray, image: int = IMAGE
+) -> None:
+    """`pixel_values` [B,3,S,S] -> `last_hidden_state` [B,(S/16)²,D], `pooler_output` [B,D]."""
     dim = w.shape[0]
     nodes = [
-        *_grid_nodes("pool"),
+        *_grid_nodes("pool", image),
         helper.make_node("Gemm", ["pool_grid", "pool_w", "pool_b"], ["pooler_output"], transB=1),
         helper.make_node(
             "Conv", ["pixel_values", "patch_w"], ["p_conv"], kernel_shape=[16, 16], strides=[16, 16]
@@ -170,11 +173,13 @@ def build_siglip_vision(path: Path, w: np.ndarray, b: np.ndarray, patch_w: np.nd
     ]
     outs = [
         helper.make_tensor_value_info(
-            "last_hidden_state", TensorProto.FLOAT, ["batch_size", (IMAGE // 16) ** 2, dim]
+            "last_hidden_state", TensorProto.FLOAT, ["batch_size", (image // 16) ** 2, dim]
         ),
         helper.make_tensor_value_info("pooler_output", TensorProto.FLOAT, ["batch_size", dim]),
     ]
-    _save(helper.make_graph(nodes, "tiny_siglip_vision", [_image_input(False)], outs, inits), path)
+    inputs = [_image_input(False, image)]
+    graph = helper.make_graph(nodes, "tiny_siglip_vision", inputs, outs, inits)
+    _save(graph, path)
 
 
 def build_siglip_text(path: Path, table: np.ndarray, max_length: int = 64) -> None:
@@ -214,11 +219,20 @@ def build_tiny_models(
     visual_dim: int = 24,
     seed: int = 0,
     manifest: bool = False,
+    visual: str = "dinov2-small",
+    semantic: str = "siglip-base",
 ) -> TinyModels:
     """Write dinov2_small.onnx, siglip_vision.onnx, siglip_text.onnx, siglip_tokenizer.json.
 
-    With `manifest=True` also a manifest.json holding each file's sha256 (as the fetch writes it).
+    `visual` / `semantic` name registry models (vectorvision_widget.models): the files then get
+    those models' names and the SigLIP input its preprocessing size (e.g. 256 for siglip-large).
+    With `manifest=True` also a manifest.json holding each file's sha256 (as the fetch writes it)
+    and, for non-default models, the selection.
     """
+    from vectorvision_widget.models import semantic_model, visual_model
+
+    look, meaning = visual_model(visual), semantic_model(semantic)
+    image = meaning.vision.preprocess.output_size  # type: ignore[union-attr]
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -236,39 +250,45 @@ def build_tiny_models(
     for word in FILLER:
         table[vocab[word]] *= 0.05
     for word, rgb in COLOURS.items():
-        uniform = np.broadcast_to((np.array(rgb) / 127.5 - 1.0)[:, None, None], (3, IMAGE, IMAGE))[
+        uniform = np.broadcast_to((np.array(rgb) / 127.5 - 1.0)[:, None, None], (3, image, image))[
             None
         ]  # SigLIP-normalised uniform image
         table[vocab[word]] = grid_average(uniform) @ siglip_w.T + siglip_b
 
-    build_dinov2(folder / "dinov2_small.onnx", dino_w, dino_b,
+    build_dinov2(folder / look.model.filename, dino_w, dino_b,
                  rng.normal(0, 0.02, (visual_dim, 3, 14, 14)))  # fmt: skip
-    build_siglip_vision(folder / "siglip_vision.onnx", siglip_w, siglip_b,
-                        rng.normal(0, 0.02, (feature_dim, 3, 16, 16)))  # fmt: skip
-    build_siglip_text(folder / "siglip_text.onnx", table)
-    build_tokenizer(folder / "siglip_tokenizer.json", vocab)
+    build_siglip_vision(folder / meaning.vision.filename, siglip_w, siglip_b,
+                        rng.normal(0, 0.02, (feature_dim, 3, 16, 16)), image)  # fmt: skip
+    build_siglip_text(folder / meaning.text.filename, table)
+    build_tokenizer(folder / meaning.tokenizer.filename, vocab)
     if manifest:
-        write_manifest(folder)
+        write_manifest(folder, visual=visual, semantic=semantic)
     return TinyModels(
         folder, feature_dim, visual_dim, dino_w.astype(np.float32), dino_b.astype(np.float32),
         siglip_w.astype(np.float32), siglip_b.astype(np.float32), table.astype(np.float32), vocab,
     )  # fmt: skip
 
 
-def write_manifest(folder: str | Path) -> Path:
+def write_manifest(
+    folder: str | Path, *, visual: str = "dinov2-small", semantic: str = "siglip-base"
+) -> Path:
     """A manifest.json in the fetch's format, with the files' real sha256 values."""
     import hashlib
 
+    from vectorvision_widget.models import semantic_model, visual_model
+
     folder = Path(folder)
     files = {}
-    for name in ("dinov2_small.onnx", "siglip_vision.onnx", "siglip_text.onnx",
-                 "siglip_tokenizer.json"):  # fmt: skip
+    for name in (*visual_model(visual).files, *semantic_model(semantic).files):
         data = (folder / name).read_bytes()
         files[name] = {"repo": "tests/tiny", "revision": "0" * 40, "path": name,
                        "variant": "tiny", "sha256": hashlib.sha256(data).hexdigest(),
                        "size": len(data)}  # fmt: skip
     path = folder / "manifest.json"
-    path.write_text(json.dumps({"format": "vectorvision-models", "version": 1, "files": files}))
+    doc = {"format": "vectorvision-models", "version": 1, "files": files}
+    if (visual, semantic) != ("dinov2-small", "siglip-base"):
+        doc["models"] = {"visual": visual, "semantic": semantic}
+    path.write_text(json.dumps(doc))
     return path
 
 

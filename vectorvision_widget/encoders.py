@@ -173,6 +173,9 @@ class Encoders:
         if missing:
             fetch = f"vectorvision fetch-models --visual {look.name} --semantic {meaning.name}"
             msg = f"{folder.resolve()} lacks {', '.join(missing)}; {FETCH_HINT} (`{fetch}`)"
+            present = _models_present(folder)
+            if present:
+                msg += f"; it holds {', '.join(present)}: pass visual=/semantic= to use them"
             raise ModelError(msg)
         io = {}
         for spec in specs:
@@ -405,6 +408,14 @@ def _load_tokenizer(path: Path, spec: TokenizerSpec) -> Any:
     tok.enable_truncation(max_length=spec.max_length)
     tok.enable_padding(length=spec.max_length, pad_id=spec.pad_id, pad_token="</s>")
     return tok
+
+
+def _models_present(folder: Path) -> list[str]:
+    """Registry models whose files are all in `folder` (for the 'lacks' message)."""
+    from .models import SEMANTIC_MODELS, VISUAL_MODELS
+
+    every = [*VISUAL_MODELS.values(), *SEMANTIC_MODELS.values()]
+    return [m.name for m in every if all((folder / f).is_file() for f in m.files)]
 
 
 def _verify(folder: Path, filename: str) -> str:
