@@ -813,3 +813,32 @@ def test_ctrl_c_at_any_line_of_the_scan_leaves_the_library_consistent(
             sys.settrace(None)
         _consistent(lib, tmp_path / "check.json")
         assert not any(t.name.startswith("vv-decode") for t in threading.enumerate())
+
+
+def test_a_non_utf8_root_never_makes_the_library_unsaveable(
+    tmp_path: Path, encoders: Any, tagger: KeywordTagger
+) -> None:
+    """Scan -> save -> load end to end with a Latin-1 root name (b'caf\\xe9'): the files are
+    recorded when the library format keeps such names, else reported; the save never fails."""
+    from vectorvision_widget.scanfile import library_stores_any_path
+
+    root = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9")
+    os.mkdir(root)
+    for i in range(2):
+        with open(os.path.join(root, f"p{i}.jpg"), "wb") as fh:
+            fh.write(jpeg_bytes(photo(40, 30, 50 + i)))
+    good = _small_folder(tmp_path / "plain", 1)
+    lib = Library()
+    scan(good[0].parent, lib, encoders=encoders, keywords=tagger, progress=False)
+    report = scan(root, lib, encoders=encoders, keywords=tagger, progress=False)
+    lib.save(tmp_path / "lib.json")
+    again = Library.load(tmp_path / "lib.json")
+    if library_stores_any_path():
+        assert sorted(report.added) == sorted(os.path.join(root, f"p{i}.jpg") for i in range(2))
+        assert again.paths == lib.paths and root in again.roots
+        report = scan(root, again, encoders=encoders, keywords=tagger, progress=False)
+        assert report.unchanged == 2  # the reloaded names still match the files
+    else:
+        assert len(report.failed) == 2 and all("UTF-8" in f.error for f in report.failed)
+        assert again.paths == [str(good[0])]
+        assert all("\\xe9" in f["path"] for f in again.failures)

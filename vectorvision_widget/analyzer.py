@@ -35,7 +35,7 @@ from .images import DEFAULT_MAX_PIXELS
 from .keywords import KeywordTagger
 from .library import Library
 from .pipeline import Pipeline, default_workers
-from .scanfile import Failure, Prepared, ThumbMaker, prepare_file
+from .scanfile import Failure, Prepared, ThumbMaker, prepare_file, shown, storable
 from .walk import WalkProblem, has_image_extension, iter_image_files
 
 __all__ = [
@@ -158,13 +158,13 @@ def plan_scan(
         )
         raise NotADirectoryError(msg)
     lib.set_models(encoders.provenance(), replace=force)
-    if root not in lib.roots:
+    if root not in lib.roots and storable(root) is None:  # else its files fail one by one
         lib.roots.append(root)
     if why is not None:
         n = sum(_under(p, root) for p in lib.paths)
         error = (f"{why}; offline: its {n} records are kept (remove them with lib.remove(...) "
                  "or `vectorvision scan --prune`)")  # fmt: skip
-        return ScanPlan(root, {}, [], [], [Failure(root, error, kept=True)], [root], 0, True,
+        return ScanPlan(root, {}, [], [], [Failure(shown(root), error, kept=True)], [root], 0, True,
                         time.perf_counter() - t0)  # fmt: skip
     problems: list[WalkProblem] = []
     found: dict[str, os.stat_result] = {}
@@ -179,7 +179,7 @@ def plan_scan(
         n = sum(_under(p, pr.path) for p in lib.paths)
         if pr.kind == "unreadable" or has_image_extension(pr.path) or n:
             note = f"; {n} records kept" if n and pr.kind == "dangling" else ""
-            failed.append(Failure(pr.path, pr.error + note, kept=True))
+            failed.append(Failure(shown(pr.path), pr.error + note, kept=True))
     gone = [
         p for p in lib.paths
         if _under(p, root) and p not in found and not any(_under(p, k) for k in kept)

@@ -7,9 +7,11 @@ never stop a scan. Big files are checked to be images from their header before b
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,8 +25,27 @@ from .images import DEFAULT_MAX_PIXELS, ImageDecodeError, open_regular, probe
 
 #: Files bigger than this have their image header checked before the whole file is read.
 HEADER_FIRST_BYTES = 16 * 1024 * 1024
-#: Set True when the library format stores any path losslessly (non-UTF-8 names).
-STORES_ANY_PATH = False
+_PROBE_PATH = "/caf\udce9/\udcff.jpg"  # a Latin-1 name as Linux gives it to Python
+
+
+@functools.cache
+def library_stores_any_path() -> bool:
+    """Can the library file store non-UTF-8 names (lone surrogates) and read them back?
+
+    Asked of the library itself once per process (a tiny save + load in a temp folder), so
+    the scan records such files exactly when the format can keep them, and otherwise reports
+    them as failures instead of making every later save fail."""
+    from .library import Library
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="vv-probe-") as tmp:
+            lib = Library.from_arrays([_PROBE_PATH], np.ones((1, 2), np.float32))
+            lib.roots.append(os.path.dirname(_PROBE_PATH))
+            lib.save(os.path.join(tmp, "probe.json"))
+            again = Library.load(os.path.join(tmp, "probe.json"))
+            return again.paths == [_PROBE_PATH] and again.roots == lib.roots
+    except Exception:
+        return False
 
 
 @dataclass(frozen=True)
@@ -61,16 +82,25 @@ def _display_size(img: Image.Image) -> tuple[int, int]:
     return (int(h), int(w)) if swapped < same else (int(w), int(h))
 
 
-def _storable(path: str) -> str | None:
-    """None if the library can store this path, else why not."""
+def storable(path: str) -> str | None:
+    """None if the library can store this path, else why not (for report.failed)."""
     if "\x00" in path:
         return "file name contains a NUL byte"
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:  # Linux names are bytes; surrogate-escaped in str
-        if not STORES_ANY_PATH:
+        if not library_stores_any_path():
             return "file name is not valid UTF-8; rename the file to index it"
     return None
+
+
+def shown(path: str) -> str:
+    """`path` printable and storable anywhere (undecodable bytes as \\xNN)."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _read_regular(path: str, max_pixels: int | None) -> bytes:
@@ -103,9 +133,9 @@ def prepare_file(
     t0 = time.perf_counter()
     if max_pixels is None:
         max_pixels = getattr(encoders, "max_pixels", DEFAULT_MAX_PIXELS)
-    why = _storable(path)
+    why = storable(path)
     if why is not None:
-        return Failure(os.fsencode(path).decode("utf-8", "backslashreplace"), why)
+        return Failure(shown(path), why)
     try:
         data = _read_regular(path, max_pixels)
     except ImageDecodeError as exc:
