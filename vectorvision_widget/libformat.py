@@ -14,7 +14,7 @@ import binascii
 import gc
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -419,11 +419,17 @@ def encode_library(data: LibraryData, vectors: str = "b64") -> bytes:
     return orjson.dumps(doc, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
+def iter_library(data: LibraryData, vectors: str = "b64") -> Iterator[bytes]:
+    """The library file as chunks of bytes (streamed to disk by the atomic writer)."""
+    yield encode_library(data, vectors)
+
+
 __all__ = [
     "FORMAT",
     "VERSION",
     "LibraryData",
     "atomic_write_bytes",
     "encode_library",
+    "iter_library",
     "read_library",
 ]

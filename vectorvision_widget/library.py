@@ -11,20 +11,29 @@ duplicates, hybrid tables) in `libqueries.py`, which the methods here delegate t
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import libformat, libqueries
-from .atomicfile import atomic_write_bytes
+from .atomicfile import atomic_write_bytes, resolve_target
 from .libfields import clean_record, unit_rows
 from .libformat import LibraryData
+from .liblock import Fingerprint, LibraryChangedError, LibraryLockedError, fingerprint, library_lock
 from .libmodels import ModelMismatchError, VisualFeaturesMissingWarning, model_text, same_model
 from .vectors import ZeroRowError, l2_normalise
 
-__all__ = ["Library", "ModelMismatchError", "VisualFeaturesMissingWarning"]
+__all__ = [
+    "Library",
+    "LibraryChangedError",
+    "LibraryLockedError",
+    "ModelMismatchError",
+    "VisualFeaturesMissingWarning",
+    "library_lock",
+]
 
 
 class Library:
@@ -42,20 +51,23 @@ class Library:
         self.roots: list[str] = []
         self.failures: list[dict[str, str]] = []
         self.version = 0
-        self.file: Path | None = None
+        self._path: Path | None = None
+        self._disk: Fingerprint | None = None  # the file as last loaded/saved (see save)
         self._queries = libqueries.QueryCache()
 
     # ------------------------------------------------------------------ construction
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Library:
-        """Read a library file (current or legacy format); LibraryFormatError if unreadable."""
+        """Read a library file (current or legacy format); LibraryFormatError if unreadable.
+        The library remembers the file: `lib.path`, and `lib.save()` writes back there."""
         p = Path(path)
         if not p.is_file():
             msg = f"library file {str(p)!r} does not exist or is not a file (start with Library())"
             raise FileNotFoundError(msg)
+        disk = fingerprint(p)  # before reading: a write during the read then shows as a change
         lib = cls._from_data(libformat.read_library(p))
-        lib.file = p
+        lib._path, lib._disk = p, disk
         return lib
 
     @classmethod
@@ -395,16 +407,75 @@ class Library:
             failures=self.failures,
         )
 
-    def save(self, path: str | os.PathLike[str], vectors: str = "b64") -> None:
-        """Write the library atomically (a crash leaves the previous file intact).
-        `vectors="list"` writes plain number lists (bigger, slower) for other tools."""
-        payload = libformat.encode_library(self._data(), vectors=vectors)
-        atomic_write_bytes(path, payload)
-        self.file = Path(path)
+    @property
+    def path(self) -> Path | None:
+        """The library's file: set by `Library.load(path)` and by the first `save(path)`."""
+        return self._path
+
+    @path.setter
+    def path(self, value: str | os.PathLike[str] | None) -> None:
+        self._path = None if value is None else Path(value)
+        self._disk = None
+
+    @property
+    def file(self) -> Path | None:
+        """Old name of `path`."""
+        return self._path
+
+    def lock(
+        self, timeout: float = -1, on_wait: Callable[[str], None] | None = None
+    ) -> AbstractContextManager[Path]:
+        """Hold the lock of `lib.path` (one writer per library file), e.g. for a whole scan:
+        `with lib.lock(on_wait=print): scan(...); lib.save()`. Re-entrant in this thread;
+        LibraryLockedError after `timeout` seconds. See `liblock.library_lock` to lock a file
+        before loading it."""
+        if self._path is None:
+            msg = "this library has no file yet: lib.save(path) first, or use liblock.library_lock"
+            raise ValueError(msg)
+        return library_lock(self._path, timeout, on_wait)
+
+    def save(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        vectors: str = "b64",
+        *,
+        timeout: float = -1,
+        overwrite: bool = False,
+    ) -> Path:
+        """Write the library atomically (a crash leaves the previous file intact), under the
+        file's lock; returns the file written (a symlink's target: the link stays a link).
+
+        `path`: defaults to `lib.path`; sets `lib.path` when it was unset. Saving over the
+        library's own file when that file changed on disk since it was loaded or last saved
+        (another scan or notebook wrote it) raises LibraryChangedError and writes nothing;
+        `overwrite=True` replaces it anyway. `vectors="list"` writes plain number lists
+        (bigger, slower) for other tools. `timeout`: seconds to wait for the lock.
+        """
+        if path is None and self._path is None:
+            msg = "lib.save() needs a path the first time: lib.save('library.json')"
+            raise ValueError(msg)
+        target = Path(path) if path is not None else self._path
+        assert target is not None
+        own = self._path is None or resolve_target(target) == resolve_target(self._path)
+        with library_lock(target, timeout):
+            if own and not overwrite and self._disk is not None:
+                now = fingerprint(target)
+                if now is not None and now != self._disk:
+                    msg = (
+                        f"library {str(target)!r} changed on disk since this library was loaded "
+                        "(another scan or notebook saved it); nothing was written. Load it "
+                        "again and redo your changes, or save(overwrite=True) to replace it"
+                    )
+                    raise LibraryChangedError(msg)
+            written = atomic_write_bytes(target, libformat.iter_library(self._data(), vectors))
+            if own:
+                self._path = self._path or target
+                self._disk = fingerprint(written)
+        return written
 
     def describe(self) -> str:
         """A few human-readable lines: size, models, missing visual vectors, roots, failures."""
-        lines = [f"{self._n} images" + (f" in {self.file}" if self.file else "")]
+        lines = [f"{self._n} images" + (f" in {self._path}" if self._path else "")]
         for key, label in (("features", "semantic (features)"), ("visualFeatures", "visual")):
             dim = self.feature_dim if key == "features" else self.visual_dim
             info = {**self.models.get(key, {}), "dim": dim}
