@@ -23,6 +23,7 @@ from .modes import MODES
 __all__ = [
     "MODES",
     "HybridTables",
+    "banner_text",
     "cells_for",
     "colour_vectors",
     "file_problem",
@@ -239,3 +240,23 @@ def ascii_name(path: Any) -> str:
     """``path`` safe to send to the browser: lone surrogates and NUL bytes become escapes."""
     text = path if isinstance(path, str) else repr(path)
     return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def banner_text(lib: Any, *, can_rescan: bool) -> str:
+    """The notice for libraries scanned before visual features existed. Shown in every mode
+    (colour mode's Shift+Hover uses the visual table too), so users know why the map looks
+    different from a fresh scan and what fixes it."""
+    n = len(lib)
+    missing = int(getattr(lib, "missing_visual_count", 0) or 0)
+    if not n or not missing:
+        return ""
+    remedy = (
+        "click ⟳ to rescan"
+        if can_rescan
+        else "rescan with vv.scan(folder, lib, encoders=enc, force=True), then w.refresh()"
+    )
+    count = f"{missing} images need" if missing == n else f"{missing} of {n} images need"
+    return (
+        f"{count} a rescan: without visual (DINOv2) features, the map and Shift+Hover use "
+        f"`features` (SigLIP meaning) instead; {remedy}"
+    )

@@ -101,7 +101,7 @@ class VectorVision(anywidget.AnyWidget):
     """The last notice from the widget, e.g. "rescan: 3 added … saved to lib.json"; read-only."""
 
     _grid = traitlets.List(traitlets.Int(), [1, 1]).tag(sync=True)
-    _cells = ArrayTrait("int32", cols=2).tag(sync=True)
+    _cells = ArrayTrait("int32", cols=2, narrow=True).tag(sync=True)
     _colours = ArrayTrait("uint8", cols=3).tag(sync=True)
     _table = ArraysTrait({"idx": "int32", "scores": "float32"}).tag(sync=True)
     _data_version = traitlets.Int(0).tag(sync=True)
@@ -271,7 +271,7 @@ class VectorVision(anywidget.AnyWidget):
             self.selected = [r for r in rows if r is not None]
             self.highlighted = []
             self.hovered = None
-            self.banner = self._banner_text()
+            self.banner = mapdata.banner_text(lib, can_rescan=self._encoders is not None)
             self._colours = np.asarray(colours, np.uint8).reshape(-1, 3)
             self._table = {"idx": np.zeros((n, 0), np.int32), "scores": np.zeros((n, 0))}
         self._host.push_cells(mapdata.row_order_cells(n, *grid), grid)
@@ -360,24 +360,6 @@ class VectorVision(anywidget.AnyWidget):
         return value
 
     # ------------------------------------------------------------------ observers
-
-    def _banner_text(self) -> str:
-        """The notice for libraries scanned before visual features existed, shown in every mode
-        (colour mode's Shift+Hover uses the visual table too), saying what fixes it."""
-        n = len(self._lib)
-        missing = int(getattr(self._lib, "missing_visual_count", 0) or 0)
-        if not n or not missing:
-            return ""
-        remedy = (
-            "click ⟳ to rescan"
-            if self._encoders is not None
-            else "rescan with vv.scan(folder, lib, encoders=enc, force=True), then w.refresh()"
-        )
-        count = f"{missing} images need" if missing == n else f"{missing} of {n} images need"
-        return (
-            f"{count} a rescan: without visual (DINOv2) features, the map and Shift+Hover use "
-            f"`features` (SigLIP meaning) instead; {remedy}"
-        )
 
     def _on_mode(self, change: Any) -> None:
         if change["name"] == "hybrid_weight" and self.mode != "hybrid":
