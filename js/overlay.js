@@ -1,7 +1,29 @@
 // The overlay layer: selection, search highlights, the Shift+Hover neighbourhood and the box
 // being dragged. It is redrawn on its own canvas, so Shift+Hover costs O(k), not O(N).
 
-/** New selection after a click/box hitting `hits`: replace, add (union) or toggle. */
+/** @typedef {import("./types").View} View @typedef {import("./types").Rect} Rect */
+/** @typedef {import("./types").Theme} Theme @typedef {import("./types").Neighbour} Neighbour */
+/** @typedef {import("./types").Hover} Hover @typedef {import("./types").Box} Box */
+/**
+ * @typedef {object} OverlayState
+ * @property {View} view
+ * @property {number} w
+ * @property {number} h
+ * @property {Theme} theme
+ * @property {ArrayLike<number>} cells
+ * @property {Set<number>} selected
+ * @property {number[]} highlighted rows of the search / colour search / w.highlight, in rank order
+ * @property {Hover | null} hover
+ * @property {Box | null} box
+ * @property {number} pointed
+ * @property {(ctx: CanvasRenderingContext2D, row: number, x: number, y: number, s: number) => void} drawTile
+ */
+
+/**
+ * New selection after a click/box hitting `hits`: replace, add (union) or toggle.
+ * @param {number[]} current @param {number[]} hits @param {"replace"|"add"|"toggle"} how
+ * @returns {number[]}
+ */
 export function applySelection(current, hits, how) {
   if (how === "replace") return [...new Set(hits)];
   const set = new Set(current);
@@ -15,8 +37,13 @@ export function applySelection(current, hits, how) {
   return [...set];
 }
 
-/** The first k neighbours of `row` from an N × width table, as {row, rank (1-based), score}. */
+/**
+ * The first k neighbours of `row` from an N × width table, as {row, rank (1-based), score}.
+ * @param {ArrayLike<number>} idx @param {ArrayLike<number>} scores @param {number} width
+ * @param {number} row @param {number} k @returns {Neighbour[]}
+ */
 export function neighboursOf(idx, scores, width, row, k) {
+  /** @type {Neighbour[]} */
   const out = [];
   if (!idx || width <= 0 || row < 0 || (row + 1) * width > idx.length) return out;
   const m = Math.min(k, width);
@@ -27,7 +54,10 @@ export function neighboursOf(idx, scores, width, row, k) {
   return out;
 }
 
-/** Screen rect of a row's cell, at least `minPx` wide so markers stay visible when zoomed out. */
+/**
+ * Screen rect of a row's cell, at least `minPx` wide so markers stay visible when zoomed out.
+ * @param {View} view @param {ArrayLike<number>} cells @param {number} row @returns {Rect}
+ */
 export function markerRect(view, cells, row, minPx = 0) {
   const s = view.scale;
   const x = cells[2 * row + 1] * s + view.tx, y = cells[2 * row] * s + view.ty;
@@ -36,7 +66,11 @@ export function markerRect(view, cells, row, minPx = 0) {
   return { x: x - d, y: y - d, s: minPx };
 }
 
-/** A filled badge with `text`; `corner` "tl" puts it in the cell's top-left, "br" bottom-right. */
+/**
+ * A filled badge with `text`; `corner` "tl" puts it in the cell's top-left, "br" bottom-right.
+ * @param {CanvasRenderingContext2D} ctx @param {string} text @param {number} x @param {number} y
+ * @param {Theme} theme @param {{corner?: string, cell?: number, px?: number, bold?: boolean}} [opts]
+ */
 function label(ctx, text, x, y, theme, { corner = "tl", cell = 0, px = 11, bold = true } = {}) {
   ctx.font = `${bold ? "bold " : ""}${px}px system-ui, sans-serif`;
   const w = Math.ceil(ctx.measureText(text).width) + 6, hgt = px + 4;
@@ -49,29 +83,39 @@ function label(ctx, text, x, y, theme, { corner = "tl", cell = 0, px = 11, bold 
 }
 
 /** Badges of a Shift+Hover neighbour: rank (top-left) and, when the cell has room, the cosine
- * score (bottom-right), so both stay readable and never cover the middle of the image. */
+ * score (bottom-right), so both stay readable and never cover the middle of the image.
+ * @param {number} rank @param {number} score @param {number} cellPx
+ * @returns {Array<{text: string, corner: string, px: number, bold?: boolean}>}
+ */
 export function neighbourBadges(rank, score, cellPx) {
   if (cellPx < 14) return [];
+  /** @type {Array<{text: string, corner: string, px: number, bold?: boolean}>} */
   const out = [{ text: String(rank), corner: "tl", px: cellPx >= 40 ? 12 : 10 }];
   if (cellPx >= 36) out.push({ text: score.toFixed(2), corner: "br", px: cellPx >= 64 ? 11 : 10, bold: false });
   return out;
 }
 
 /**
- * Draw the overlay. st: {view, w, h, theme, cells, selected:Set, highlighted:number[],
- * hover:{row, nbrs}|null, box:{x0,y0,x1,y1}|null, pointed:number, drawTile(ctx,row,x,y,s)}.
+ * Draw the overlay. Search hits dim the rest of the map (like Shift+Hover does) so a few
+ * matches among thousands of tiles stand out.
+ * @param {CanvasRenderingContext2D} ctx @param {OverlayState} st
  */
 export function drawOverlay(ctx, st) {
   const { view, theme, cells } = st;
   ctx.clearRect(0, 0, st.w, st.h);
   if (!cells || cells.length === 0) return;
-  const inView = (r) => r.x + r.s >= 0 && r.y + r.s >= 0 && r.x <= st.w && r.y <= st.h;
+  const inView = (/** @type {Rect} */ r) => r.x + r.s >= 0 && r.y + r.s >= 0 && r.x <= st.w && r.y <= st.h;
   const big = view.scale >= 14;
 
-  // Search / colour / scripted highlights, numbered in rank order.
+  // Search / colour / scripted highlights: the rest dims, hits are redrawn and numbered in rank order.
+  if (st.highlighted.length && !st.hover) {
+    ctx.fillStyle = theme.dim;
+    ctx.fillRect(0, 0, st.w, st.h);
+  }
   st.highlighted.forEach((row, i) => {
     const r = markerRect(view, cells, row, 8);
     if (!inView(r)) return;
+    if (!st.hover) st.drawTile(ctx, row, r.x, r.y, r.s);
     ctx.lineWidth = 2;
     ctx.strokeStyle = theme.accent;
     ctx.strokeRect(r.x + 1, r.y + 1, r.s - 2, r.s - 2);

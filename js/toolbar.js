@@ -1,14 +1,88 @@
-// Toolbar: layout mode, hybrid weight, search, colour, k, zoom buttons, rescan, live progress.
+// Toolbar: layout mode, hybrid weight, search (hit count, Enter fits the hits, Esc clears),
+// colour, k, zoom buttons, rescan (Shift+click: re-embed everything), live progress.
 
-const MODES = [
-  ["visual", "Look", "Arrange by visual similarity (DINOv2)"],
-  ["semantic", "Meaning", "Arrange by meaning (SigLIP)"],
-  ["hybrid", "Hybrid", "Mix look and meaning (slider: share of look)"],
-  ["colour", "Colour", "Arrange by average colour"],
-];
+/** @typedef {import("./types").Model} Model @typedef {import("./types").ModeSpec} ModeSpec */
+/** @typedef {import("./types").ToolbarActions} ToolbarActions */
+
+/** Labels for the mode names the kernel sends; an unknown name gets its own name as label. */
+const MODE_LABELS = /** @type {Record<string, [string, string]>} */ ({
+  visual: ["Look", "Arrange by visual similarity (DINOv2)"],
+  semantic: ["Meaning", "Arrange by meaning (SigLIP)"],
+  hybrid: ["Hybrid", "Mix look and meaning (slider: share of look)"],
+  fused: ["Fused", "Arrange by look and meaning together"],
+  colour: ["Colour", "Arrange by average colour"],
+  color: ["Colour", "Arrange by average colour"],
+});
+export const DEFAULT_MODES = ["visual", "semantic", "hybrid", "colour"];
+/** Kernel traits that may carry the mode list (first one present wins). */
+export const MODE_TRAITS = ["_modes", "modes"];
 
 const HINT = "Shift + hover: similar images · Ctrl + drag: select · wheel: zoom";
+export const FORCE_CONFIRM = "Rescan everything? Every image is re-embedded, not only new and "
+  + "changed files (about 3 images/s on a CPU).";
 
+/**
+ * Mode buttons from the kernel's list: names, [name, label, title] triples or {name, label, title}
+ * objects; anything else (missing, empty, malformed) gives the defaults.
+ * @param {unknown} value @returns {ModeSpec[]}
+ */
+export function modeSpecs(value) {
+  /** @type {ModeSpec[]} */
+  const out = [];
+  for (const m of Array.isArray(value) ? value : []) {
+    /** @type {unknown[]} */
+    const parts = typeof m === "string" ? [m] : Array.isArray(m) ? m
+      : m && typeof m === "object" ? [m.name ?? m.value, m.label, m.title] : [];
+    const name = typeof parts[0] === "string" ? parts[0] : "";
+    if (!name || out.some(([n]) => n === name)) continue;
+    const [label, title] = MODE_LABELS[name] ?? [name, `Arrange by ${name}`];
+    out.push([name, typeof parts[1] === "string" && parts[1] ? parts[1] : label,
+      typeof parts[2] === "string" && parts[2] ? parts[2] : title]);
+  }
+  return out.length ? out : modeSpecs(DEFAULT_MODES);
+}
+
+/**
+ * Status text of a search: "" when none is active, else how many images match.
+ * @param {string} query @param {string} colour @param {number} hits @returns {string}
+ */
+export function hitText(query, colour, hits) {
+  if (!query && !colour && !hits) return "";
+  const what = query ? `“${query.length > 24 ? query.slice(0, 23) + "…" : query}”` : colour || "highlight";
+  if (!hits) return `no match for ${what}`;
+  return `${hits} ${hits === 1 ? "hit" : "hits"} for ${what}`;
+}
+
+/**
+ * What the progress dict says: status parts and a progress fraction (null: no bar).
+ * @param {Record<string, any>} p @returns {{parts: string[], frac: number | null}}
+ */
+export function progressText(p) {
+  /** @type {string[]} */
+  const parts = [];
+  /** @type {number | null} */
+  let frac = null;
+  /** @param {unknown} v @returns {v is [number, number]} */
+  const pair = (v) => Array.isArray(v) && v.length >= 2 && v.every((x) => typeof x === "number");
+  if (p.scan) {
+    const ok = pair(p.scan) && p.scan[1] > 0;
+    parts.push(ok ? `rescanning ${p.scan[0]}/${p.scan[1]}` : "rescanning…");
+    frac = ok ? p.scan[0] / p.scan[1] : 0;
+  }
+  for (const [key, name] of [["som", "training map"], ["thumbs", "thumbnails"]]) {
+    if (!pair(p[key])) continue;
+    parts.push(`${name} ${p[key][0]}/${p[key][1]}`);
+    if (frac === null) frac = p[key][1] ? p[key][0] / p[key][1] : 0;
+  }
+  if (p.table === "computing") parts.push("preparing Shift+Hover…");
+  return { parts, frac };
+}
+
+/**
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag @param {Record<string, any>} [attrs] @param {...(Node|string)} kids
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 function h(tag, attrs = {}, ...kids) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -20,24 +94,48 @@ function h(tag, attrs = {}, ...kids) {
   return e;
 }
 
-/** Build the toolbar; returns {el, sync(), setStatus(text)} and wires inputs to the model. */
+/**
+ * Build the toolbar and wire its inputs to the model.
+ * @param {Model} model @param {ToolbarActions} actions
+ */
 export function buildToolbar(model, actions) {
+  /** @param {string} key @param {unknown} value */
   const save = (key, value) => {
     model.set(key, value);
     model.save_changes();
   };
-  const modeBtns = MODES.map(([mode, text, title]) =>
-    h("button", { class: "vv-mode", "data-mode": mode, title, onclick: () => save("mode", mode) }, text));
+  const modes = h("span", { class: "vv-modes" });
+  /** @type {HTMLButtonElement[]} */
+  let modeBtns = [];
+  let modeKey = "";
+  function syncModes() {
+    const raw = MODE_TRAITS.map((t) => model.get(t)).find((v) => v !== undefined && v !== null);
+    const specs = modeSpecs(raw);
+    const key = JSON.stringify(specs);
+    if (key === modeKey) return;
+    modeKey = key;
+    modeBtns = specs.map(([mode, text, title]) =>
+      h("button", { class: "vv-mode", "data-mode": mode, title, onclick: () => save("mode", mode) }, text));
+    modes.replaceChildren(...modeBtns);
+  }
   const weight = h("input", {
     class: "vv-weight", type: "range", min: "0", max: "1", step: "0.05", title: "Hybrid: share of look",
-    onchange: (e) => save("hybrid_weight", Number(e.target.value)),
+    onchange: () => save("hybrid_weight", Number(weight.value)),
   });
   const search = h("input", {
-    class: "vv-search", type: "search", placeholder: "Search…", title: "Text search (Enter); Esc clears",
+    class: "vv-search", type: "search", placeholder: "Search…",
+    title: "Text search (Enter; Enter again fits the view to the hits); Esc clears",
   });
   search.addEventListener("keydown", (e) => {
-    e.stopPropagation();
-    if (e.key === "Enter") save("query", search.value.trim());
+    e.stopPropagation(); // typing here is not a notebook shortcut nor a map key
+    if (e.key === "Enter") {
+      const q = search.value.trim();
+      if (q && q === model.get("query") && (model.get("highlighted") || []).length) actions.fitHits?.();
+      else {
+        actions.searched?.();
+        save("query", q);
+      }
+    }
     if (e.key === "Escape") {
       search.value = "";
       actions.clearHighlights();
@@ -45,57 +143,66 @@ export function buildToolbar(model, actions) {
   });
   const colour = h("input", {
     class: "vv-colour", type: "color", title: "Find images with this colour",
-    onchange: (e) => save("colour_query", e.target.value),
+    onchange: () => colourSearch(colour.value),
   });
+  /** Start a colour search (toolbar picker, tooltip swatch). @param {string} hex */
+  function colourSearch(hex) {
+    colour.value = hex;
+    actions.searched?.();
+    save("colour_query", hex);
+  }
   const k = h("input", {
     class: "vv-k", type: "number", min: "1", max: "100", title: "Neighbours shown by Shift+Hover",
-    onchange: (e) => save("k", Math.max(1, Math.min(100, Number(e.target.value) || 10))),
+    onchange: () => save("k", Math.max(1, Math.min(100, Math.round(Number(k.value)) || 10))),
   });
+  const hits = h("span", { class: "vv-hits" });
+  const clear = h("button", { class: "vv-clear", title: "Clear the search (Esc)", onclick: () => {
+    search.value = "";
+    actions.clearHighlights();
+  } }, "✕");
   const zoomOut = h("button", { class: "vv-zoom-out", title: "Zoom out (−)", onclick: () => actions.zoom(1 / 1.5) }, "−");
   const zoomIn = h("button", { class: "vv-zoom-in", title: "Zoom in (+)", onclick: () => actions.zoom(1.5) }, "+");
   const fit = h("button", { class: "vv-fit", title: "Fit the whole map (0)", onclick: () => actions.fit() }, "⤢");
-  const rescan = h("button", {
-    class: "vv-rescan", onclick: () => model.send({ type: "rescan" }),
-  }, "⟳");
+  const rescan = h("button", { class: "vv-rescan" }, "⟳");
+  rescan.addEventListener("click", (e) => {
+    if (!e.shiftKey) return model.send({ type: "rescan", force: false });
+    const ask = actions.confirm ?? ((/** @type {string} */ t) => window.confirm(t));
+    if (ask(FORCE_CONFIRM)) model.send({ type: "rescan", force: true });
+  });
   const bar = h("progress", { class: "vv-progress", max: "1", value: "0" });
   const status = h("span", { class: "vv-status" });
   const el = h("div", { class: "vv-toolbar" },
-    h("span", { class: "vv-modes" }, ...modeBtns), weight, search,
+    modes, weight, search, h("span", { class: "vv-search-result" }, hits, clear),
     h("label", { class: "vv-colour-label", title: "Find images with this colour" }, "colour ", colour),
     h("label", { class: "vv-k-label", title: "Neighbours shown by Shift+Hover" }, "k ", k),
     h("span", { class: "vv-zoom" }, zoomOut, zoomIn, fit), rescan, bar, status);
 
   function sync() {
+    syncModes();
     const mode = model.get("mode");
     for (const b of modeBtns) b.classList.toggle("vv-active", b.dataset.mode === mode);
     weight.style.display = mode === "hybrid" ? "" : "none";
     weight.value = String(model.get("hybrid_weight"));
     k.value = String(model.get("k"));
-    if (document.activeElement !== search) search.value = model.get("query");
+    const query = String(model.get("query") ?? "");
+    const colourQuery = String(model.get("colour_query") ?? "");
+    if (document.activeElement !== search) search.value = query;
+    if (/^#[0-9a-f]{6}$/i.test(colourQuery)) colour.value = colourQuery.toLowerCase();
+    const n = (model.get("highlighted") || []).length;
+    hits.textContent = hitText(query, colourQuery, n);
+    clear.style.display = hits.textContent ? "" : "none";
+    fit.title = n ? "Fit the view to the hits (again: the whole map; 0: whole map)" : "Fit the whole map (0)";
     const can = model.get("_can_rescan");
     rescan.disabled = !can;
-    rescan.title = can ? "Rescan the library's folders (re-embed every image)"
+    rescan.title = can ? "Rescan: new and changed files (Shift+click: re-embed everything)"
       : "Rescan needs encoders: VectorVision(lib, encoders=vv.Encoders.load())";
-    const p = model.get("progress") || {};
-    const parts = [];
-    let frac = null;
-    if (p.scan) {
-      parts.push(p.scan[1] ? `rescanning ${p.scan[0]}/${p.scan[1]}` : "rescanning…");
-      frac = p.scan[1] ? p.scan[0] / p.scan[1] : 0;
-    }
-    if (p.som) {
-      parts.push(`training map ${p.som[0]}/${p.som[1]}`);
-      if (frac === null) frac = p.som[1] ? p.som[0] / p.som[1] : 0;
-    }
-    if (p.thumbs) {
-      parts.push(`thumbnails ${p.thumbs[0]}/${p.thumbs[1]}`);
-      if (frac === null) frac = p.thumbs[1] ? p.thumbs[0] / p.thumbs[1] : 0;
-    }
-    if (p.table === "computing") parts.push("preparing Shift+Hover…");
+    const { parts, frac } = progressText(model.get("progress") || {});
     bar.style.display = frac === null ? "none" : "";
     bar.value = frac ?? 0;
+    const notice = String(model.get("status") ?? ""); // the kernel's last notice ("saved …")
+    if (notice) parts.push(notice);
     status.textContent = parts.length ? parts.join(" · ") : HINT;
     status.classList.toggle("vv-hint", !parts.length);
   }
-  return { el, sync, search };
+  return { el, sync, search, colourSearch };
 }

@@ -1,10 +1,19 @@
 // Zoom and pan maths. World units are grid cells: cell (r, c) spans [c, c+1) × [r, r+1).
 // screen = world * scale + (tx, ty), in CSS pixels of the canvas.
 
+/** @typedef {import("./types").View} View @typedef {import("./types").Cell} Cell */
+/** @typedef {import("./types").CellRange} CellRange @typedef {import("./types").ZoomLimits} ZoomLimits */
+
 export const MIN_CELL_PX = 0.5;
 export const MAX_CELL_PX = 512;
+/** The sharpest thumbnail the kernel sends (device px); zoom stops at twice that. */
+export const SHARPEST_THUMB_PX = 256;
 
-/** View that fits a rows × cols grid centred in a w × h canvas with `pad` px margin. */
+/**
+ * View that fits a rows × cols grid centred in a w × h canvas with `pad` px margin.
+ * @param {number} rows @param {number} cols @param {number} w @param {number} h
+ * @returns {View}
+ */
 export function fitView(rows, cols, w, h, pad = 8) {
   const scale = Math.max(
     Math.min((w - 2 * pad) / Math.max(cols, 1), (h - 2 * pad) / Math.max(rows, 1)),
@@ -13,28 +22,75 @@ export function fitView(rows, cols, w, h, pad = 8) {
   return { scale, tx: (w - cols * scale) / 2, ty: (h - rows * scale) / 2 };
 }
 
-/** Zoom by `factor` keeping the screen point (sx, sy) fixed; scale clamped to [min, max]. */
+/**
+ * Zoom bounds: out to the whole map (the fitted scale), in until one cell shows its sharpest
+ * thumbnail at about 2× (beyond that a zoom only magnifies blur).
+ * @param {number} rows @param {number} cols @param {number} w @param {number} h
+ * @param {number} dpr device pixels per CSS pixel
+ * @returns {ZoomLimits}
+ */
+export function zoomLimits(rows, cols, w, h, dpr = 1, sharpest = SHARPEST_THUMB_PX) {
+  const fit = fitView(rows, cols, w, h).scale;
+  const max = (2 * sharpest) / Math.max(dpr, 1e-3);
+  return { min: Math.min(fit, max), max: Math.max(fit, max) };
+}
+
+/**
+ * Zoom by `factor` keeping the screen point (sx, sy) fixed; scale clamped to [min, max].
+ * @param {View} view @param {number} factor @param {number} sx @param {number} sy
+ * @returns {View}
+ */
 export function zoomAt(view, factor, sx, sy, min = MIN_CELL_PX, max = MAX_CELL_PX) {
   const scale = Math.min(max, Math.max(min, view.scale * factor));
   const k = scale / view.scale;
   return { scale, tx: sx - (sx - view.tx) * k, ty: sy - (sy - view.ty) * k };
 }
 
+/** Pan by (dx, dy) screen px. @param {View} view @param {number} dx @param {number} dy @returns {View} */
 export function panBy(view, dx, dy) {
   return { scale: view.scale, tx: view.tx + dx, ty: view.ty + dy };
 }
 
-/** Screen point -> integer cell {r, c} (may lie outside the grid). */
+/**
+ * The view showing the bounding box of `rows`' cells, centred, within the zoom limits; null when
+ * no row has a cell.
+ * @param {ArrayLike<number>} cells (row, col) pairs @param {Iterable<number>} rows
+ * @param {number} w @param {number} h @param {ZoomLimits} limits
+ * @returns {View | null}
+ */
+export function fitRows(cells, rows, w, h, limits, pad = 24) {
+  let r0 = Infinity, c0 = Infinity, r1 = -Infinity, c1 = -Infinity;
+  for (const row of rows) {
+    if (!(row >= 0) || 2 * row + 1 >= cells.length) continue;
+    const r = cells[2 * row], c = cells[2 * row + 1];
+    r0 = Math.min(r0, r); r1 = Math.max(r1, r);
+    c0 = Math.min(c0, c); c1 = Math.max(c1, c);
+  }
+  if (r0 === Infinity) return null;
+  const nr = r1 - r0 + 1, nc = c1 - c0 + 1;
+  const fit = Math.min((w - 2 * pad) / nc, (h - 2 * pad) / nr);
+  const scale = Math.min(limits.max, Math.max(limits.min, fit));
+  return { scale, tx: w / 2 - (c0 + nc / 2) * scale, ty: h / 2 - (r0 + nr / 2) * scale };
+}
+
+/**
+ * Screen point -> integer cell {r, c} (may lie outside the grid).
+ * @param {View} view @param {number} sx @param {number} sy @returns {Cell}
+ */
 export function screenToCell(view, sx, sy) {
   return { r: Math.floor((sy - view.ty) / view.scale), c: Math.floor((sx - view.tx) / view.scale) };
 }
 
-/** Top-left screen position of cell (r, c). */
+/** Top-left screen position of cell (r, c). @param {View} view @param {number} r @param {number} c */
 export function cellToScreen(view, r, c) {
   return { x: c * view.scale + view.tx, y: r * view.scale + view.ty };
 }
 
-/** Inclusive range of grid cells visible in a w × h canvas, clamped to the grid. */
+/**
+ * Inclusive range of grid cells visible in a w × h canvas, clamped to the grid.
+ * @param {View} view @param {number} w @param {number} h @param {number} rows @param {number} cols
+ * @returns {CellRange}
+ */
 export function visibleCells(view, w, h, rows, cols) {
   const a = screenToCell(view, 0, 0);
   const b = screenToCell(view, w - 1e-6, h - 1e-6);

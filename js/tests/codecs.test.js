@@ -36,3 +36,17 @@ test("empty and ArrayBuffer inputs; non-binary input is refused", () => {
   assert.deepEqual([...asBytes(new Uint8Array([4, 5]).buffer)], [4, 5]);
   assert.throws(() => asBytes([1, 2]), TypeError);
 });
+
+test("fromWire: dtype and shape travel with the bytes; short data is refused", async () => {
+  const { fromWire } = await import("../codecs.js");
+  const cells = Int32Array.from([1, 2, 3, 4, 5, 6]);
+  const w = fromWire({ view: new DataView(cells.buffer), dtype: "int32", shape: [3, 2] });
+  assert.ok(w.data instanceof Int32Array);
+  assert.deepEqual([...w.data], [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(w.shape, [3, 2]);
+  const f = Float32Array.from([0.5, 0.25, 9]);
+  assert.deepEqual([...fromWire({ view: new DataView(f.buffer), dtype: "float32", shape: [2] }).data], [0.5, 0.25]);
+  assert.deepEqual(fromWire(null), { data: new Uint8Array(0), shape: [0] });
+  assert.throws(() => fromWire({ view: new DataView(cells.buffer), dtype: "complex64", shape: [1] }), TypeError);
+  assert.throws(() => fromWire({ view: new DataView(cells.buffer), dtype: "int32", shape: [4, 2] }), RangeError);
+});

@@ -61,15 +61,30 @@ test("drawOverlay with a hover dims the canvas and redraws the hovered row and i
   assert.ok(calls.some(([n, x, y]) => n === "strokeRect" && x === 21.5 && y === 21.5));
 });
 
-test("drawOverlay without hover draws no dimming and no tiles", () => {
+test("drawOverlay with nothing to show draws no dimming and no tiles", () => {
   const { ctx, calls } = recorder();
   drawOverlay(ctx, {
     view: { scale: 20, tx: 0, ty: 0 }, w: 100, h: 100, theme: {}, cells: Int32Array.from([0, 0]),
-    selected: new Set(), highlighted: [0], box: null, pointed: -1, hover: null,
-    drawTile: () => assert.fail("no tile redraw without hover"),
+    selected: new Set(), highlighted: [], box: null, pointed: 0, hover: null,
+    drawTile: () => assert.fail("no tile redraw without hover or hits"),
   });
   assert.ok(!calls.some(([n, x, y, w]) => n === "fillRect" && w === 100));
-  assert.ok(calls.some(([n]) => n === "strokeRect"));
+  assert.ok(calls.some(([n]) => n === "strokeRect")); // the pointed cell's outline
+});
+
+test("drawOverlay with search hits dims the map and redraws only the hits, ringed", () => {
+  const { ctx, calls } = recorder();
+  const drawn = [];
+  drawOverlay(ctx, {
+    view: { scale: 20, tx: 0, ty: 0 }, w: 100, h: 100, theme: { dim: "D" }, cells: Int32Array.from([0, 0, 0, 1, 9, 9]),
+    selected: new Set(), highlighted: [1, 0, 2], box: null, pointed: -1, hover: null,
+    drawTile: (_c, row) => drawn.push(row),
+  });
+  const dim = calls.findIndex(([n, x, y, w, h]) => n === "fillRect" && x === 0 && y === 0 && w === 100 && h === 100);
+  assert.ok(dim >= 0, "the map is dimmed");
+  assert.deepEqual(drawn, [1, 0]); // row 2 lies outside the 100 px view
+  assert.equal(calls.filter(([n]) => n === "strokeRect").length, 2);
+  assert.deepEqual(calls.filter(([n]) => n === "fillText").map((c) => c[1]), ["1", "2"]); // rank badges
 });
 
 test("neighbourBadges: rank always once cells are visible, score only when it fits", async () => {

@@ -40,3 +40,23 @@ test("visibleCells clamps to the grid", () => {
   assert.deepEqual(visibleCells(v, 100, 50, 100, 100), { r0: 0, c0: 2, r1: 4, c1: 12 });
   assert.deepEqual(visibleCells({ scale: 10, tx: 0, ty: 0 }, 1000, 1000, 3, 4), { r0: 0, c0: 0, r1: 2, c1: 3 });
 });
+
+test("zoomLimits: out to the fitted map, in to twice the sharpest thumbnail (device px)", async () => {
+  const { zoomLimits } = await import("../view.js");
+  assert.deepEqual(zoomLimits(10, 20, 420, 300, 1, 256), { min: 20.2, max: 512 });
+  assert.deepEqual(zoomLimits(10, 20, 420, 300, 2, 256), { min: 20.2, max: 256 });
+  // a single image fitted bigger than the cap: it may zoom out to the cap, never in past the fit
+  assert.deepEqual(zoomLimits(1, 1, 2000, 2000, 1, 256), { min: 512, max: 1984 });
+});
+
+test("fitRows centres the hits' bounding box within the limits; no hits -> null", async () => {
+  const { fitRows } = await import("../view.js");
+  const cells = Int32Array.from([0, 0, 4, 9, 2, 3]);
+  const v = fitRows(cells, [1, 2], 600, 400, { min: 1, max: 1000 }, 0);
+  // box rows 2..4, cols 3..9: 3 × 7 cells -> scale min(600/7, 400/3)
+  assert.ok(Math.abs(v.scale - 600 / 7) < 1e-9);
+  assert.ok(Math.abs(v.tx + 6.5 * v.scale - 300) < 1e-9 && Math.abs(v.ty + 3.5 * v.scale - 200) < 1e-9);
+  assert.equal(fitRows(cells, [0], 600, 400, { min: 1, max: 50 }).scale, 50);
+  assert.equal(fitRows(cells, [], 600, 400, { min: 1, max: 50 }), null);
+  assert.equal(fitRows(cells, [-1, 7, NaN], 600, 400, { min: 1, max: 50 }), null);
+});

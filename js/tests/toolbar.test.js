@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { fakeModel, installDom, key, widgetState } from "./dom.js";
+import { buildToolbar, DEFAULT_MODES, hitText, modeSpecs, progressText } from "../toolbar.js";
+
+test("modeSpecs: names, triples, objects; bad input gives the defaults", () => {
+  assert.deepEqual(modeSpecs(["visual", "fused"]).map((m) => m.slice(0, 2)), [["visual", "Look"], ["fused", "Fused"]]);
+  assert.deepEqual(modeSpecs([["semantic", "Sense", "by meaning"]]), [["semantic", "Sense", "by meaning"]]);
+  assert.deepEqual(modeSpecs([{ name: "new", label: "" }]), [["new", "new", "Arrange by new"]]);
+  for (const bad of [undefined, null, [], "visual", [3, null, {}], 7]) {
+    assert.deepEqual(modeSpecs(bad).map((m) => m[0]), DEFAULT_MODES);
+  }
+  assert.equal(modeSpecs(["visual", "visual"]).length, 1);
+});
+
+test("hitText", () => {
+  assert.equal(hitText("", "", 0), "");
+  assert.equal(hitText("cat", "", 12), "12 hits for “cat”");
+  assert.equal(hitText("cat", "", 1), "1 hit for “cat”");
+  assert.equal(hitText("", "#c02020", 0), "no match for #c02020");
+  assert.equal(hitText("", "", 3), "3 hits for highlight");
+  assert.ok(hitText("a".repeat(80), "", 2).length < 45);
+});
+
+test("progressText tolerates odd progress values", () => {
+  assert.deepEqual(progressText({}), { parts: [], frac: null });
+  assert.deepEqual(progressText({ scan: [3, 4], som: [1, 10] }), { parts: ["rescanning 3/4", "training map 1/10"], frac: 0.75 });
+  assert.deepEqual(progressText({ scan: [0, 0] }), { parts: ["rescanning…"], frac: 0 });
+  assert.deepEqual(progressText({ som: "x", thumbs: [2, 4], table: "computing" }).parts, ["thumbnails 2/4", "preparing Shift+Hover…"]);
+});
+
+function setup(state = {}) {
+  installDom();
+  const model = fakeModel({ ...widgetState(), ...state });
+  const calls = [];
+  const actions = {
+    zoom: (f) => calls.push(["zoom", f]), fit: () => calls.push(["fit"]), fitHits: () => calls.push(["fitHits"]),
+    clearHighlights: () => calls.push(["clear"]), searched: () => calls.push(["searched"]),
+  };
+  const tb = buildToolbar(model, actions);
+  document.body.append(tb.el);
+  tb.sync();
+  return { model, tb, calls, q: (s) => tb.el.querySelector(s) };
+}
+
+test("mode buttons come from the kernel's list; clicking sets the mode", () => {
+  const { model, tb, q } = setup({ _modes: [["visual", "Look", "a"], ["fused", "Both", "b"]], mode: "fused" });
+  assert.deepEqual([...tb.el.querySelectorAll(".vv-mode")].map((b) => b.textContent), ["Look", "Both"]);
+  assert.ok(q("[data-mode='fused']").classList.contains("vv-active"));
+  q("[data-mode='visual']").click();
+  assert.equal(model.state.mode, "visual");
+  model.state._modes = ["visual", "semantic", "hybrid"];
+  tb.sync();
+  assert.equal(tb.el.querySelectorAll(".vv-mode").length, 3);
+  assert.equal(q(".vv-weight").style.display, "none");
+});
+
+test("search: Enter sends the query, Enter again fits the hits, Esc clears; keys stay in the box", () => {
+  const { model, tb, calls, q } = setup();
+  const seen = [];
+  document.addEventListener("keydown", (e) => seen.push(e.key));
+  const search = q(".vv-search");
+  search.value = "  red car ";
+  key(search, "keydown", "Enter");
+  assert.equal(model.state.query, "red car");
+  assert.deepEqual(calls, [["searched"]]);
+  model.state.highlighted = [4, 5];
+  tb.sync();
+  assert.equal(q(".vv-hits").textContent, "2 hits for “red car”");
+  assert.equal(q(".vv-clear").style.display, "");
+  key(search, "keydown", "Enter");
+  assert.deepEqual(calls.at(-1), ["fitHits"]);
+  key(search, "keydown", "Escape");
+  assert.equal(search.value, "");
+  assert.deepEqual(calls.at(-1), ["clear"]);
+  assert.deepEqual(seen, []);
+});
+
+test("colour search from the picker or colourSearch(); status trait and progress shown", () => {
+  const { model, tb, calls, q } = setup();
+  const picker = q(".vv-colour");
+  picker.value = "#123456";
+  picker.dispatchEvent(new window.Event("change"));
+  assert.equal(model.state.colour_query, "#123456");
+  tb.colourSearch("#abcdef");
+  assert.equal(model.state.colour_query, "#abcdef");
+  assert.equal(picker.value, "#abcdef");
+  assert.equal(calls.filter(([c]) => c === "searched").length, 2);
+  model.state.status = "saved 30 images to lib.json";
+  tb.sync();
+  assert.match(q(".vv-status").textContent, /saved 30 images/);
+  model.state.progress = { som: [2, 8] };
+  tb.sync();
+  assert.match(q(".vv-status").textContent, /training map 2\/8/);
+  assert.equal(q(".vv-progress").value, 0.25);
+});
+
+test("k is bounded; rescan is disabled without encoders", () => {
+  const { model, tb, q } = setup({ _can_rescan: false });
+  const k = q(".vv-k");
+  for (const [v, want] of [["500", 100], ["0", 10], ["-3", 1], ["abc", 10], ["7.6", 8]]) {
+    k.value = v;
+    k.dispatchEvent(new window.Event("change"));
+    assert.equal(model.state.k, want, v);
+  }
+  assert.equal(q(".vv-rescan").disabled, true);
+  model.state._can_rescan = true;
+  tb.sync();
+  assert.equal(q(".vv-rescan").disabled, false);
+});
