@@ -35,7 +35,7 @@ from .images import DEFAULT_MAX_PIXELS
 from .keywords import KeywordTagger
 from .library import Library
 from .pipeline import Pipeline, default_workers
-from .scanfile import Failure, Prepared, ThumbMaker, prepare_file, shown, storable
+from .scanfile import Failure, Prepared, prepare_file, shown, storable
 from .walk import WalkProblem, has_image_extension, iter_image_files
 
 __all__ = [
@@ -277,7 +277,7 @@ def scan(
     workers: int | None = None,
     batch_size: int | None = None,
     trace: bool = False,
-    thumbs: ThumbMaker | None = None,
+    thumbs: Any = None,
 ) -> ScanReport:
     """Scan `folder` (recursively) into `lib` on this machine; see the module docstring.
 
@@ -286,7 +286,7 @@ def scan(
     after each examined file, failures included (the widget's progress bar); `workers` decode
     threads (default min(4, CPUs)); `batch_size` images per inference call (default the encoders');
     `trace=True` records decode/inference intervals in `report.trace` (tests, benchmarks);
-    `thumbs(img, path)` keeps scan-time thumbnails (`thumbcache.ThumbWriter`).
+    `thumbs`: where scan-time thumbnails go (see `resolve_thumbs`; default beside `lib.path`).
 
     Returns a `ScanReport`; `report.timings` holds `walk_s`, `decode_s` (worker time, summed over
     threads), `decode_wait_s` (time inference waited for decoded images), `inference_s`,
@@ -300,6 +300,7 @@ def scan(
         from .encoders import Encoders
 
         encoders = Encoders.load()
+    sink = resolve_thumbs(lib, thumbs)
     try:
         plan = plan_scan(folder, lib, encoders=encoders, force=force)
     except KeyboardInterrupt:  # nothing changed yet
@@ -312,10 +313,29 @@ def scan(
         size = batch_size or encoders.batch_size
         _run_local(plan, lib, encoders, tagger, report, progress=progress,
                    on_progress=on_progress, workers=workers, batch_size=size, trace=trace,
-                   thumbs=thumbs)  # fmt: skip
+                   thumbs=sink)  # fmt: skip
     except KeyboardInterrupt:
         report.interrupted = True
+    finally:
+        if sink is not None:
+            sink.flush(keep=lib.paths)
     return finish_scan(lib, plan, report, t_start)
+
+
+def resolve_thumbs(lib: Library, thumbs: Any) -> Any:
+    """The thumbnail sink of a scan: `thumbs` itself (an object with make/add/flush, e.g.
+    `thumbcache.ThumbWriter`), None for a library with a path (`lib.path`: a writer beside it),
+    False for none."""
+    if thumbs is False:
+        return None
+    if thumbs is not None:
+        return thumbs
+    path = getattr(lib, "path", None)
+    if not path:
+        return None
+    from .thumbcache import ThumbWriter
+
+    return ThumbWriter(path)
 
 
 def _run_local(
@@ -330,7 +350,7 @@ def _run_local(
     workers: int | None,
     batch_size: int,
     trace: bool,
-    thumbs: ThumbMaker | None,
+    thumbs: Any,
 ) -> None:
     from tqdm.auto import tqdm
 
@@ -342,9 +362,11 @@ def _run_local(
     timings.update(decode_s=0.0, keywords_s=0.0)
     done = 0
 
+    make = thumbs.make if thumbs is not None else None
+
     def prepare(path: str) -> Prepared | Failure:
         return prepare_file(path, plan.found[path], encoders, max_pixels=max_pixels,
-                            thumbs=thumbs, trace=trace_list)  # fmt: skip
+                            thumbs=make, trace=trace_list)  # fmt: skip
 
     def infer(batch: list[Prepared]) -> None:
         feats, visual = encoders.encode_pixels(
@@ -354,7 +376,8 @@ def _run_local(
         tags = tagger.tag(feats)
         timings["keywords_s"] += time.perf_counter() - t1
         for item, f, v, kw in zip(batch, feats, visual, tags, strict=True):
-            apply_embedded(lib, report, item, f, v, kw)
+            if apply_embedded(lib, report, item, f, v, kw) and thumbs is not None:
+                thumbs.add(item)
 
     def on_item(path: str, result: Prepared | Failure) -> None:
         nonlocal done

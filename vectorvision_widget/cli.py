@@ -91,42 +91,16 @@ def _validate_scan(args: argparse.Namespace) -> tuple[list[str], Path]:
 
 
 @contextlib.contextmanager
-def library_lock(path: Path, *, quiet: bool = False) -> Iterator[None]:
-    """Hold the library's lock (one writer per library file); say so when waiting for it."""
-    lock = _make_lock(path)
-    try:
-        lock.acquire(timeout=0)
-    except _lock_timeout():
-        lock_name = getattr(lock, "lock_file", f"{path}.lock")
-        print(
-            f"waiting for another scan of {path} to finish (lock {lock_name} is held)...",
-            file=sys.stderr, flush=True,
-        )  # fmt: skip
-        lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()
+def library_lock(path: Path) -> Iterator[Path]:
+    """Hold the library's lock (`liblock`: one writer per library file) for a whole scan,
+    saying so on stderr while waiting for another scan; yields the lock file."""
+    from .liblock import library_lock as lock
 
+    def on_wait(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
 
-def _make_lock(path: Path) -> Any:
-    """The library's lock: the library's own API when it has one, else a FileLock beside it."""
-    from . import library as library_module
-
-    maker = getattr(library_module, "library_lock", None) or getattr(
-        library_module.Library, "lock_for", None
-    )
-    if maker is not None:
-        return maker(path)
-    from filelock import FileLock
-
-    return FileLock(f"{path}.lock", is_singleton=True)
-
-
-def _lock_timeout() -> type[BaseException]:
-    from filelock import Timeout
-
-    return Timeout
+    with lock(path, on_wait=on_wait) as lock_path:
+        yield lock_path
 
 
 # --------------------------------------------------------------------------- scan
@@ -162,6 +136,8 @@ def _scan(args: argparse.Namespace) -> int:
     engine = "ray" if args.ray is not None else "local"
     with library_lock(library):
         lib = Library.load(library) if library.exists() else Library()
+        if lib.path is None:
+            lib.path = library  # so the scan keeps its thumbnails beside it (thumbcache)
         enc = Encoders.load(models_dir=args.models_dir, batch_size=args.batch_size)
         loaded = lib.version
         status = 0

@@ -162,12 +162,17 @@ def prepare_file(
             "mtime": st.st_mtime,
             "sha256": hashlib.sha256(data).hexdigest(),
         }
-        made = thumbs(img, path) if thumbs is not None else {}
     except ImageDecodeError as exc:
         reason = str(exc)
         return Failure(path, reason[len(path) + 2 :] if reason.startswith(path + ": ") else reason)
     except Exception as exc:  # Pillow plugins raise many types on hostile files; never abort
         return Failure(path, f"cannot decode image ({type(exc).__name__}: {exc})")
+    made: dict[str, bytes] = {}
+    if thumbs is not None:
+        try:
+            made = thumbs(img, path)
+        except Exception:  # thumbnails are a cache: never a reason to fail the file
+            made = {}
     t1 = time.perf_counter()
     if trace is not None:
         trace.append(("decode", t0, t1))
