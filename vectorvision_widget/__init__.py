@@ -25,6 +25,8 @@ _LAZY = {
     "Library": "library",
     "VisualFeaturesMissingWarning": "library",
     "ModelMismatchError": "library",
+    "LibraryChangedError": "library",
+    "LibraryLockedError": "library",
     "scan": "scanning",
     "ScanReport": "analyzer",
     "SOM": "som",
@@ -45,6 +47,8 @@ __all__ = [  # noqa: RUF022 - grouped by module, like _LAZY
     "Library",
     "VisualFeaturesMissingWarning",
     "ModelMismatchError",
+    "LibraryChangedError",
+    "LibraryLockedError",
     "scan",
     "ScanReport",
     "SOM",
@@ -74,7 +78,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .encoders import Encoders
     from .fetch import fetch_models
     from .layout import default_grid_shape, grid_cells
-    from .library import Library, ModelMismatchError, VisualFeaturesMissingWarning
+    from .library import (
+        Library,
+        LibraryChangedError,
+        LibraryLockedError,
+        ModelMismatchError,
+        VisualFeaturesMissingWarning,
+    )
     from .models import resolve_models_dir
     from .scanning import scan
     from .similarity import neighbour_table
