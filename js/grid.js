@@ -9,6 +9,10 @@ const OVERVIEW_MAX_PX = 4096; // overview canvas side limit (memory: 4096² × 4
 const TWEEN_MS = 350;
 const TWEEN_MAX_N = 5000; // animate SOM moves for libraries up to this size
 const SHARP_CAP = 1500;
+// Level of detail: at ≤ 2 px per cell the overview is one colour per cell (a tile shrunk that far
+// is its average colour anyway), so a million images cost no million drawImage calls; atlas tiles
+// are drawn per visible cell once zoomed in.
+const OVERVIEW_TILE_MIN_PX = 2;
 
 export class GridRenderer {
   constructor() {
@@ -60,7 +64,7 @@ export class GridRenderer {
     this.atlases[h.index] = { ...h, bmp };
     this.perAtlas = h.cols * h.cols;
     this.tile = h.tile;
-    if (this.overview) {
+    if (this.overview && this.ov > OVERVIEW_TILE_MIN_PX) {
       const ctx = this.overview.getContext("2d");
       for (let row = h.first; row < h.first + h.count && row < this.n; row++) this._ovTile(ctx, row);
     }
@@ -150,7 +154,7 @@ export class GridRenderer {
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(small, 0, 0, cv.width, cv.height);
     ctx.imageSmoothingEnabled = true;
-    for (let row = 0; row < this.n; row++) this._ovTile(ctx, row, true);
+    if (this.ov > OVERVIEW_TILE_MIN_PX) for (let row = 0; row < this.n; row++) this._ovTile(ctx, row, true);
     this.overview = cv;
   }
 

@@ -399,7 +399,8 @@ function render({ model, el }) {
     if (view.scale < SHARP_MIN_CELL_PX || view.scale * dpr <= grid.tile * 1.05 || !grid.n) return;
     sharpTimer = setTimeout(() => {
       const px = view.scale * dpr;
-      const want = px <= 64 ? 64 : px <= 128 ? 128 : 256; // never upscale a sharp thumbnail
+      // tile size follows the zoom (16..256 px, never upscaled); sizes match SHARP_SIZES in Python
+      const want = px <= 32 ? 32 : px <= 64 ? 64 : px <= 128 ? 128 : 256;
       const { w, h } = size();
       const rows = grid.wantSharp(view, w, h, want).filter((r) => !pendingSharp.has(r)).slice(0, 256);
       if (!rows.length) return;
