@@ -369,7 +369,7 @@ def test_kill_during_save_always_leaves_a_loadable_file(tmp_path: Path) -> None:
         )
         assert child.stdout is not None
         assert child.stdout.readline().strip() == b"ready"
-        time.sleep(rnd.uniform(0.0, 0.25))
+        time.sleep(rnd.uniform(0.0, 1.0))
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
         kills += 1

@@ -7,6 +7,9 @@ keywords [{"label": str, "score": float}], color [r, g, b] ints or None, palette
 
 from __future__ import annotations
 
+import json
+import math
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +21,7 @@ from .vectors import l2_normalise
 __all__ = [
     "VECTOR_KEYS",
     "clean_record",
+    "json_safe",
     "normalize_colour",
     "normalize_keywords",
     "normalize_palette",
@@ -43,7 +47,7 @@ def normalize_keywords(value: Any) -> list[dict[str, Any]]:
     for item in value:
         if type(item) is dict and len(item) == 2 and type(item.get("label")) is str:
             score = item.get("score")
-            if type(score) is float:  # fast path: already {label, score}
+            if type(score) is float and math.isfinite(score):  # fast path: already clean
                 out.append({"label": item["label"], "score": score})
                 continue
         if isinstance(item, str):
@@ -57,8 +61,10 @@ def normalize_keywords(value: Any) -> list[dict[str, Any]]:
         score = item.get("score", item.get("probability", item.get("confidence", 1.0)))
         try:
             score = float(score)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             score = 1.0
+        if not math.isfinite(score):
+            score = 0.0  # NaN/Inf: JSON cannot hold it; an unknown score ranks last
         out.append({"label": label, "score": score})
     return out
 
@@ -88,12 +94,12 @@ def normalize_colour(value: Any) -> list[int] | None:
                 digits = "".join(c * 2 for c in digits)
             channels = [int(digits[i : i + 2], 16) for i in (0, 2, 4)]
         elif m := _FUNC.match(text):
-            channels = [float(g) for g in m.groups()]
+            channels = list(m.groups())  # e.g. "." is not a number: rejected below
     if channels is None:
         return None
     try:
         floats = [float(c) for c in channels]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if not all(np.isfinite(floats)):
         return None
@@ -128,7 +134,8 @@ def _is_clean_keywords(kws: Any) -> bool:
     for kw in kws:
         if type(kw) is not dict or len(kw) != 2:
             return False
-        if type(kw.get("label")) is not str or type(kw.get("score")) is not float:
+        score = kw.get("score")
+        if type(kw.get("label")) is not str or type(score) is not float or not math.isfinite(score):
             return False
     return True
 
@@ -142,7 +149,7 @@ def clean_record(raw: Mapping[str, Any], path: str) -> dict[str, Any]:
     rec: dict[str, Any] = {"path": path}
     for key, value in raw.items():
         if key not in _SPECIAL_KEYS:
-            rec[key] = value
+            rec[key] = value if type(value) in _PLAIN else json_safe(value, f"field {key!r}")
     kws = raw.get("keywords")
     rec["keywords"] = kws if _is_clean_keywords(kws) else normalize_keywords(kws)
     colour = raw.get("color", raw.get("colour"))
@@ -153,6 +160,54 @@ def clean_record(raw: Mapping[str, Any], path: str) -> dict[str, Any]:
     else:
         rec["palette"] = normalize_palette(pal)
     return rec
+
+
+_PLAIN = frozenset({str, bool, type(None)})
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what JSON readers (orjson) keep as integers
+MAX_DEPTH = 100  # nesting of extra fields: far above real use, far below JSON codec limits
+
+
+def json_safe(value: Any, where: str, depth: int = 0) -> Any:
+    """`value` as plain JSON data that saves and loads back equal: tuples/sets become lists,
+    numpy values and os.PathLike become Python ones, non-finite floats become None (JSON has
+    no NaN), integers beyond 64 bits become floats (as JSON readers read them). Anything else, or nesting deeper than MAX_DEPTH, raises ValueError naming it."""
+    t = type(value)
+    if t in _PLAIN:
+        return value
+    if t is int:
+        if _INT_MIN <= value <= _INT_MAX:
+            return value
+        try:  # readers turn bigger integers into floats: store what they will read back
+            return json_safe(float(value), where, depth)
+        except OverflowError:
+            return None
+    if t is float:
+        return value if math.isfinite(value) else None
+    if depth >= MAX_DEPTH:
+        msg = f"{where} is nested deeper than {MAX_DEPTH} levels"
+        raise ValueError(msg)
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if isinstance(k, (bool, int, float)) or k is None:
+                k = json.dumps(k)  # how JSON writers spell non-string keys
+            elif not isinstance(k, str):
+                msg = f"{where} has a key of type {type(k).__name__}; keys must be strings"
+                raise ValueError(msg)
+            out[str(k)] = json_safe(v, where, depth + 1)
+        return out
+    if isinstance(value, (list, tuple, set, frozenset, np.ndarray)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        return [json_safe(v, where, depth + 1) for v in items]
+    if isinstance(value, np.generic):
+        return json_safe(value.item(), where, depth)
+    if isinstance(value, (str, int, float)):  # subclasses (enums, numpy-free scalars)
+        base = str if isinstance(value, str) else float if isinstance(value, float) else int
+        return json_safe(base(value), where, depth)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    msg = f"{where}: a {type(value).__name__} cannot be stored in a library file"
+    raise ValueError(msg)
 
 
 def unit_rows(arr: Any, what: str, *, allow_zero: bool) -> tuple[np.ndarray, np.ndarray]:

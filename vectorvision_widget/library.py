@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from . import libformat, libqueries
+from . import libformat, libqueries, libread
 from .atomicfile import atomic_write_bytes, resolve_target
 from .libfields import clean_record, unit_rows
 from .libformat import LibraryData
@@ -66,7 +66,7 @@ class Library:
             msg = f"library file {str(p)!r} does not exist or is not a file (start with Library())"
             raise FileNotFoundError(msg)
         disk = fingerprint(p)  # before reading: a write during the read then shows as a change
-        lib = cls._from_data(libformat.read_library(p))
+        lib = cls._from_data(libread.read_library(p))
         lib._path, lib._disk = p, disk
         return lib
 
