@@ -170,7 +170,8 @@ MAX_DEPTH = 100  # nesting of extra fields: far above real use, far below JSON c
 def json_safe(value: Any, where: str, depth: int = 0) -> Any:
     """`value` as plain JSON data that saves and loads back equal: tuples/sets become lists,
     numpy values and os.PathLike become Python ones, non-finite floats become None (JSON has
-    no NaN), integers beyond 64 bits become floats (as JSON readers read them). Anything else, or nesting deeper than MAX_DEPTH, raises ValueError naming it."""
+    no NaN), integers beyond 64 bits become floats (as JSON readers read them). Anything
+    else, or nesting deeper than MAX_DEPTH, raises ValueError naming it."""
     t = type(value)
     if t in _PLAIN:
         return value
