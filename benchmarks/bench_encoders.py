@@ -7,8 +7,11 @@ mean decode is fully hidden behind inference).
     python benchmarks/bench_encoders.py --tiny                      # tiny test models (no download)
     python benchmarks/bench_encoders.py --models-dir models         # a fetched folder
     python benchmarks/bench_encoders.py --models-dir models/quantized --models-dir models/fp32
+    python benchmarks/bench_encoders.py --models-dir /tmp/vv_realarch --providers cuda
 
-A folder whose subfolders each hold a model set counts as one variant per subfolder.
+A folder whose subfolders each hold a model set counts as one variant per subfolder; which models
+a folder holds (dinov2-small/base, siglip-base/large) is read from its file names. Run it with
+`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE` (it prints the BLAS kernel in use).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,27 +33,39 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from vectorvision_widget.encoders import Encoders  # noqa: E402
+from vectorvision_widget.models import SEMANTIC_MODELS, VISUAL_MODELS  # noqa: E402
 
 SAMPLES = ROOT / "vectorvision_widget" / "sample"
-NEEDED = ("dinov2_small.onnx", "siglip_vision.onnx", "siglip_text.onnx", "siglip_tokenizer.json")
+
+Variant = tuple[str, Path, str, str]  # label, folder, visual model, semantic model
 
 
-def _variants(folders: list[Path]) -> list[tuple[str, Path]]:
+def _pairs(folder: Path) -> list[tuple[str, str]]:
+    """(visual, semantic) model pairs whose files are all in `folder`."""
+    if not folder.is_dir():
+        return []
+    has = {p.name for p in folder.iterdir()}
+    looks = [n for n, m in VISUAL_MODELS.items() if set(m.files) <= has]
+    meanings = [n for n, m in SEMANTIC_MODELS.items() if set(m.files) <= has]
+    return [(v, s) for v in looks for s in meanings]
+
+
+def variants(folders: list[Path]) -> list[Variant]:
     out = []
     for folder in folders:
-        if all((folder / n).is_file() for n in NEEDED):
-            out.append((_label(folder), folder))
-        else:
-            subs = [d for d in sorted(folder.iterdir()) if d.is_dir()] if folder.is_dir() else []
-            out += [(_label(d), d) for d in subs if all((d / n).is_file() for n in NEEDED)]
+        candidates = [folder] if _pairs(folder) else []
+        if not candidates and folder.is_dir():
+            candidates = [d for d in sorted(folder.iterdir()) if d.is_dir() and _pairs(d)]
+        for d in candidates:
+            out += [(f"{_label(d)} {v}+{s}", d, v, s) for v, s in _pairs(d)]
     return out
 
 
 def _label(folder: Path) -> str:
     try:
         files = json.loads((folder / "manifest.json").read_text())["files"]
-        return str(files["siglip_vision.onnx"]["variant"])
-    except (OSError, KeyError, ValueError, TypeError):
+        return str(next(iter(files.values()))["variant"])
+    except (OSError, KeyError, ValueError, TypeError, StopIteration):
         return folder.name
 
 
@@ -63,7 +79,7 @@ def _rate(n: int, fn: Callable[[], object], repeat: int) -> float:
     return n / best
 
 
-def _jpegs(folder: Path, n: int, source: Path) -> list[Path]:
+def jpegs(folder: Path, n: int, source: Path) -> list[Path]:
     """n JPEG files (the bundled sample photos, repeated under new names)."""
     pictures = sorted(source.glob("*.jpg"))
     if not pictures:
@@ -77,40 +93,62 @@ def _jpegs(folder: Path, n: int, source: Path) -> list[Path]:
     return out
 
 
-def bench(label: str, folder: Path, files: list[Path], batches: list[int], repeat: int) -> list:
+def bench(
+    variant: Variant, files: list[Path], batches: list[int], repeat: int, **load: Any
+) -> list[tuple]:
+    """Rows (label, batch, visual/s, semantic/s, both/s, end-to-end/s, ratio, size, provider)."""
     from PIL import Image
 
-    rows = []
-    enc = Encoders.load(folder)
+    label, folder, visual, semantic = variant
+    enc = Encoders.load(folder, visual=visual, semantic=semantic, **load)
     with_tensors = [enc.preprocess_image(enc.load_image(f)) for f in files]
     sig = np.stack([t[0] for t in with_tensors])
     dino = np.stack([t[1] for t in with_tensors])
     n = len(files)
-    with Image.open(files[0]) as probe:
-        size = f"{probe.width}×{probe.height}"
+    with Image.open(files[0]) as first:
+        size = f"{first.width}×{first.height}"
+    rows = []
     for b in batches:
-        enc = Encoders.load(folder, batch_size=b)
+        enc = Encoders.load(folder, batch_size=b, visual=visual, semantic=semantic, **load)
         enc.encode_pixels(sig[:b], dino[:b])  # create sessions, warm up
 
         def run(model: str, enc: Encoders = enc, b: int = b) -> None:
             for i in range(0, n, b):
-                if model in ("siglip", "both"):
-                    enc._run(_spec("siglip"), sig[i : i + b])
-                if model in ("dinov2", "both"):
-                    enc._run(_spec("dinov2"), dino[i : i + b])
+                if model in ("semantic", "both"):
+                    enc._run(enc.meaning.vision, sig[i : i + b])
+                if model in ("visual", "both"):
+                    enc._run(enc.look.model, dino[i : i + b])
 
-        dino_rate = _rate(n, lambda run=run: run("dinov2"), repeat)
-        sig_rate = _rate(n, lambda run=run: run("siglip"), repeat)
+        visual_rate = _rate(n, lambda run=run: run("visual"), repeat)
+        semantic_rate = _rate(n, lambda run=run: run("semantic"), repeat)
         both = _rate(n, lambda run=run: run("both"), repeat)
         e2e = _rate(n, lambda enc=enc: enc.embed_images(files), repeat)
-        rows.append((label, b, dino_rate, sig_rate, both, e2e, e2e / both, size, enc.providers[0]))
+        rows.append(
+            (label, b, visual_rate, semantic_rate, both, e2e, e2e / both, size, enc.providers[0])
+        )
     return rows
 
 
-def _spec(name: str) -> object:
-    from vectorvision_widget.models import DINOV2_SMALL, SIGLIP_VISION
+def blas_kernel() -> str:
+    """The BLAS library and kernel numpy uses (benchmarks must not run on an overridden one)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "threadpoolctl not installed"
+    info = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    return ", ".join(f"{i.get('internal_api')} {i.get('architecture')}" for i in info) or "?"
 
-    return DINOV2_SMALL if name == "dinov2" else SIGLIP_VISION
+
+def print_table(rows: list[tuple]) -> None:
+    head = ("models", "batch", "visual", "semantic", "both (tensors)", "end-to-end", "e2e/tensors",
+            "provider")  # fmt: skip
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for label, b, v, s, both, e2e, ratio, _size, provider in rows:
+        short = provider.replace("ExecutionProvider", "")
+        rates = (f"{x:.1f}" for x in (v, s, both, e2e))
+        cells = (label, b, *rates, f"{ratio:.2f}", short)
+        print("| " + " | ".join(str(c) for c in cells) + " |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,8 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images-dir", type=Path, default=SAMPLES, help="where the JPEGs come from")
     p.add_argument("--batches", default="1,8,32")
     p.add_argument("--repeat", type=int, default=3, help="best of N runs (default 3)")
+    p.add_argument("--providers", default=None, help="cuda or cpu (default: CUDA when offered)")
     args = p.parse_args(argv)
     batches = [int(b) for b in args.batches.split(",")]
+    load = {"providers": args.providers} if args.providers else {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         folders = list(args.models_dir)
@@ -130,18 +170,14 @@ def main(argv: list[str] | None = None) -> int:
             from tiny_models import build_tiny_models
 
             folders.append(build_tiny_models(tmp_path / "tiny").folder)
-        variants = _variants(folders)
-        if not variants:
-            p.error("no model folder with the four files; pass --models-dir DIR or --tiny")
-        files = _jpegs(tmp_path, args.images, args.images_dir)
-        rows = [r for label, f in variants for r in bench(label, f, files, batches, args.repeat)]
-    print(f"{len(files)} JPEGs from {args.images_dir}, best of {args.repeat}; images/s")
-    head = ("variant", "batch", "dinov2", "siglip", "both (tensors)", "end-to-end", "e2e/tensors")
-    print("| " + " | ".join(head) + " |")
-    print("|" + "---|" * len(head))
-    for label, b, d, s, both, e2e, ratio, _size, _provider in rows:
-        print(f"| {label} | {b} | {d:.1f} | {s:.1f} | {both:.1f} | {e2e:.1f} | {ratio:.2f} |")
-    print(f"first image {rows[0][7]}; provider {rows[0][8]}")
+        found = variants(folders)
+        if not found:
+            p.error("no folder with a visual + semantic model set; pass --models-dir DIR or --tiny")
+        files = jpegs(tmp_path, args.images, args.images_dir)
+        rows = [r for v in found for r in bench(v, files, batches, args.repeat, **load)]
+    print(f"{len(files)} JPEGs from {args.images_dir} (first {rows[0][7]}), best of {args.repeat};")
+    print(f"images/s; BLAS: {blas_kernel()}")
+    print_table(rows)
     return 0
 
 

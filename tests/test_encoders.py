@@ -289,3 +289,39 @@ def test_model_onnxruntime_rejects_fails_with_model_error(models_copy: Path) -> 
     enc = Encoders.load(models_copy)
     with pytest.raises(ModelError, match=r"siglip_text\.onnx could not be loaded by onnxruntime"):
         enc.embed_texts(["red"])
+
+
+# --- the GPU path (no GPU here: onnxruntime is faked where CUDA must appear) --------------------
+
+
+def test_cuda_sessions_get_cuda_options_bigger_batches_and_all_decode_cores(
+    tiny_models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vectorvision_widget import runtime
+
+    made: list[list] = []
+
+    class FakeSession:
+        def __init__(self, path: str, sess_options: object, providers: list) -> None:
+            made.append(providers)
+
+        def get_providers(self) -> list[str]:
+            return [CUDA, CPU]
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: [CUDA, CPU])
+    monkeypatch.setattr(ort, "InferenceSession", FakeSession)
+    enc = Encoders.load(tiny_models_dir)
+    assert enc.batch_size == 64  # GPU default; CPU keeps 16 (below)
+    enc._session(enc.look.model)
+    assert made == [[(CUDA, runtime.CUDA_OPTIONS), CPU]]
+    assert enc.providers == [CUDA, CPU]  # what the session got, reported back
+    assert enc.decode_workers == physical_cores()
+    assert runtime.recommended_variant(enc.providers) == "fp16"
+    assert runtime.recommended_variant([CPU]) == "quantized"
+
+
+def test_cpu_defaults(encoders: Encoders) -> None:
+    assert encoders.batch_size == 16
+    encoders.embed_texts(["red"])  # a real session exists now
+    assert encoders.providers == [CPU]
+    assert 1 <= encoders.decode_workers <= 4

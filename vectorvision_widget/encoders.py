@@ -40,6 +40,10 @@ from .vectors import l2_normalise
 
 __all__ = ["CPU", "CUDA", "Encoders", "choose_providers", "physical_cores"]
 
+#: Default images per inference call: 16 keeps a CPU's caches warm (docs/performance.md); a GPU
+#: needs bigger batches to fill it (benchmarks/bench_gpu.sh measures 16..128).
+CPU_BATCH = 16
+GPU_BATCH = 64
 FETCH_HINT = "run `vectorvision fetch-models` (or pass models_dir= / set VECTORVISION_MODELS)"
 #: float inputs/outputs may also be float16 (fp16 exports); we cast at the boundary.
 _COMPATIBLE = {"tensor(float)": ("tensor(float)", "tensor(float16)")}
@@ -141,7 +145,7 @@ class Encoders:
         cls,
         models_dir: str | os.PathLike[str] | None = None,
         *,
-        batch_size: int = 16,
+        batch_size: int | None = None,
         providers: Sequence[str] | str | None = None,
         threads: int | None = None,
         max_pixels: int | None = _images.DEFAULT_MAX_PIXELS,
@@ -155,10 +159,12 @@ class Encoders:
         remedy; ValueError for an unknown provider or model name. `threads` defaults to the
         number of physical cores (CPU provider).
         """
+        chosen = choose_providers(providers)
+        if batch_size is None:
+            batch_size = GPU_BATCH if chosen[0] == CUDA else CPU_BATCH
         if batch_size < 1:
             msg = f"batch_size must be >= 1, got {batch_size}"
             raise ValueError(msg)
-        chosen = choose_providers(providers)
         folder = resolve_models_dir(models_dir)
         if not folder.is_dir():
             msg = f"models folder {folder.resolve()} does not exist; {FETCH_HINT}"
@@ -287,6 +293,14 @@ class Encoders:
     # ------------------------------------------------------------------ images
 
     @property
+    def decode_workers(self) -> int:
+        """Decode threads for embed_images: all cores when a GPU runs the models (decoding is the
+        bottleneck there), else a few (the CPU is busy with inference)."""
+        if self.providers[0] == CUDA:
+            return physical_cores()
+        return min(4, physical_cores() + 1)
+
+    @property
     def decode_size(self) -> int:
         """The shorter side a decoded image needs so no model upsamples it (JPEG draft size)."""
         return _images.required_size(*self._preprocessing)
@@ -354,7 +368,7 @@ class Encoders:
             feats.append(f)
             vis.append(v)
 
-        n_workers = workers or min(4, physical_cores() + 1)
+        n_workers = workers or self.decode_workers
         run_pipeline(items, self._prepare, infer, batch_size=self.batch_size, workers=n_workers)
         if not feats:
             return (np.zeros((0, self.feature_dim), np.float32),

@@ -103,9 +103,28 @@ def create_session(path: Path, providers: Sequence[str], threads: int) -> Any:
     opts.inter_op_num_threads = 1
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle = no CPU
     opts.log_severity_level = 3
+    if CUDA in providers:
+        _preload_cuda_libraries(ort)
     with_options = [(p, dict(CUDA_OPTIONS)) if p == CUDA else p for p in providers]
     try:
         return ort.InferenceSession(str(path), sess_options=opts, providers=with_options)
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
         msg = f"{path} could not be loaded by onnxruntime ({exc}); {REFETCH_HINT}"
         raise ModelError(msg) from exc
+
+
+_preloaded: list[bool] = []
+
+
+def _preload_cuda_libraries(ort: Any) -> None:
+    """Load CUDA/cuDNN from the nvidia-* pip wheels when onnxruntime-gpu can (>= 1.21), so
+    `pip install onnxruntime-gpu[cuda,cudnn]` works without a system CUDA toolkit. Once."""
+    if _preloaded:
+        return
+    _preloaded.append(True)
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is not None:
+        try:
+            preload()
+        except Exception:
+            return
