@@ -146,3 +146,123 @@ def test_a_second_process_waits_for_the_lock(tmp_path: Path) -> None:
         lib.save(timeout=5)
     finally:
         child.wait(30)
+
+
+# ---------------------------------------------------------------- interrupt safety
+
+
+def snapshot(lib: Library) -> tuple:
+    return (
+        list(lib.paths),
+        [dict(r) for r in lib.records],
+        lib.features.copy(),
+        lib.visual_features.copy(),
+        lib.has_visual.copy(),
+    )
+
+
+def assert_consistent(lib: Library, tmp: Path) -> None:
+    n = len(lib)
+    assert len(lib.records) == len(lib.paths) == n == lib.features.shape[0]
+    assert lib.visual_features.shape[0] == lib.has_visual.shape[0] == n
+    assert [r["path"] for r in lib.records] == lib.paths
+    assert all(lib.row_of(p) == i for i, p in enumerate(lib.paths))
+    assert len(lib._index) == n
+    lib.save(tmp / "check.json", overwrite=True)
+    back = Library.load(tmp / "check.json")
+    assert back.paths == lib.paths
+    np.testing.assert_array_equal(back.features, lib.features)
+
+
+def same(a: tuple, b: tuple) -> bool:
+    arrays = zip(a[2:], b[2:], strict=True)
+    return a[0] == b[0] and a[1] == b[1] and all(np.array_equal(x, y) for x, y in arrays)
+
+
+def interrupt_at(code: object, line: int):  # type: ignore[no-untyped-def]
+    """A tracer that raises KeyboardInterrupt when `code` reaches `line` (as Ctrl-C would)."""
+    fired = []
+
+    def local(frame, event, arg):  # type: ignore[no-untyped-def]
+        if event == "line" and frame.f_lineno == line and not fired:
+            fired.append(1)
+            raise KeyboardInterrupt
+        return local
+
+    def tracer(frame, event, arg):  # type: ignore[no-untyped-def]
+        return local if frame.f_code is code else None
+
+    return tracer
+
+
+def lines_of(func: object) -> list[int]:
+    code = func.__code__  # type: ignore[attr-defined]
+    return sorted({ln for _, _, ln in code.co_lines() if ln and ln > code.co_firstlineno})
+
+
+OPERATIONS = {
+    "append": lambda lib: add(lib, "/new.jpg", seed=7),
+    "append-grow": lambda lib: [add(lib, f"/g{i}.jpg", seed=i) for i in range(1)],
+    "replace": lambda lib: add(lib, lib.paths[2], seed=8),
+    "replace-no-visual": lambda lib: lib.upsert({"path": lib.paths[1]}, np.ones(8)),
+    "remove-many": lambda lib: lib.remove([lib.paths[1], lib.paths[3], "/unknown.jpg"]),
+    "remove-first": lambda lib: lib.remove(lib.paths[0]),
+}
+
+
+@pytest.mark.parametrize("op", sorted(OPERATIONS))
+def test_ctrl_c_at_any_line_leaves_rows_aligned(op: str, tmp_path: Path) -> None:
+    import vectorvision_widget.librows as librows
+
+    funcs = [librows.upsert, librows._append, librows._replace, librows.remove, librows._buffers]
+    points = [(f.__code__, ln) for f in funcs for ln in lines_of(f)]
+    fired = 0
+    for code, line in points:
+        lib = small(16 if op == "append-grow" else 6)  # 16: the append must grow the buffers
+        before = snapshot(lib)
+        ref = small(16 if op == "append-grow" else 6)
+        OPERATIONS[op](ref)
+        after = snapshot(ref)
+        sys.settrace(interrupt_at(code, line))
+        try:
+            OPERATIONS[op](lib)
+        except KeyboardInterrupt:
+            fired += 1
+        finally:
+            sys.settrace(None)
+        now = snapshot(lib)
+        assert same(now, before) or same(now, after), (op, code.co_name, line)
+        assert_consistent(lib, tmp_path)
+    assert fired >= 5  # the interrupts really happened, inside the commits too
+
+
+def test_interrupt_inside_a_numpy_step(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    lib = small(16)
+    before = snapshot(lib)
+    real = np.zeros
+
+    def boom(*a, **kw):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "zeros", boom)  # the buffer growth of the 17th row
+    with pytest.raises(KeyboardInterrupt):
+        add(lib, "/17.jpg")
+    monkeypatch.setattr(np, "zeros", real)
+    assert same(snapshot(lib), before)
+    assert_consistent(lib, tmp_path)
+
+
+def test_remove_many_paths_in_one_call_is_fast() -> None:
+    n = 20000
+    rng = np.random.default_rng(0)
+    lib = Library.from_arrays(
+        [f"/x/{i}.jpg" for i in range(n)],
+        rng.normal(size=(n, 64)).astype(np.float32),
+        rng.normal(size=(n, 32)).astype(np.float32),
+    )
+    gone = lib.paths[::7]
+    t0 = time.perf_counter()
+    assert lib.remove(gone) == len(gone)
+    assert time.perf_counter() - t0 < 2.0
+    assert len(lib) == n - len(gone) and gone[0] not in lib and lib.paths[0] == "/x/1.jpg"
+    assert lib.row_of("/x/2.jpg") == 1

@@ -18,13 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from . import libformat, libqueries, libread
+from . import libformat, libqueries, libread, librows
 from .atomicfile import atomic_write_bytes, resolve_target
 from .libfields import clean_record, unit_rows
 from .libformat import LibraryData
 from .liblock import Fingerprint, LibraryChangedError, LibraryLockedError, fingerprint, library_lock
 from .libmodels import ModelMismatchError, VisualFeaturesMissingWarning, model_text, same_model
-from .vectors import ZeroRowError, l2_normalise
 
 __all__ = [
     "Library",
@@ -198,102 +197,21 @@ class Library:
     def _bump(self) -> None:
         self.version += 1
 
-    def _check_vector(self, vec: Any, what: str, path: str, dim: int | None) -> np.ndarray:
-        arr = np.asarray(vec, dtype=np.float32).reshape(-1)
-        if arr.size == 0 or not np.isfinite(arr).all():
-            msg = f"{what} of {path!r} is empty or contains NaN/Inf"
-            raise ValueError(msg)
-        if dim is not None and arr.size != dim:
-            key = "features" if what == "features" else "visualFeatures"
-            name = self.models.get(key, {}).get("name", "the library's model")
-            msg = (
-                f"{what} of {path!r} have {arr.size} values but this library holds {dim}-d "
-                f"vectors ({name}); vectors from different models are never mixed: scan into a "
-                "new library, or call lib.clear_vectors() and rescan with force=True"
-            )
-            raise ValueError(msg)
-        try:
-            return l2_normalise(arr, allow_zero=False, tolerance=1e-6, what=f"{what} of {path!r}")
-        except ZeroRowError:
-            msg = f"{what} of {path!r} is all zeros"
-            raise ValueError(msg) from None
-
-    def _grow(self, df: int, dv: int) -> None:
-        cap = self._feat.shape[0]
-        if self._n < cap and self._feat.shape[1] == df and self._vis.shape[1] == dv:
-            return
-        new_cap = max(16, cap * 2) if self._n >= cap else cap
-        feat = np.zeros((new_cap, df), np.float32)
-        vis = np.zeros((new_cap, dv), np.float32)
-        has = np.zeros(new_cap, bool)
-        n = self._n
-        if self._feat.shape[1] == df:
-            feat[:n] = self._feat[:n]
-        if self._vis.shape[1] == dv:
-            vis[:n] = self._vis[:n]
-            has[:n] = self._has_vis[:n]
-        self._feat, self._vis, self._has_vis = feat, vis, has
-
     def upsert(self, record: Mapping[str, Any], features: Any, visual: Any | None = None) -> int:
         """Add or replace one image (keyed by record["path"]); returns its row.
 
         Vectors are normalised; a dimension different from the library's raises ValueError.
         `visual=None` marks the image as needing a rescan for visual features.
+        Everything is checked and prepared before the library changes, so an error or Ctrl-C
+        at any point leaves it as it was (records and matrices stay aligned).
         """
-        path = os.fspath(record.get("path", ""))
-        if not path:
-            msg = "record needs a non-empty 'path'"
-            raise ValueError(msg)
-        df, dv = self.feature_dim, self.visual_dim
-        f = self._check_vector(features, "features", path, df)
-        v = None if visual is None else self._check_vector(visual, "visual features", path, dv)
-        rec = clean_record(record, path)
-        row = self._index.get(path)
-        if row is None:
-            self._grow(f.size, v.size if v is not None else self._vis.shape[1])
-            row = self._n
-            self._n += 1
-            self._records.append(rec)
-            self._paths.append(path)
-            self._index[path] = row
-        else:
-            if v is not None and self._vis.shape[1] != v.size:
-                self._grow(f.size, v.size)
-            self._records[row] = rec
-        self._feat[row] = f
-        if v is not None:
-            self._vis[row] = v
-            self._has_vis[row] = True
-        elif self._vis.shape[1]:
-            self._vis[row] = 0.0
-            self._has_vis[row] = False
-        self._bump()
-        return row
+        return librows.upsert(self, record, features, visual)
 
     def remove(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> int:
         """Remove images by path (unknown paths are ignored); returns how many were removed.
-        Remaining rows keep their relative order."""
-        if isinstance(paths, (str, os.PathLike)):
-            paths = [paths]
-        rows = {self._index[p] for p in map(os.fspath, paths) if p in self._index}
-        if not rows:
-            return 0
-        n = self._n
-        keep = np.ones(n, dtype=bool)
-        keep[list(rows)] = False
-        m = int(keep.sum())
-        self._feat[:m] = self._feat[:n][keep]
-        self._vis[:m] = self._vis[:n][keep]
-        self._has_vis[:m] = self._has_vis[:n][keep]
-        self._feat[m:n] = 0.0
-        self._vis[m:n] = 0.0
-        self._has_vis[m:n] = False
-        self._records = [r for r, k in zip(self._records, keep.tolist(), strict=True) if k]
-        self._paths = [r["path"] for r in self._records]
-        self._index = {p: i for i, p in enumerate(self._paths)}
-        self._n = m
-        self._bump()
-        return n - m
+        Remaining rows keep their relative order. Pass all paths in one call: one pass over
+        the rows after the first removed one, however many go; all-or-nothing (Ctrl-C safe)."""
+        return librows.remove(self, paths)
 
     def clear_vectors(self) -> None:
         """Forget every image and the model provenance (roots are kept), so that a rescan with
