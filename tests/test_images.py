@@ -22,7 +22,7 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225])
 
 
 def _expected_uniform(rgb: tuple[int, int, int], model: str) -> np.ndarray:
-    """What a uniform image of colour `rgb` must become, per channel (MODELS.md formulas)."""
+    """What a uniform image of colour `rgb` must become, per channel (docs/models.md formulas)."""
     x = np.asarray(rgb, dtype=np.float64) / 255.0
     return x / 0.5 - 1.0 if model == "siglip" else (x - IMAGENET_MEAN) / IMAGENET_STD
 
