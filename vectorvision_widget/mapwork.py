@@ -19,7 +19,7 @@ import numpy as np
 from . import layout, mapdata
 from .jobs import Job, JobRunner
 from .modes import table_space
-from .thumbnails import SharpCache, TileCache
+from .thumbcache import CachedSharp, CachedTiles
 
 __all__ = ["MapHost", "MapWork", "name_search"]
 
@@ -59,13 +59,22 @@ class MapWork:
         self.layouts: dict[tuple[Any, ...], tuple[np.ndarray, tuple[int, int]]] = {}
         self.tables: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
         self.hybrid = mapdata.HybridTables()
-        self.tiles = TileCache()
-        self.sharp = SharpCache()
         self.atlases: list[Any] = []
+        self._thumbs_for: Any = None
+        self._thumb_caches()
+
+    def _thumb_caches(self) -> None:
+        """Tiles and tooltip thumbnails, read from the scan's ``library.thumbs/`` beside the
+        library file when it has one (no decoding), else decoded and cached in memory."""
+        path = getattr(self._host.library, "path", None)
+        if path != self._thumbs_for or not hasattr(self, "tiles"):
+            self.tiles, self.sharp = CachedTiles(path), CachedSharp(path)
+            self._thumbs_for = path
 
     def clear(self) -> None:
         """Forget everything computed for the previous library state and stop its jobs."""
         self.runner.cancel_all()
+        self._thumb_caches()  # the library may have a file now (first save)
         self.layouts.clear()
         self.tables.clear()
         self.hybrid.clear()
