@@ -52,6 +52,12 @@ def _split_ray(args: argparse.Namespace) -> None:
 
 def _validate_scan(args: argparse.Namespace) -> tuple[list[str], Path]:
     """Everything that can be checked before work; raises UsageError naming the problem."""
+    if args.ray is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            msg = '--ray needs Ray: pip install "vectorvision-widget[ray]"'
+            raise UsageError(msg)
     if args.batch_size < 1:
         msg = f"--batch-size must be >= 1, got {args.batch_size}"
         raise UsageError(msg)
