@@ -35,3 +35,12 @@ def encoders(tiny_models_dir: Path) -> Any:
     from vectorvision_widget.encoders import Encoders
 
     return Encoders.load(tiny_models_dir)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Any:
+    """One Ray for the whole session: $RAY_ADDRESS (CI's two-node cluster) or a local one; see
+    `tests/ray_cluster.py`."""
+    from ray_cluster import ray_session
+
+    yield from ray_session()
