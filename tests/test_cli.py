@@ -244,3 +244,19 @@ def test_fetch_models_offers_the_model_choice(monkeypatch: pytest.MonkeyPatch) -
     assert seen["visual"] == name_v and seen["semantic"] == name_s
     with pytest.raises(SystemExit):
         cli.main(["fetch-models", "--visual", "no-such-model"])
+
+
+def test_ray_flag_without_ray_installed_is_one_line(
+    tmp_path: Path, tiny_models_dir: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, encoded: list[int],
+) -> None:  # fmt: skip
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "ray" else real(name, *a))  # fmt: skip
+    photos(tmp_path / "a", 1)
+    code = run(["scan", str(tmp_path / "a"), "--library", str(tmp_path / "l.json"), "--ray"],
+               tiny_models_dir)  # fmt: skip
+    assert code == 2 and "pip install" in one_line_error(capsys.readouterr().err)
+    assert encoded == []
