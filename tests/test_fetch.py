@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -335,6 +336,30 @@ def test_cli_fetch_models(
     assert "could not reach the Hugging Face hub" in capsys.readouterr().err
 
 
+def safetensors_blob(scale_raw: float, bias: float) -> bytes:
+    """A small model.safetensors: a weight matrix, then logit_scale and logit_bias (F32, [1])."""
+    import struct
+
+    header = {
+        "text.weight": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},
+        "logit_scale": {"dtype": "F32", "shape": [1], "data_offsets": [16, 20]},
+        "logit_bias": {"dtype": "F32", "shape": [1], "data_offsets": [20, 24]},
+    }
+    head = json.dumps(header).encode()
+    body = struct.pack("<4f", 1, 2, 3, 4) + struct.pack("<2f", scale_raw, bias)
+    return struct.pack("<Q", len(head)) + head + body
+
+
+def serve_ranges(monkeypatch: pytest.MonkeyPatch, blob: bytes, reads: list) -> None:
+    """fetch._read_range answered from `blob` (what the hub's Range requests would return)."""
+
+    def read_range(url: str, start: int, size: int) -> bytes:
+        reads.append((url, start, size))
+        return blob[start : start + size]
+
+    monkeypatch.setattr(fetch, "_read_range", read_range)
+
+
 def test_other_models_are_fetched_and_recorded_with_the_revision_resolved_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -347,6 +372,10 @@ def test_other_models_are_fetched_and_recorded_with_the_revision_resolved_once(
     ]  # fmt: skip
     assert items[0].revision == models.DINOV2_BASE.revision and items[1].revision is None
     blobs = {(i.repo, i.path): os.urandom(1500 + k) for k, i in enumerate(items)}
+    checkpoint = safetensors_blob(math.log(112.5), -16.25)
+    blobs[("google/siglip-large-patch16-256", "model.safetensors")] = checkpoint
+    reads: list = []
+    serve_ranges(monkeypatch, checkpoint, reads)
     hub = FakeHub(blobs)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", hub.hf_hub_download)
     monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", hub.get_hf_file_metadata)
@@ -360,8 +389,18 @@ def test_other_models_are_fetched_and_recorded_with_the_revision_resolved_once(
         assert entry["sha256"] == sha(blobs[(item.repo, item.path)])
         assert entry["revision"] == (item.revision or "c" * 40)
     assert [c[2] for c in hub.calls] == [items[0].revision, *["c" * 40] * 3]
+    # zero-shot calibration read from the original checkpoint: a few small ranges, not 2.6 GB
+    cal = doc["zero_shot"]["siglip-large"]
+    assert cal["logit_scale"] == pytest.approx(112.5, rel=1e-6)
+    assert cal["logit_bias"] == -16.25
+    assert cal["source"] == f"google/siglip-large-patch16-256@{'c' * 40}/model.safetensors"
+    assert sum(size for _, _, size in reads) < 1000
+    assert all(f"/resolve/{'c' * 40}/" in url for url, _, _ in reads)
+    assert manifest.calibration(manifest.read_manifest(tmp_path), "siglip-large") == (
+        pytest.approx(112.5, rel=1e-6), -16.25)
     # the hub moves on; a rerun keeps the recorded revision and downloads nothing
     hub.commit = "d" * 40
+    reads.clear()
     fetch.fetch_models(
         "quantized", tmp_path, progress=False, visual="dinov2-base", semantic="siglip-large"
     )
@@ -369,6 +408,23 @@ def test_other_models_are_fetched_and_recorded_with_the_revision_resolved_once(
     doc = json.loads((tmp_path / "manifest.json").read_text())
     assert doc["files"]["siglip_large_text.onnx"]["revision"] == "c" * 40
     assert not any("/resolve/main/" in u for u in hub.metadata_urls[-4:])
+    assert reads == [] and doc["zero_shot"]["siglip-large"] == cal  # read once, kept
+
+
+def test_calibration_is_best_effort(
+    plan: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint that cannot be read (offline, odd header) never fails the fetch: keywords
+    then rank by cosine."""
+    reads: list = []
+    serve_ranges(monkeypatch, b"\xff" * 64, reads)  # an implausible header length
+    spec = models.ZeroShotSpec(None, None, checkpoint="google/siglip-base-patch16-224")
+    plan["hub"].blobs[("google/siglip-base-patch16-224", "model.safetensors")] = b"x"
+    fetch._calibrate(tmp_path, "siglip-base", spec)
+    assert reads and not (tmp_path / "manifest.json").exists()
+    plan["hub"].error = ConnectionError("offline")
+    fetch._calibrate(tmp_path, "siglip-base", spec)  # no exception
+    assert not (tmp_path / "manifest.json").exists()
 
 
 def test_an_unknown_model_name_fails_before_any_download(

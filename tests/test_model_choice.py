@@ -129,3 +129,23 @@ def test_zero_shot_calibration_comes_from_the_model_spec(
     best = tags[0]["score"]
     assert all(t["score"] >= best - 0.02 - 1e-6 for t in tags)
     assert base.cache_key != tagger.cache_key  # label vectors are cached per text model
+
+
+def test_calibration_read_at_fetch_time_is_used(large: TinyModels, tmp_path: Path) -> None:
+    import json
+
+    folder = Path(shutil.copytree(large.folder, tmp_path / "m"))
+    doc = json.loads((folder / "manifest.json").read_text())
+    doc["zero_shot"] = {"siglip-large": {"logit_scale": 50.0, "logit_bias": -5.0, "source": "t"}}
+    (folder / "manifest.json").write_text(json.dumps(doc))
+    enc = Encoders.load(folder)
+    assert enc.meaning.zero_shot.calibrated
+    assert (enc.meaning.zero_shot.logit_scale, enc.meaning.zero_shot.logit_bias) == (50.0, -5.0)
+    tagger = KeywordTagger(enc, ["red", "sea"], cache_dir=tmp_path)
+    red = enc.embed_images([Image.new("RGB", (64, 64), COLOURS["red"])])[0]
+    cos = red @ tagger.embeddings.T
+    np.testing.assert_allclose(tagger.scores(red), 1 / (1 + np.exp(-(50 * cos - 5))), rtol=1e-5)
+    doc["zero_shot"]["siglip-large"]["logit_bias"] = "NaN"
+    (folder / "manifest.json").write_text(json.dumps(doc))
+    with pytest.raises(ModelError, match="malformed 'zero_shot'"):
+        Encoders.load(folder)

@@ -15,6 +15,7 @@ import os
 import string
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,13 @@ from PIL import Image
 
 from . import images as _images
 from .errors import ModelError
-from .manifest import MANIFEST_FILENAME, read_manifest, selection, verify_against_manifest
+from .manifest import (
+    MANIFEST_FILENAME,
+    calibration,
+    read_manifest,
+    selection,
+    verify_against_manifest,
+)
 from .models import (
     ModelSpec,
     SemanticModel,
@@ -173,6 +180,11 @@ class Encoders:
         recorded = selection(manifest)
         look = visual_model(visual or recorded[0])
         meaning = semantic_model(semantic or recorded[1])
+        calibrated = calibration(manifest, meaning.name)
+        if calibrated is not None and not meaning.zero_shot.calibrated:  # read at fetch time
+            scale, bias = calibrated
+            zero_shot = replace(meaning.zero_shot, logit_scale=scale, logit_bias=bias)
+            meaning = replace(meaning, zero_shot=zero_shot)
         specs = (meaning.vision, look.model, meaning.text)
         names = [s.filename for s in specs] + [meaning.tokenizer.filename]
         missing = [n for n in names if not (folder / n).is_file()]

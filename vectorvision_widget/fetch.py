@@ -8,21 +8,34 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import math
 import os
 import shutil
+import struct
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
 from .atomicfile import atomic_write_bytes
 from .errors import ModelError
-from .manifest import CHUNK, file_sha256, read_manifest, record_file, record_selection
+from .manifest import (
+    CHUNK,
+    calibration,
+    file_sha256,
+    read_manifest,
+    record_calibration,
+    record_file,
+    record_selection,
+)
 from .models import (
     ENV_MODELS_DIR,
     SHA256_RE,
     RemoteFile,
+    ZeroShotSpec,
     check_variant,
     remote_files,
     resolve_models_dir,
@@ -86,7 +99,74 @@ def fetch_models(
         bar.close()
     shutil.rmtree(staging, ignore_errors=True)
     record_selection(folder, look.name, meaning.name)
+    _calibrate(folder, meaning.name, meaning.zero_shot)
     return folder
+
+
+def _calibrate(folder: Path, name: str, spec: ZeroShotSpec) -> None:
+    """Zero-shot logit scale/bias for a model whose spec has none, read once from its original
+    checkpoint. Best effort: without them keywords rank by cosine (keywords.py), never fail."""
+    if spec.calibrated or spec.checkpoint is None:
+        return
+    try:
+        if calibration(read_manifest(folder), name) is not None:
+            return
+        values = _checkpoint_calibration(spec.checkpoint)
+    except (ModelError, _Unreachable, ValueError, KeyError, OSError):
+        return
+    record_calibration(folder, name, values)
+
+
+_MAX_HEADER = 64 << 20  # a safetensors header is kilobytes; anything huge is not one
+
+
+def _checkpoint_calibration(repo: str) -> dict[str, Any]:
+    """exp(logit_scale) and logit_bias from `repo`'s model.safetensors, by HTTP range requests
+    (the 8-byte header length, the JSON header, two float32 values: kilobytes, not gigabytes)."""
+    import huggingface_hub
+
+    url = huggingface_hub.hf_hub_url(repo, "model.safetensors", revision="main")
+    try:
+        commit = huggingface_hub.get_hf_file_metadata(url).commit_hash
+    except _network_errors() as exc:
+        raise _Unreachable() from exc
+    url = huggingface_hub.hf_hub_url(repo, "model.safetensors", revision=commit)
+    (length,) = struct.unpack("<Q", _read_range(url, 0, 8))
+    if not 0 < length < _MAX_HEADER:
+        msg = f"{repo}/model.safetensors: implausible header length {length}"
+        raise ValueError(msg)
+    header = json.loads(_read_range(url, 8, length))
+    raw = {}
+    for key in ("logit_scale", "logit_bias"):
+        meta = header[key]
+        start, end = meta["data_offsets"]
+        if meta["dtype"] != "F32" or end - start != 4:
+            msg = f"{repo}/model.safetensors: {key} is {meta['dtype']} {meta['shape']}, not 1 float"
+            raise ValueError(msg)
+        (raw[key],) = struct.unpack("<f", _read_range(url, 8 + length + start, 4))
+    scale = math.exp(raw["logit_scale"])
+    if not (math.isfinite(scale) and math.isfinite(raw["logit_bias"])):
+        msg = f"{repo}/model.safetensors: non-finite logit scale/bias"
+        raise ValueError(msg)
+    return {"logit_scale": scale, "logit_bias": raw["logit_bias"],
+            "source": f"{repo}@{commit}/model.safetensors"}  # fmt: skip
+
+
+def _read_range(url: str, start: int, size: int) -> bytes:
+    """`size` bytes of `url` from `start` (HTTP Range); _Unreachable when the network fails."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"Range": f"bytes={start}-{start + size - 1}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            data = response.read(size + 1)
+    except (urllib.error.URLError, OSError) as exc:
+        raise _Unreachable() from exc
+    if len(data) != size:  # a server that ignored Range would send the whole file
+        msg = f"{url}: asked for {size} bytes at {start}, got {len(data)}"
+        raise ValueError(msg)
+    return data
 
 
 def _fetch_one(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,26 @@ def read_manifest(models_dir: str | os.PathLike[str] | None = None) -> dict[str,
     if not isinstance(models, dict) or not all(isinstance(v, str) for v in models.values()):
         msg = f"{path} has a malformed 'models' table; re-run `vectorvision fetch-models`"
         raise ModelError(msg)
+    zero_shot = data.get("zero_shot", {})
+    if not isinstance(zero_shot, dict) or not all(_is_calibration(v) for v in zero_shot.values()):
+        msg = f"{path} has a malformed 'zero_shot' table; re-run `vectorvision fetch-models`"
+        raise ModelError(msg)
     return data
+
+
+def _is_calibration(entry: object) -> bool:
+    if not isinstance(entry, dict):
+        return False
+    values = (entry.get("logit_scale"), entry.get("logit_bias"))
+    return all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+
+
+def calibration(manifest: dict[str, Any] | None, semantic: str) -> tuple[float, float] | None:
+    """(logit_scale, logit_bias) the fetch read from `semantic`'s checkpoint, if it did."""
+    entry = ((manifest or {}).get("zero_shot") or {}).get(semantic)
+    if entry is None:
+        return None
+    return float(entry["logit_scale"]), float(entry["logit_bias"])
 
 
 def selection(manifest: dict[str, Any] | None) -> tuple[str, str]:
@@ -77,8 +97,9 @@ def selection(manifest: dict[str, Any] | None) -> tuple[str, str]:
 
 def _write(folder: Path, manifest: dict[str, Any]) -> None:
     doc = {"format": MANIFEST_FORMAT, "version": 1, "files": manifest.get("files", {})}
-    if manifest.get("models"):
-        doc["models"] = manifest["models"]
+    for key in ("models", "zero_shot"):
+        if manifest.get(key):
+            doc[key] = manifest[key]
     atomic_write_bytes(folder / MANIFEST_FILENAME, json.dumps(doc, indent=2).encode() + b"\n")
 
 
@@ -102,6 +123,13 @@ def record_selection(folder: Path, visual: str, semantic: str) -> None:
     """Record which model the folder holds per role (after all of its files landed)."""
     manifest = _current(folder)
     _write(folder, {**manifest, "models": {"visual": visual, "semantic": semantic}})
+
+
+def record_calibration(folder: Path, semantic: str, values: dict[str, Any]) -> None:
+    """Record the zero-shot logit scale/bias read from `semantic`'s original checkpoint."""
+    manifest = _current(folder)
+    table = {**(manifest.get("zero_shot") or {}), semantic: dict(values)}
+    _write(folder, {**manifest, "zero_shot": table})
 
 
 def verify_against_manifest(models_dir: str | os.PathLike[str] | None, filename: str) -> str:

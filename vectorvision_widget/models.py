@@ -129,12 +129,15 @@ class ZeroShotSpec:
     """SigLIP's sigmoid zero-shot head: p = sigmoid(scale * cos + bias), per model.
 
     `logit_scale` is exp() of the checkpoint's learned logit_scale. None where no source we could
-    check publishes the values: keywords then rank by cosine only (see keywords.py).
+    check publishes the values: the fetch then reads them from `checkpoint` (the original
+    model.safetensors, two 4-byte values fetched by range requests) into manifest.json, and without
+    them keywords rank by cosine only (see keywords.py).
     """
 
     logit_scale: float | None
     logit_bias: float | None
     prompt: str = "This is a photo of {label}."
+    checkpoint: str | None = None  # hub repo whose model.safetensors holds logit_scale/logit_bias
 
     @property
     def calibrated(self) -> bool:
@@ -290,7 +293,7 @@ SIGLIP_ZERO_SHOT = ZeroShotSpec(logit_scale=117.330765, logit_bias=-12.932437)
 #: SigLIP large at 256 px (1024-d). No public source we could check lists a commit or sha256 of
 #: this export: the revision is resolved at the first fetch and every file checked against the
 #: hub's sha256, then both are recorded in manifest.json. Its logit scale/bias are not published
-#: in a source we could check either, so keywords rank by cosine (ZeroShotSpec.calibrated False).
+#: in a source we could check either: the fetch reads them from the original checkpoint.
 SIGLIP_LARGE_REPO = "Xenova/siglip-large-patch16-256"
 SIGLIP_LARGE_VISION = ModelSpec(
     role="vision",
@@ -314,7 +317,9 @@ SIGLIP_LARGE_TEXT = ModelSpec(
 SIGLIP_LARGE_TOKENIZER = TokenizerSpec(
     filename="siglip_large_tokenizer.json", repo=SIGLIP_LARGE_REPO, revision=None
 )
-SIGLIP_LARGE_ZERO_SHOT = ZeroShotSpec(logit_scale=None, logit_bias=None)
+SIGLIP_LARGE_ZERO_SHOT = ZeroShotSpec(
+    logit_scale=None, logit_bias=None, checkpoint="google/siglip-large-patch16-256"
+)
 
 # --- the registry --------------------------------------------------------------------------------
 
