@@ -325,3 +325,13 @@ def test_cpu_defaults(encoders: Encoders) -> None:
     encoders.embed_texts(["red"])  # a real session exists now
     assert encoders.providers == [CPU]
     assert 1 <= encoders.decode_workers <= 4
+
+
+def test_decode_limits_are_configurable_at_load(tiny_models_dir: Path, tmp_path: Path) -> None:
+    Image.new("RGB", (1200, 1000), (10, 20, 30)).save(tmp_path / "big.png")
+    strict = Encoders.load(tiny_models_dir, pixel_budget=1_000_000)
+    with pytest.raises(ImageDecodeError, match="decode budget of 1,000,000"):
+        strict.embed_images([tmp_path / "big.png"])
+    assert Encoders.load(tiny_models_dir, pixel_budget=None).embed_images(
+        [tmp_path / "big.png"]
+    )[0].shape == (1, 32)

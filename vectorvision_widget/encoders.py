@@ -126,11 +126,13 @@ class Encoders:
         max_pixels: int | None,
         look: VisualModel | None = None,
         meaning: SemanticModel | None = None,
+        pixel_budget: int | None = _images.DEFAULT_PIXEL_BUDGET,
     ) -> None:
         self.folder = folder
         self.batch_size = batch_size
         self.threads = threads
         self.max_pixels = max_pixels
+        self.pixel_budget = pixel_budget
         self.look = look or visual_model()
         self.meaning = meaning or semantic_model()
         self._io = io
@@ -158,11 +160,13 @@ class Encoders:
         max_pixels: int | None = _images.DEFAULT_MAX_PIXELS,
         visual: str | None = None,
         semantic: str | None = None,
+        pixel_budget: int | None = _images.DEFAULT_PIXEL_BUDGET,
     ) -> Encoders:
         """Check a models folder (argument, $VECTORVISION_MODELS, ./models) and prepare encoders.
 
         `visual` / `semantic` name the models to use (default: what the folder's manifest.json
-        records, else "dinov2-small" / "siglip-base"). Raises ModelError naming the file and the
+        records, else "dinov2-small" / "siglip-base"). `max_pixels` / `pixel_budget`: the decode
+        limits of `images.open_image` (None lifts them). Raises ModelError naming the file and the
         remedy; ValueError for an unknown provider or model name. `threads` defaults to the
         number of physical cores (CPU provider).
         """
@@ -208,6 +212,7 @@ class Encoders:
         enc = cls(
             folder, io, tokenizer, batch_size=batch_size, providers=chosen,
             threads=threads or physical_cores(), max_pixels=max_pixels, look=look, meaning=meaning,
+            pixel_budget=pixel_budget,
         )  # fmt: skip
         text = meaning.text
         feat_text = _static_dim(io[text.filename], text.embedding_output)
@@ -330,7 +335,9 @@ class Encoders:
 
     def load_image(self, source: ImageInput) -> Image.Image:
         """Decode a path or PIL image for the models (JPEG draft at the size they need)."""
-        return _images.load_for_models(source, *self._preprocessing, max_pixels=self.max_pixels)
+        return _images.load_for_models(
+            source, *self._preprocessing, max_pixels=self.max_pixels, pixel_budget=self.pixel_budget
+        )
 
     def encode_pixels(
         self, siglip_batch: np.ndarray, dino_batch: np.ndarray
