@@ -242,3 +242,37 @@ def test_top_k_ties_and_many_queries() -> None:
     np.testing.assert_array_equal(sc, want_s)
     one_i, _ = top_k(X, Q[3], 3000)  # k > rows left: clipped
     assert one_i.shape == (3000,) and sorted(one_i.tolist()) == list(range(3000))
+
+
+def test_neighbour_table_switches_to_the_index_above_exact_max_n(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import vectorvision_widget.ann as ann
+    import vectorvision_widget.topk as topk
+
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(8, 16))
+    X = (centres[rng.integers(0, 8, 400)] + 0.3 * rng.normal(size=(400, 16))).astype(np.float32)
+    calls: list[int] = []
+    real = ann.neighbour_table
+
+    def spy(*a, **kw):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(ann, "neighbour_table", spy)
+    ex_i, ex_s = neighbour_table(X, 5)  # below the threshold: exact
+    assert calls == []
+    ap_i, ap_s = neighbour_table(X, 5, exact=False)  # forced approximate on small data
+    assert calls == [1]
+    assert ap_i.shape == ex_i.shape and ap_i.dtype == ex_i.dtype == np.int32
+    assert ap_s.shape == ex_s.shape and ap_s.dtype == ex_s.dtype == np.float32
+    assert not (ap_i == np.arange(400)[:, None]).any()
+    recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(ap_i, ex_i, strict=True)])
+    assert recall >= 0.9
+    monkeypatch.setattr(topk, "EXACT_MAX_N", 100)
+    neighbour_table(X, 5)  # above the (lowered) threshold: the index
+    assert calls == [1, 1]
+    done: list[tuple[int, int]] = []
+    neighbour_table(X, 5, exact=True, block=64, progress=lambda d, t: done.append((d, t)))
+    assert calls == [1, 1] and done[-1] == (400, 400) and len(done) > 1

@@ -54,7 +54,7 @@ VERSION = 2
 STORES_ANY_PATH = True
 FLOAT32_NAMES = {"float32", "<f4", "f4"}
 LE_F4 = np.dtype("<f4")
-_WRITE_ROWS = 1024  # records encoded per chunk by the streaming writer
+_WRITE_ROWS = 256  # records encoded per chunk by the streaming writer
 
 
 def b64decode(text: str) -> bytes:
