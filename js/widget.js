@@ -428,6 +428,7 @@ function render({ model, el }) {
     },
     "change:colour_query": toolbar.sync,
     "change:_modes": toolbar.sync,
+    "change:status": toolbar.sync,
     "change:hovered": () => {
       const v = model.get("hovered");
       if (v === lastSentHover) return; // echo guard: our own change coming back

@@ -1,4 +1,7 @@
-"""Fixtures for real-browser tests: ONE JupyterLab server and ONE Chromium for the whole session.
+"""Fixtures for real-browser tests: ONE Jupyter server and ONE Chromium for the whole session.
+The server is JupyterLab's; with ``notebook`` (7) installed it serves Notebook 7 pages too
+(``/notebooks/<file>``). Both expose their app object (``window.jupyterapp``) so tests run
+commands (run all cells, change theme) without clicking through menus.
 
 Debian's /usr/bin/chromium is driven by Playwright for Python (never `playwright install`: it
 downloads). Every process we start is ended by PID, with its descendants (psutil), never by name.
@@ -26,6 +29,7 @@ import psutil
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).parent))  # so the test modules can `import nbpage`
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROME_ARGS = [
     "--no-sandbox",
@@ -100,6 +104,10 @@ def lab_server() -> Iterator[dict[str, Any]]:
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--ServerApp.port_retries=0", "--LabApp.extension_manager=readonly",
+        "--LabApp.expose_app_in_browser=True",
+        "--JupyterNotebookApp.expose_app_in_browser=True",
+        f"--JupyterNotebookApp.user_settings_dir={root / '.nb-settings'}",
+        f"--JupyterNotebookApp.workspaces_dir={root / '.nb-ws'}",
     ]  # fmt: skip
     if os.geteuid() == 0:
         cmd.append("--allow-root")
