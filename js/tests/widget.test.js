@@ -212,3 +212,30 @@ test("⟳ rescans new files; Shift+click asks, then rescans everything", async (
   button.dispatchEvent(new window.MouseEvent("click", { shiftKey: true, bubbles: true }));
   assert.deepEqual(model.sent.at(-1), { type: "rescan", force: true });
 });
+
+test("pointer: click selects, Ctrl+click toggles, Ctrl+drag adds a box, a plain drag pans", () => {
+  const v = vv().view;
+  const at = (r, c) => [v.tx + (c + 0.5) * v.scale, v.ty + (r + 0.5) * v.scale];
+  const click = (xy, opts = {}) => {
+    pointer(stage, "pointerdown", ...xy, opts);
+    pointer(stage, "pointerup", ...xy, opts);
+  };
+  click(at(0, 2));
+  assert.deepEqual(model.state.selected, [2]);
+  click(at(1, 0), { ctrlKey: true });
+  assert.deepEqual(model.state.selected.sort(), [2, 6]);
+  click(at(0, 2), { ctrlKey: true });
+  assert.deepEqual(model.state.selected, [6]);
+  pointer(stage, "pointerdown", ...at(2, 0), { ctrlKey: true });
+  pointer(stage, "pointermove", ...at(3, 1), { ctrlKey: true });
+  pointer(stage, "pointerup", ...at(3, 1), { ctrlKey: true });
+  assert.deepEqual(model.state.selected.sort((a, b) => a - b), [6, 12, 13, 18, 19]);
+  click([1, 1]); // outside the map: clears
+  assert.deepEqual(model.state.selected, []);
+  const before = { ...vv().view };
+  pointer(stage, "pointerdown", 300, 200);
+  pointer(stage, "pointermove", 340, 190);
+  pointer(stage, "pointerup", 340, 190);
+  assert.deepEqual([vv().view.tx - before.tx, vv().view.ty - before.ty], [40, -10]);
+  assert.deepEqual(model.state.selected, []); // a drag is not a click
+});
