@@ -1,40 +1,43 @@
-"""Library file save/load time and size: packed base64 vectors vs. stdlib json with number lists.
+"""Library save/load: time and peak memory against the bytes of the vectors, new vs old code.
 
-    python benchmarks/bench_library.py                 # 10k and 100k records (goal ≤ 5 s each way)
-    python benchmarks/bench_library.py --sizes 2000    # quick check
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_library.py
+    python benchmarks/bench_library.py --sizes 2000               # quick check
+    git worktree add /tmp/l-before <old commit>                   # then, in the same run:
+    python benchmarks/bench_library.py --baseline-repo /tmp/l-before
 
 Records look like a real scan: 768-d SigLIP + 384-d DINOv2 vectors, 5 keywords, a 5-colour
-palette, size/mtime/sha256. The stdlib-json baseline (what a plain `json.dump` of number lists
-costs) runs only up to --baseline-max records because it is slow; larger sizes are extrapolated
-linearly and marked "~".
+palette, size/mtime/sha256. Each measurement runs in a fresh subprocess importing the package
+from the repo given (this one, or `--baseline-repo`): `load` reads a file that code saved
+itself; `save` loads the reference file first, resets the kernel's peak-RSS mark
+(/proc/self/clear_refs) and then saves. "peak ×" = (peak RSS during the step − RSS before it)
+/ bytes of the vectors (N × 1152 × 4): the goal is ≤ 2. "kernel MB/image" is the RSS the
+loaded library keeps (vectors + records + index), per image.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import gc
 import json
-import resource
+import os
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import orjson
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from vectorvision_widget.library import Library
-
+REPO = Path(__file__).resolve().parents[1]
 LABELS = ["beach", "sky", "portrait", "city street", "forest", "food", "dog", "sunset", "car"]
+DF, DV = 768, 384
 
 
-def make_library(n: int, df: int = 768, dv: int = 384, seed: int = 0) -> Library:
+def make_library(n: int, seed: int = 0):  # type: ignore[no-untyped-def]
+    from vectorvision_widget.library import Library
+
     rng = np.random.default_rng(seed)
-    feats = rng.standard_normal((n, df), dtype=np.float32)
-    vis = rng.standard_normal((n, dv), dtype=np.float32)
+    feats = rng.standard_normal((n, DF), dtype=np.float32)
+    vis = rng.standard_normal((n, DV), dtype=np.float32)
     pal = rng.integers(0, 256, size=(n, 5, 3)).tolist()
     scores = rng.random((n, 5)).round(4).tolist()
     records = [
@@ -54,119 +57,110 @@ def make_library(n: int, df: int = 768, dv: int = 384, seed: int = 0) -> Library
     lib = Library.from_arrays([r["path"] for r in records], feats, vis, records=records)
     lib.set_models(
         {
-            "features": {"name": "siglip-base-patch16-224", "sha256": "a" * 64, "dim": df},
-            "visualFeatures": {"name": "dinov2-small", "sha256": "b" * 64, "dim": dv},
+            "features": {"name": "siglip-base-patch16-224", "sha256": "a" * 64, "dim": DF},
+            "visualFeatures": {"name": "dinov2-small", "sha256": "b" * 64, "dim": DV},
         }
     )
     return lib
 
 
-def timed(fn: object) -> tuple[float, object]:
+def rss() -> int:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmRSS"))
+
+
+def peak() -> int:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmHWM"))
+
+
+def reset_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as fh:  # "5": reset the peak RSS to the current RSS
+        fh.write("5")
+
+
+def worker(step: str, ref: str, out: str) -> dict:
+    """One step in this fresh process (the package imported from sys.path[0])."""
+    import gc
+
+    from vectorvision_widget.library import Library
+
     gc.collect()
+    if step == "load":
+        before = rss()
+        reset_peak()
+        t0 = time.perf_counter()
+        lib = Library.load(out)
+        t = time.perf_counter() - t0
+        gc.collect()
+        return {"time": t, "peak": peak() - before, "kept": rss() - before, "n": len(lib)}
+    lib = Library.load(ref)
+    gc.collect()
+    before = rss()
+    reset_peak()
     t0 = time.perf_counter()
-    out = fn()  # type: ignore[operator]
-    return time.perf_counter() - t0, out
+    lib.save(out)
+    t = time.perf_counter() - t0
+    return {"time": t, "peak": peak() - before, "size": os.path.getsize(out)}
 
 
-def stdlib_save(lib: Library, path: Path) -> None:
-    """The naive baseline: the same document with vectors as number lists, stdlib json."""
-    images = []
-    for i, rec in enumerate(lib.records):
-        images.append(
-            {
-                **rec,
-                "features": lib.features[i].tolist(),
-                "visualFeatures": lib.visual_features[i].tolist(),
-            }
-        )
-    doc = {"format": "vectorvision-library", "version": 2, "models": lib.models, "images": images}
-    with path.open("w", encoding="utf-8") as fh:
-        json.dump(doc, fh)
-
-
-def stdlib_load(path: Path) -> int:
-    with path.open(encoding="utf-8") as fh:
-        doc = json.load(fh)
-    feats = np.array([r["features"] for r in doc["images"]], dtype=np.float32)
-    vis = np.array([r["visualFeatures"] for r in doc["images"]], dtype=np.float32)
-    return feats.shape[0] + vis.shape[0]
-
-
-def naive_load(path: Path) -> int:
-    """The same packed file read the simplest way (orjson + per-row b64decode, no validation),
-    to show what validation and the legacy handling cost on this machine."""
-    doc = orjson.loads(path.read_bytes())
-    images = doc["images"]
-    mats = [
-        np.stack([np.frombuffer(base64.b64decode(r[key]["b64"]), "<f4") for r in images])
-        for key in ("features", "visualFeatures")
-    ]
-    return sum(m.shape[0] for m in mats)
-
-
-def run(n: int, folder: Path, baseline_max: int, rows: list[str]) -> None:
-    lib = make_library(n)
-    ours = folder / f"lib-{n}.json"
-    t_save, _ = timed(lambda: lib.save(ours))
-    t_load, loaded = timed(lambda: Library.load(ours))
-    assert isinstance(loaded, Library) and np.array_equal(loaded.features, lib.features)
-    size = ours.stat().st_size
-    del loaded
-    t_naive, _ = timed(lambda: naive_load(ours))
-    ours.unlink()
-    if n <= baseline_max:
-        base = folder / f"base-{n}.json"
-        b_save, _ = timed(lambda: stdlib_save(lib, base))
-        b_load, _ = timed(lambda: stdlib_load(base))
-        b_size = base.stat().st_size
-        base.unlink()
-        mark = ""
-    elif not BASELINE:
-        rows.append(
-            f"| {n:,} | {t_save:.2f} | {t_load:.2f} | {t_naive:.2f} | {size / 1e6:,.0f} "
-            "| – | – | – | – |"
-        )
-        print(rows[-1], flush=True)
-        return
-    else:  # extrapolate from the largest measured baseline, linear in N
-        ref_n, b_save, b_load, b_size = BASELINE[-1]
-        scale = n / ref_n
-        b_save, b_load, b_size = b_save * scale, b_load * scale, int(b_size * scale)
-        mark = "~"
-    if n <= baseline_max:
-        BASELINE.append((n, b_save, b_load, b_size))
-    rows.append(
-        f"| {n:,} | {t_save:.2f} | {t_load:.2f} | {t_naive:.2f} | {size / 1e6:,.0f} | "
-        f"{mark}{b_save:.1f} | "
-        f"{mark}{b_load:.1f} | {mark}{b_size / 1e6:,.0f} | {b_save / t_save:.0f}× / "
-        f"{b_load / t_load:.0f}× |"
+def run(step: str, repo: Path, ref: Path, out: Path) -> dict:
+    code = (  # the package from `repo`, this file's worker
+        f"import sys, json, runpy; sys.path.insert(0, {str(repo)!r});"
+        f"worker = runpy.run_path({__file__!r})['worker'];"
+        f"print(json.dumps(worker({step!r}, {str(ref)!r}, {str(out)!r})))"
     )
-    print(rows[-1], flush=True)
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=repo
+    )
+    if res.returncode:
+        raise SystemExit(f"bench_library: {step} with {repo} failed:\n{res.stderr[-3000:]}")
+    return json.loads(res.stdout.splitlines()[-1])
 
 
-BASELINE: list[tuple[int, float, float, int]] = []
+def blas() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+
+        return ", ".join(
+            f"{i.get('internal_api')} {i.get('architecture')} ×{i.get('num_threads')}"
+            for i in threadpool_info()
+        )
+    except ImportError:
+        return "threadpoolctl not installed"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--baseline-max", type=int, default=10_000)
-    parser.add_argument("--dir", type=Path, default=None, help="where to write (default: temp)")
-    args = parser.parse_args()
-    header = [
-        "| records | save s | load s | naive b64 load s | size MB | stdlib json save s | "
-        "stdlib json load s | stdlib size MB | speed-up vs stdlib save / load |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    print("\n".join(header), flush=True)
-    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        rows: list[str] = []
-        for n in sorted(args.sizes):
-            run(n, Path(tmp), args.baseline_max, rows)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--baseline-repo", type=Path, help="a checkout of the old code to compare")
+    ap.add_argument("--dir", type=Path, default=None, help="where to write (default: temp)")
+    args = ap.parse_args()
+    sys.path.insert(0, str(REPO))
+    print(f"BLAS: {blas()}")
     print(
-        f"\npeak RSS {peak:.1f} GB; '~' = extrapolated linearly from the largest measured baseline"
+        "| N | code | save s | save peak × | load s | load peak × | kernel MB/image "
+        "| file MB | vectors MB |"
     )
+    print("|---|---|---|---|---|---|---|---|---|")
+    codes = [("new", REPO)] + ([("old", args.baseline_repo)] if args.baseline_repo else [])
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        for n in sorted(args.sizes):
+            ref = Path(tmp) / f"ref-{n}.json"
+            make_library(n).save(ref)
+            vec = n * (DF + DV) * 4
+            for name, repo in codes:
+                out = Path(tmp) / f"{name}-{n}.json"
+                s = run("save", repo, ref, out)
+                ld = run("load", repo, ref, out)
+                print(
+                    f"| {n:,} | {name} | {s['time']:.2f} | {s['peak'] / vec:.2f} | "
+                    f"{ld['time']:.2f} | {ld['peak'] / vec:.2f} | {ld['kept'] / n / 1e6:.4f} | "
+                    f"{s['size'] / 1e6:,.0f} | {vec / 1e6:,.0f} |",
+                    flush=True,
+                )
+                out.unlink()
+            ref.unlink()
 
 
 if __name__ == "__main__":

@@ -1,28 +1,38 @@
-"""Benchmark: exact all-rows neighbour table and hybrid re-ranking after a weight change.
+"""Benchmark: neighbour tables, the live hybrid slider and single queries, new vs old code.
 
-Run: ``python benchmarks/bench_neighbours.py`` (10k and 100k × 384, k = 10; ``--quick`` for 10k
-only; ``--sizes 10000 30000`` for others). ``--baseline FILE`` also times another copy of
-similarity.py (e.g. ``git show HEAD~1:vectorvision_widget/similarity.py > /tmp/old.py``) in the
-same run, for ratios. Every step runs in its own subprocess, so its peak RSS (input vectors
-included: N×384×4 bytes, + N×768×4 for the hybrid) is its own. Data are float32 throughout.
-The hybrid slider rows give re-rank time vs an exact recomputation (``--no-exact`` skips that
-slow table) and the recall of the re-ranked lists against the exact hybrid neighbours.
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_neighbours.py
+    git worktree add /tmp/l-before <old commit>
+    python benchmarks/bench_neighbours.py --baseline-repo /tmp/l-before --sizes 20000
+
+Every step runs in its own subprocess importing the package from this repo or from
+``--baseline-repo`` (a checkout of older code), so both are timed in the same run on the same
+data. Data: float32 unit vectors around 64 shared cluster centres (visual 384-d, semantic
+768-d), so the two spaces agree as they do on real photos.
+
+- ``table``: ``similarity.neighbour_table(visual, k=10)`` (exact below the threshold; above it
+  the new code uses the approximate index, reported with its recall on 500 sampled rows).
+- ``hybrid``: the first hybrid table (candidates per space + one re-rank) vs a weight change
+  (re-rank only), with recall against the exact hybrid neighbours of 500 sampled rows.
+- ``queries`` (at ``--query-n``, default 100k): median of 20 calls of ``lib.similar`` in each
+  space, ``lib.search`` with a vector and ``lib.by_colour``, against the floor: a bare float32
+  matmul + argpartition on the same matrix (both spaces' floors for hybrid/fused).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
-from types import ModuleType
+from pathlib import Path
 
 import numpy as np
 
 K = 10
+REPO = Path(__file__).resolve().parents[1]
 
 
 def mixture(labels: np.ndarray, d: int, seed: int, k: int = 64) -> np.ndarray:
@@ -39,119 +49,168 @@ def data(n: int) -> tuple[np.ndarray, np.ndarray]:
     return mixture(labels, 384, 0), mixture(labels, 768, 1)  # same clusters in both spaces
 
 
-def load(path: str | None) -> ModuleType:
-    if path is None:
-        from vectorvision_widget import similarity
-
-        return similarity
-    spec = importlib.util.spec_from_file_location("baseline_similarity", path)
-    if spec is None or spec.loader is None:
-        msg = f"bench_neighbours: cannot import the baseline {path!r}; pass a similarity.py copy"
-        raise SystemExit(msg)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def exact_hybrid(v: np.ndarray, s: np.ndarray, w: float, k: int, rows: np.ndarray) -> np.ndarray:
-    """Exact hybrid neighbours for a sample of rows (brute force)."""
     sc = w * (v[rows] @ v.T) + (1 - w) * (s[rows] @ s.T)
     sc[np.arange(rows.size), rows] = -np.inf
     return np.argsort(-sc, axis=1)[:, :k]
 
 
-def worker(step: str, n: int, path: str | None, exact: bool) -> dict:
-    """One measurement in this (fresh) process."""
-    sim = load(path)
+def recall(idx: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean([len(set(a) & set(b)) / K for a, b in zip(idx, truth, strict=True)]))
+
+
+def median_time(fn, reps: int = 20) -> float:  # type: ignore[no-untyped-def]
+    fn()  # warm-up: caches, first-touch
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def worker(step: str, n: int) -> dict:
+    from vectorvision_widget import similarity as sim
+
     v, s = data(n)
+    rows = np.random.default_rng(2).choice(n, min(n, 500), replace=False)
     out: dict = {}
-    t = time.perf_counter()
     if step == "table":
+        t = time.perf_counter()
         idx, _ = sim.neighbour_table(v, K)
         out["time"] = time.perf_counter() - t
-        out["checksum"] = int(idx[: min(n, 1000)].astype(np.int64).sum())
-    else:
+        truth = np.argsort(-(v[rows] @ v.T) + 2 * (np.arange(n) == rows[:, None]), axis=1)[:, :K]
+        out["recall"] = recall(idx[rows], truth)
+    elif step == "hybrid":
+        t = time.perf_counter()
         hn = sim.HybridNeighbours(v, s, K)
-        out["time"] = time.perf_counter() - t
+        idx, _ = hn.table(0.5)
+        out["first"] = time.perf_counter() - t
         out["K"] = hn.candidates
-        rows = np.random.default_rng(2).choice(n, min(n, 500), replace=False)
         out["rerank"] = []
-        for w in (0.3, 0.5, 0.7):
+        for w in (0.3, 0.7):
             t = time.perf_counter()
             idx, _ = hn.table(w)
-            t_rr = time.perf_counter() - t
-            truth = exact_hybrid(v, s, w, K, rows)
-            hits = [len(set(a) & set(b)) / K for a, b in zip(idx[rows], truth, strict=True)]
-            out["rerank"].append((w, t_rr, float(np.mean(hits))))
-        if exact:  # exact table for a new weight = one table over sqrt(w)·v ⊕ sqrt(1−w)·s
-            del hn
-            fused = np.concatenate([np.sqrt(0.5) * v, np.sqrt(0.5) * s], axis=1)
-            t = time.perf_counter()
-            sim.neighbour_table(fused, K, normalize=False)
-            out["exact"] = time.perf_counter() - t
+            out["rerank"].append(
+                (w, time.perf_counter() - t, recall(idx[rows], exact_hybrid(v, s, w, K, rows)))
+            )
+    else:
+        out.update(queries(v, s, n))
     out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
 
-def run(step: str, n: int, path: str | None, exact: bool) -> dict:
-    cmd = [sys.executable, __file__, "--worker", step, "--sizes", str(n), "--exact", str(exact)]
-    if path:
-        cmd += ["--baseline", path]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+def queries(v: np.ndarray, s: np.ndarray, n: int) -> dict:
+    from vectorvision_widget.library import Library
+
+    rng = np.random.default_rng(5)
+    pal = rng.integers(0, 256, size=(n, 5, 3)).tolist()
+    recs = [{"path": f"/x/{i}.jpg", "palette": pal[i], "color": pal[i][0]} for i in range(n)]
+    lib = Library.from_arrays([r["path"] for r in recs], s, v, records=recs)
+    del recs, pal
+    V, S = np.ascontiguousarray(lib.visual_features), np.ascontiguousarray(lib.features)
+    picks = iter(rng.integers(0, n, 10_000).tolist())
+
+    def floor(X: np.ndarray):  # type: ignore[no-untyped-def]
+        def f() -> None:
+            sc = X @ X[next(picks)]
+            np.argpartition(sc, -20)[-20:]
+
+        return f
+
+    res = {"floor_visual": median_time(floor(V)), "floor_semantic": median_time(floor(S))}
+    for space in ("visual", "semantic", "hybrid", "fused"):
+        res[space] = median_time(lambda sp=space: lib.similar(next(picks), 20, space=sp))
+    res["search"] = median_time(lambda: lib.search(S[next(picks)], k=20))
+    res["by_colour"] = median_time(lambda: lib.by_colour([200, 40, 40], 20), reps=5)
+    return res
+
+
+def run(step: str, n: int, repo: Path) -> dict:
+    code = (
+        f"import sys, json, runpy; sys.path.insert(0, {str(repo)!r});"
+        f"w = runpy.run_path({__file__!r})['worker'];"
+        f"print(json.dumps(w({step!r}, {n})))"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if res.returncode:
-        msg = f"bench_neighbours: {step} at N={n} failed:\n{res.stderr}"
-        raise SystemExit(msg)
+        raise SystemExit(
+            f"bench_neighbours: {step} at N={n} ({repo}) failed:\n{res.stderr[-3000:]}"
+        )
     return json.loads(res.stdout.splitlines()[-1])
+
+
+def blas() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+
+        return ", ".join(
+            f"{i.get('internal_api')} {i.get('architecture')} ×{i.get('num_threads')}"
+            for i in threadpool_info()
+        )
+    except ImportError:
+        return "threadpoolctl not installed"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="10k only")
-    ap.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000])
-    ap.add_argument("--baseline", help="another similarity.py to time in the same run")
-    ap.add_argument("--baseline-hybrid", action="store_true", help="also time its hybrid step")
-    ap.add_argument("--no-exact", action="store_true", help="skip the exact hybrid table")
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
-    ap.add_argument("--exact", default="True", help=argparse.SUPPRESS)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000], help="table sizes")
+    ap.add_argument("--query-n", type=int, default=100_000, help="library size for queries")
+    ap.add_argument("--baseline-repo", type=Path, help="a checkout of the old code to compare")
+    ap.add_argument("--steps", nargs="+", default=["queries", "table", "hybrid"])
     args = ap.parse_args()
-    if args.worker:
-        print(json.dumps(worker(args.worker, args.sizes[0], args.baseline, args.exact == "True")))
-        return
-    sizes = [10000] if args.quick else args.sizes
-    print("| N | step | code | time s | peak RSS MB | note |")
-    print("|---|---|---|---|---|---|")
-    for n in sizes:
-        new = run("table", n, None, False)
+    print(f"BLAS: {blas()}")
+    codes = [("new", REPO)] + ([("old", args.baseline_repo)] if args.baseline_repo else [])
+    if "queries" in args.steps:
+        n = args.query_n
+        print(f"\nSingle queries at N={n:,} (median of 20, ms; × = vs the bare matmul floor)")
         print(
-            f"| {n:,} | neighbour_table(384-d, k={K}) | new | {new['time']:.1f} | "
-            f"{new['rss_mb']:.0f} | exact |"
+            "| code | floor vis | floor sem | visual | semantic | hybrid | fused | search "
+            "| by_colour |"
         )
-        if args.baseline:
-            old = run("table", n, args.baseline, False)
-            same = "same" if old["checksum"] == new["checksum"] else "DIFFERENT"
+        print("|---|---|---|---|---|---|---|---|---|")
+        for name, repo in codes:
+            q = run("queries", n, repo)
+            fv, fs = q["floor_visual"], q["floor_semantic"]
+            cell = {
+                "visual": f"{q['visual'] * 1e3:.1f} ({q['visual'] / fv:.1f}×)",
+                "semantic": f"{q['semantic'] * 1e3:.1f} ({q['semantic'] / fs:.1f}×)",
+                "hybrid": f"{q['hybrid'] * 1e3:.1f} ({q['hybrid'] / (fv + fs):.1f}×)",
+                "fused": f"{q['fused'] * 1e3:.1f} ({q['fused'] / (fv + fs):.1f}×)",
+                "search": f"{q['search'] * 1e3:.1f} ({q['search'] / fs:.1f}×)",
+            }
             print(
-                f"| {n:,} | neighbour_table(384-d, k={K}) | baseline | {old['time']:.1f} | "
-                f"{old['rss_mb']:.0f} | new is {old['time'] / new['time']:.2f}× faster; "
-                f"{same} neighbours |"
+                f"| {name} | {fv * 1e3:.1f} | {fs * 1e3:.1f} | {cell['visual']} | "
+                f"{cell['semantic']} | {cell['hybrid']} | {cell['fused']} | {cell['search']} | "
+                f"{q['by_colour'] * 1e3:.0f} |",
+                flush=True,
             )
-        h = run("hybrid", n, None, not args.no_exact)
-        print(
-            f"| {n:,} | HybridNeighbours precompute (K={h['K']}) | new | {h['time']:.1f} | "
-            f"{h['rss_mb']:.0f} | two tables + candidate cosines |"
-        )
-        if args.baseline and args.baseline_hybrid:
-            ho = run("hybrid", n, args.baseline, False)
-            print(
-                f"| {n:,} | HybridNeighbours precompute (K={ho['K']}) | baseline | "
-                f"{ho['time']:.1f} | {ho['rss_mb']:.0f} | new is "
-                f"{ho['time'] / h['time']:.2f}× faster |"
-            )
-        for w, t_rr, recall in h["rerank"]:
-            note = f"recall@{K} {recall:.4f}"
-            if "exact" in h:
-                note = f"exact table {h['exact']:.1f} s ({h['exact'] / t_rr:.0f}× slower); " + note
-            print(f"| {n:,} | re-rank w={w} | new | {t_rr:.3f} | {h['rss_mb']:.0f} | {note} |")
-        sys.stdout.flush()
+    if {"table", "hybrid"} & set(args.steps):
+        print("\n| N | step | code | time s | peak RSS MB | note |")
+        print("|---|---|---|---|---|---|")
+    for n in args.sizes:
+        for name, repo in codes:
+            if "table" in args.steps:
+                t = run("table", n, repo)
+                print(
+                    f"| {n:,} | neighbour_table(384-d, k={K}) | {name} | {t['time']:.1f} | "
+                    f"{t['rss_mb']:.0f} | recall@{K} {t['recall']:.3f} |",
+                    flush=True,
+                )
+            if "hybrid" in args.steps:
+                h = run("hybrid", n, repo)
+                print(
+                    f"| {n:,} | first hybrid table (K={h['K']}) | {name} | {h['first']:.2f} | "
+                    f"{h['rss_mb']:.0f} | candidates + re-rank |",
+                    flush=True,
+                )
+                for w, t_rr, rec in h["rerank"]:
+                    print(
+                        f"| {n:,} | weight change → {w} | {name} | {t_rr:.3f} | "
+                        f"{h['rss_mb']:.0f} | {h['first'] / t_rr:.0f}× faster than the first; "
+                        f"recall@{K} {rec:.3f} |",
+                        flush=True,
+                    )
 
 
 if __name__ == "__main__":

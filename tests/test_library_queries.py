@@ -97,3 +97,24 @@ def test_facade_names_and_no_cycles() -> None:
                 assert node.module not in ("library", "libformat"), f"{mod} imports {node.module}"
     for mod in [*mine, "library", "libformat", "libfields", "atomicfile"]:
         assert len((PKG / f"{mod}.py").read_text().splitlines()) <= 500, mod
+
+
+@pytest.mark.parametrize("rank_weight", [0.0, 1.0, 5.0])
+@pytest.mark.parametrize("k", [1, 7, 2000])
+def test_by_colour_pruning_equals_scoring_every_row(rank_weight: float, k: int) -> None:
+    from vectorvision_widget import colors
+
+    rng = np.random.default_rng(int(rank_weight * 10) + k)
+    n = 1500
+    pals = [rng.integers(0, 256, size=(int(rng.integers(0, 6)), 3)).tolist() for _ in range(n)]
+    recs = [{"path": f"/c/{i}.jpg", "palette": p} for i, p in enumerate(pals)]
+    lib = Library.from_arrays([r["path"] for r in recs], rng.normal(size=(n, 4)), records=recs)
+    for target in ([200, 40, 40], [128, 128, 128], [0, 0, 0], [250, 250, 10]):
+        score = colors.palette_distance(
+            target, colors.palettes_to_lab(pals), rank_weight=rank_weight
+        )
+        valid = np.flatnonzero(np.isfinite(score))
+        order = valid[np.lexsort((valid, score[valid]))][:k]
+        got = lib.by_colour(target, k, rank_weight=rank_weight)
+        assert [i for i, _ in got] == order.tolist()
+        np.testing.assert_array_equal([s for _, s in got], score[order])

@@ -167,20 +167,60 @@ def by_colour(lib: Library, rgb: Any, k: int, rank_weight: float) -> list[tuple[
     if not np.isfinite(rank_weight):
         msg = f"rank_weight must be a finite number, got {rank_weight!r}"
         raise ValueError(msg)
+    k = _k(k)
 
     def palettes_lab() -> np.ndarray:
         pals = [r.get("palette") or ([r["color"]] if r.get("color") else []) for r in lib.records]
         return colors.palettes_to_lab(pals)
 
     lab = lib._queries.get(lib.version, "palette_lab", palettes_lab)
-    score = colors.palette_distance(target, lab, rank_weight=rank_weight)
-    valid = np.flatnonzero(np.isfinite(score))
-    k = min(_k(k), len(valid))
-    if k <= 0:
+    rows, score = _colour_candidates(lab, target, k, rank_weight)
+    if not rows.size:
         return []
-    part = valid[np.argpartition(score[valid], k - 1)[:k]]
-    order = part[np.lexsort((part, score[part]))]
-    return [(int(i), float(score[i])) for i in order]
+    top = np.lexsort((rows, score))[:k]
+    return [(int(rows[i]), float(score[i])) for i in top]
+
+
+def _colour_candidates(
+    lab: np.ndarray, target: list[int], k: int, rank_weight: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows that can be in the top k, with their exact scores; CIEDE2000 only where needed.
+
+    CIEDE2000 ≥ |ΔL| / S_L (its other terms add a non-negative amount: |R_T| ≤ 2), and S_L
+    depends on the two lightnesses only, so a cheap lower bound per palette rules out most
+    rows: exact scores for the rows with the smallest bounds give a k-th best score t, and only
+    rows whose bound is ≤ t can still beat it. The result equals scoring every row.
+    """
+    n, p = lab.shape[0], lab.shape[1]
+    if n == 0 or k == 0:
+        return np.empty(0, np.int64), np.empty(0)
+    lt = float(colors.rgb_to_lab(np.asarray(target, dtype=np.float64))[0])
+    light = lab[..., 0]
+    d = (light + lt) / 2.0 - 50.0
+    d *= d
+    sl = 1.0 + 0.015 * d / np.sqrt(20.0 + d)
+    bound = np.abs(light - lt) / sl + rank_weight * np.arange(p)
+    bound = np.fmin.reduce(bound, axis=1)  # NaN (padding) ignored; all-NaN: no palette
+    valid = np.flatnonzero(~np.isnan(bound))
+    if not valid.size:
+        return np.empty(0, np.int64), np.empty(0)
+    m = min(valid.size, max(4 * k, 512))
+    first = valid[np.argpartition(bound[valid], m - 1)[:m]] if m < valid.size else valid
+    exact = colors.palette_distance(target, lab[first], rank_weight=rank_weight)
+    kk = min(k, first.size)
+    t = np.partition(exact, kk - 1)[kk - 1]
+    if np.isfinite(t):
+        more = valid[bound[valid] <= t + 1e-9]
+        more = np.setdiff1d(more, first, assume_unique=True)
+    else:
+        more = np.setdiff1d(valid, first, assume_unique=True)
+    if more.size:
+        first = np.concatenate([first, more])
+        exact = np.concatenate(
+            [exact, colors.palette_distance(target, lab[more], rank_weight=rank_weight)]
+        )
+    keep = np.isfinite(exact)
+    return first[keep], exact[keep]
 
 
 def duplicates(lib: Library, **kwargs: Any) -> dict[str, list[list[int]]]:
