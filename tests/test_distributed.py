@@ -111,7 +111,7 @@ def assert_same_library(a: Library, b: Library, paths: list[str] | None = None) 
 def test_ray_scan_equals_the_local_scan(setup: dict[str, Any], ray_cluster: Any) -> None:
     lib = Library()
     calls: list[tuple[int, int, str]] = []
-    report = ray_scan(setup, lib, on_progress=lambda *a: calls.append(a), trace=True)
+    report = ray_scan(setup, lib, num_actors=2, on_progress=lambda *a: calls.append(a), trace=True)
     local, local_report = setup["local"], setup["local_report"]
     assert sorted(lib.paths) == setup["good"] == sorted(local.paths)
     assert lib.paths == local.paths  # same row order too: results come back in file order
@@ -127,22 +127,15 @@ def test_ray_scan_equals_the_local_scan(setup: dict[str, Any], ray_cluster: Any)
     assert sorted(c[2] for c in calls) == sorted(setup["good"] + setup["bad"])
     assert report.timings["inference_s"] > 0 and report.timings["images_per_s"] > 0
     assert sum(1 for name, _, _ in report.trace if name == "decode") == total
-    # on CI's two-node cluster, both nodes embedded (actors placed on each node)
+    # which nodes embedded: on CI's two-node cluster, both (one actor on each)
     used = {name.split("@")[1] for name, _, _ in report.trace if name.startswith("inference@")}
     assert report.timings["nodes"] == len(used) >= 1
+    assert 1 <= report.timings["actors"] <= 2
     if ray_cluster.external:
         assert ray_cluster.nodes == 2 and len(used) == 2, used
 
 
-def test_two_actors_give_the_same_answer(setup: dict[str, Any]) -> None:
-    lib = Library()
-    report = ray_scan(setup, lib, num_actors=2, batch_size=1, workers=2)
-    assert lib.paths == setup["local"].paths
-    assert_same_library(setup["local"], lib)
-    assert report.timings["actors"] >= 1
-
-
-def _all_cpus_free(timeout: float = 20.0) -> bool:
+def _all_cpus_free(timeout: float = 30.0) -> bool:
     import ray
 
     deadline = time.monotonic() + timeout
@@ -153,8 +146,23 @@ def _all_cpus_free(timeout: float = 20.0) -> bool:
     return False
 
 
-def test_ctrl_c_keeps_what_arrived_and_stops_the_cluster_work(setup: dict[str, Any]) -> None:
+def test_ctrl_c_then_incremental_rescans(
+    setup: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through `vv.scan(engine="ray")`: Ctrl-C keeps what arrived and stops the cluster's work;
+    the next scans send only what is still to do; thumbnails land beside the library."""
+    from vectorvision_widget.thumbcache import ThumbStore
+
+    sent: list[list[str]] = []
+    real = distributed.stream_embeddings
+
+    def spy(items: Any, **kw: Any) -> Any:
+        sent.append([p for p, _, _ in items])
+        return real(items, **kw)
+
+    monkeypatch.setattr(distributed, "stream_embeddings", spy)
     lib = Library()
+    lib.save(tmp_path / "lib.json")  # a library with a path gets a thumbnail sidecar
     seen: list[int] = []
 
     def stop_after_three(done: int, total: int, path: str) -> None:
@@ -168,37 +176,25 @@ def test_ctrl_c_keeps_what_arrived_and_stops_the_cluster_work(setup: dict[str, A
     assert set(report.added) == set(lib.paths)
     assert_same_library(setup["local"], lib, lib.paths)
     assert _all_cpus_free(), "the encoder actors and decode tasks were not stopped"
-    # the next scan finishes the job (what arrived is not sent again)
-    kept = len(lib)
-    report = ray_scan(setup, lib)
-    assert not report.interrupted and report.unchanged == kept
-    assert sorted(lib.paths) == setup["good"]
+
+    arrived = set(lib.paths)
+    report = ray_scan(setup, lib)  # resumes: what arrived is not sent again
+    assert not report.interrupted and report.unchanged == len(arrived)
+    assert set(sent[-1]) == set(setup["good"] + setup["bad"]) - arrived
+    assert lib.paths == setup["local"].paths
     assert_same_library(setup["local"], lib)
+    store = ThumbStore.for_library(tmp_path / "lib.json")
+    for path in lib.paths:
+        rec = lib.records[lib.row_of(path)]
+        assert store.tile(path, rec["size"], rec["mtime"]) is not None, path
 
-
-def test_rescans_send_only_what_changed(
-    setup: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    lib = Library()
-    ray_scan(setup, lib)
-    sent: list[list[str]] = []
-    real = distributed.stream_embeddings
-
-    def spy(items: Any, **kw: Any) -> Any:
-        sent.append([p for p, _, _ in items])
-        return real(items, **kw)
-
-    monkeypatch.setattr(distributed, "stream_embeddings", spy)
-    report = ray_scan(setup, lib)  # only the failed files are examined again
-    assert report.unchanged == len(setup["good"]) and not report.added
-    assert sorted(sent[-1]) == setup["bad"]
     target = Path(setup["good"][0])
     before = target.read_bytes()
     try:
         photo(50, 50, 99).save(target, "JPEG")
         os.utime(target, (1e9, 1e9))
-        report = ray_scan(setup, lib)
-        assert report.updated == [str(target)]
+        report = ray_scan(setup, lib)  # the changed file and the failed ones, nothing else
+        assert report.updated == [str(target)] and not report.added
         assert sorted(sent[-1]) == sorted([str(target), *setup["bad"]])
         feats, _ = setup["enc"].embed_images([target])
         np.testing.assert_allclose(lib.features[lib.row_of(target)], feats[0], atol=1e-4)

@@ -44,8 +44,9 @@ from .analyzer import (
     make_tagger,
     plan_scan,
     resolve_root,
+    resolve_thumbs,
     start_report,
-)  # fmt: skip
+)
 from .keywords import KeywordTagger
 from .library import Library
 
@@ -90,8 +91,9 @@ def _load_encoders(spec: dict[str, Any], **kwargs: Any) -> Any:
     """`Encoders.load` of the driver's models folder and model choice, on a worker."""
     from .encoders import Encoders
 
+    limits = {k: spec[k] for k in ("max_pixels", "pixel_budget") if k in spec}
     return Encoders.load(spec["models_dir"], visual=spec["visual"], semantic=spec["semantic"],
-                         max_pixels=spec["max_pixels"], **kwargs)  # fmt: skip
+                         **limits, **kwargs)  # fmt: skip
 
 
 def _worker_encoders(spec: dict[str, Any]) -> Any:
@@ -316,8 +318,10 @@ def scan_ray(
     Ray is contacted only when some file needs embedding. `encoders.folder` must be readable at
     the same path on every node (so must the images). `workers` caps concurrent decode tasks;
     `num_actors` / `cpus_per_actor` / `gpus_per_actor` size the encoder pool (`plan_resources`).
-    `thumbs` must be picklable (it runs on the workers). `trace=True` records ("decode", t0, t1)
-    per file and ("inference@<node id>", t0, t1) per batch in wall-clock time (`time.time()`).
+    `thumbs`: the thumbnail sink as in `analyzer.scan` (default: a `thumbcache.ThumbWriter` beside
+    `lib.path`; False: none); its `make` runs on the workers, so it must be picklable.
+    `trace=True` records ("decode", t0, t1) per file and ("inference@<node id>", t0, t1) per batch
+    in wall-clock time (`time.time()`).
     `report.timings` adds `nodes` and `actors` (how many took part) to the local scan's keys.
     """
     t_start = time.perf_counter()
@@ -330,6 +334,7 @@ def scan_ray(
     except KeyboardInterrupt:  # nothing changed yet
         return ScanReport(folder=resolve_root(folder), interrupted=True)
     report = ScanReport(folder=plan.root)
+    sink = resolve_thumbs(lib, thumbs)
     try:
         report = start_report(plan, lib)
         tagger = make_tagger(encoders, keywords)
@@ -337,10 +342,13 @@ def scan_ray(
             connect(address)
             resources = plan_resources(num_actors, cpus_per_actor, gpus_per_actor)
             _run_ray(plan, lib, encoders, tagger, report, resources, progress=progress,
-                     on_progress=on_progress, workers=workers, trace=trace, thumbs=thumbs,
+                     on_progress=on_progress, workers=workers, trace=trace, sink=sink,
                      batch_size=batch_size or encoders.batch_size)  # fmt: skip
     except KeyboardInterrupt:
         report.interrupted = True
+    finally:
+        if sink is not None:
+            sink.flush(keep=lib.paths)
     return finish_scan(lib, plan, report, t_start)
 
 
@@ -352,6 +360,7 @@ def _spec(encoders: Any) -> dict[str, Any]:
         "visual": getattr(look, "name", None),
         "semantic": getattr(meaning, "name", None),
         "max_pixels": encoders.max_pixels,
+        **({"pixel_budget": encoders.pixel_budget} if hasattr(encoders, "pixel_budget") else {}),
     }
 
 
@@ -359,9 +368,10 @@ class _Results:
     """Driver side of the stream: tags, upserts and reports each arriving row, in order."""
 
     def __init__(self, lib: Library, report: ScanReport, tagger: KeywordTagger, total: int,
-                 on_progress: ProgressCallback | None, bar: Any, trace: bool) -> None:  # fmt: skip
+                 on_progress: ProgressCallback | None, bar: Any, trace: bool,
+                 sink: Any) -> None:  # fmt: skip
         self.lib, self.report, self.tagger, self.total = lib, report, tagger, total
-        self.on_progress, self.bar, self.trace = on_progress, bar, trace
+        self.on_progress, self.bar, self.trace, self.sink = on_progress, bar, trace, sink
         self.timings = report.timings
         self.timings.update(decode_s=0.0, decode_wait_s=0.0, inference_s=0.0, keywords_s=0.0)
         self.batches: set[tuple[str, float]] = set()
@@ -383,8 +393,10 @@ class _Results:
                     str(batch["path"][i]), json.loads(str(batch["record"][i])), _EMPTY, _EMPTY,
                     float(batch["t1"][i] - batch["t0"][i]), pickle.loads(raw) if len(raw) else {},
                 )  # fmt: skip
-                apply_embedded(self.lib, self.report, prepared, batch["features"][i],
-                               batch["visual"][i], tags[i])  # fmt: skip
+                stored = apply_embedded(self.lib, self.report, prepared, batch["features"][i],
+                                        batch["visual"][i], tags[i])  # fmt: skip
+                if stored and self.sink is not None:
+                    self.sink.add(prepared)
             else:
                 failure = Failure(shown, str(batch["error"][i]), bool(batch["kept"][i]))
                 apply_failure(self.lib, self.report, failure)
@@ -427,18 +439,19 @@ def _run_ray(
     workers: int | None,
     batch_size: int,
     trace: bool,
-    thumbs: Any,
+    sink: Any,
 ) -> None:
     from tqdm.auto import tqdm
 
     todo = plan.embed
     items = [(p, plan.found[p].st_size, plan.found[p].st_mtime) for p in todo]
     bar = tqdm(total=len(todo), unit="img", desc="scanning (ray)", disable=not progress or not todo)
-    results = _Results(lib, report, tagger, len(todo), on_progress, bar, trace)
+    results = _Results(lib, report, tagger, len(todo), on_progress, bar, trace, sink)
     with _quiet_ray_data():
         stream = stream_embeddings(
             items, spec=_spec(encoders), provenance=encoders.provenance(),
-            batch_size=batch_size, resources=resources, workers=workers, thumbs=thumbs,
+            batch_size=batch_size, resources=resources, workers=workers,
+            thumbs=sink.make if sink is not None else None,
         )  # fmt: skip
         try:
             while True:
