@@ -335,3 +335,18 @@ def test_decode_limits_are_configurable_at_load(tiny_models_dir: Path, tmp_path:
     assert Encoders.load(tiny_models_dir, pixel_budget=None).embed_images(
         [tmp_path / "big.png"]
     )[0].shape == (1, 32)
+
+
+def test_int8_files_on_cuda_get_a_hint(
+    tiny_models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = Path(shutil.copytree(tiny_models_dir, tmp_path / "m"))
+    write_manifest(folder)
+    doc = json.loads((folder / "manifest.json").read_text())
+    for entry in doc["files"].values():
+        entry["variant"] = "quantized"
+    (folder / "manifest.json").write_text(json.dumps(doc))
+    Encoders.load(folder)  # CPU: int8 is the right choice, no warning
+    monkeypatch.setattr(ort, "get_available_providers", lambda: [CUDA, CPU])
+    with pytest.warns(RuntimeWarning, match="--variant fp16"):
+        Encoders.load(folder)

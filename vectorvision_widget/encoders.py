@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import string
 import threading
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -226,6 +227,7 @@ class Encoders:
         if (folder / MANIFEST_FILENAME).exists():
             for name in names:  # a manifest promises hashes: hold the files to them now
                 enc._sha[name] = verify_against_manifest(folder, name)
+        _warn_int8_on_cuda(manifest, chosen, meaning.vision.filename)
         return enc
 
     # ------------------------------------------------------------------ sessions
@@ -441,6 +443,18 @@ def _load_tokenizer(path: Path, spec: TokenizerSpec) -> Any:
     tok.enable_truncation(max_length=spec.max_length)
     tok.enable_padding(length=spec.max_length, pad_id=spec.pad_id, pad_token="</s>")
     return tok
+
+
+def _warn_int8_on_cuda(manifest: dict[str, Any] | None, providers: list[str], name: str) -> None:
+    """int8 files run on CUDA mostly on the CPU (no CUDA kernels for their integer matmuls)."""
+    entry = ((manifest or {}).get("files") or {}).get(name) or {}
+    if providers[0] == CUDA and entry.get("variant") == "quantized":
+        warnings.warn(
+            "the models are the int8 (quantized) files, which run slowly on CUDA; "
+            "`vectorvision fetch-models --variant fp16` gets the GPU variant",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _models_present(folder: Path) -> list[str]:
