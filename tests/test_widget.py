@@ -504,3 +504,36 @@ def test_hybrid_weight_changes_rerank_without_recomputing_candidates(
     want_semantic, _ = _brute_topk(lib.features, 3)
     assert all(set(tables[0.0][r]) == set(want_semantic[r]) for r in range(12))
     w.close()
+
+
+def test_a_second_rescan_is_refused_while_one_runs_and_refresh_does_not_stop_it(
+    tmp_path: Path, encoders: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from vectorvision_widget import scanning
+
+    _photos(tmp_path / "photos", 2)
+    lib = vv.Library()
+    vv.scan(tmp_path / "photos", lib, encoders=encoders, progress=False)
+    gate, calls = threading.Event(), []
+    real_scan = scanning.scan
+
+    def slow_scan(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        gate.wait(30)
+        return real_scan(*args, **kwargs)
+
+    monkeypatch.setattr(scanning, "scan", slow_scan)
+    w = vv.VectorVision(lib, encoders=encoders)
+    w.rescan()
+    _wait_for(lambda: calls == [1])
+    with pytest.raises(RuntimeError, match="already running"):
+        w.rescan()
+    w._requests.handle({"type": "rescan"})  # the ⟳ button: an error in the widget, no 2nd scan
+    assert "already running" in w.error
+    w.refresh()  # must not cancel the scan
+    gate.set()
+    assert w.wait(120)
+    assert calls == [1] and w.last_scan is not None and "rescan:" in w.status
+    w.close()

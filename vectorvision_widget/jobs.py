@@ -131,11 +131,12 @@ class JobRunner:
                 self._set_progress(job.key, None)
         job.cancel()
 
-    def cancel_all(self) -> None:
-        """Cancel every job except the one calling (a rescan refreshes the widget from its job)."""
+    def cancel_all(self, keep: tuple[str, ...] = ()) -> None:
+        """Cancel every job except the one calling (a rescan refreshes the widget from its job)
+        and those named in ``keep``."""
         me = current_job()
         with self._lock:
-            names = [name for name, job in self._current.items() if job is not me]
+            names = [n for n, job in self._current.items() if job is not me and n not in keep]
         for name in names:
             self.cancel(name)
 

@@ -72,8 +72,9 @@ class MapWork:
             self._thumbs_for = path
 
     def clear(self) -> None:
-        """Forget everything computed for the previous library state and stop its jobs."""
-        self.runner.cancel_all()
+        """Forget everything computed for the previous library state and stop its jobs (a
+        running rescan goes on: it refreshes the map again when it ends)."""
+        self.runner.cancel_all(keep=("scan",))
         self._thumb_caches()  # the library may have a file now (first save)
         self.layouts.clear()
         self.tables.clear()

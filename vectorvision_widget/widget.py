@@ -295,6 +295,9 @@ class VectorVision(anywidget.AnyWidget):
         if not roots:
             msg = "rescan: the library has no roots (scan a folder with vv.scan first)"
             raise ValueError(msg)
+        if self._work.runner.running("scan"):  # two scans must never write one library at once
+            msg = "rescan: a rescan is already running; w.wait() waits for it"
+            raise RuntimeError(msg)
         self._work.start_rescan(self._encoders, roots, force)
 
     def wait(self, timeout: float | None = 30.0) -> bool:
