@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import numpy as np
 
@@ -26,7 +27,8 @@ HNSW_M = 16
 EF_CONSTRUCTION = 40
 EF_SEARCH = 64
 
-_CHUNK = 16384  # rows added / queried per step (progress and cancellation granularity)
+_CHUNK = 16384  # rows added per step (progress and cancellation granularity)
+_QUERY_BLOCK = 1024  # rows per query task
 
 
 class ApproximateIndexUnavailable(ImportError):
@@ -62,10 +64,11 @@ def approximate_table(
     index. Rows are inserted in a ``seed``-shuffled order (sorted inputs, e.g. by folder, do not
     degrade the graph). Deterministic for a given seed with ``threads=1``; with more threads
     the graph depends on thread timing, so a few neighbours can differ between runs (recall
-    does not). ``threads``: default all CPUs. ``progress(done, total)`` is called after every
-    chunk (total = 2N: N rows inserted, then N queried); to cancel, raise from it — the
-    exception propagates and nothing is returned. Memory: X plus a float32 copy inside the
-    index (N × D × 4 bytes) plus the graph (≈ N × m × 8 bytes) plus the (N, k) outputs.
+    does not). ``threads``: default all CPUs. ``progress(done, total)`` is called in the
+    calling thread after every block (total = 2N: N rows inserted, then N queried); to cancel,
+    raise from it — the exception propagates and nothing is returned. Memory: X plus a float32
+    copy inside the index (N × D × 4 bytes) plus the graph (≈ N × m × 8 bytes) plus the
+    (N, k) outputs.
     """
     faiss = _faiss()
     if np.ndim(X) != 2:
@@ -78,7 +81,8 @@ def approximate_table(
     kq = min(n, k + 1)  # + the row itself
     ef = max(int(ef_search), kq)
     old_threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(int(threads) if threads else (os.cpu_count() or 1))
+    nthreads = int(threads) if threads else (os.cpu_count() or 1)
+    faiss.omp_set_num_threads(nthreads)
     try:
         order = np.random.default_rng(seed).permutation(n)
         index = faiss.IndexHNSWFlat(int(d), int(m), faiss.METRIC_INNER_PRODUCT)
@@ -91,14 +95,27 @@ def approximate_table(
         index.hnsw.efSearch = ef
         idx = np.empty((n, k), np.int32)
         scores = np.empty((n, k), np.float32)
-        for s in range(0, n, _CHUNK):
-            e = min(n, s + _CHUNK)
+
+        def query(s: int) -> int:  # one block of rows; faiss releases the GIL while searching
+            faiss.omp_set_num_threads(1)  # per thread: the pool does the parallelism
+            e = min(n, s + _QUERY_BLOCK)
             D, ids = index.search(_unit(X, slice(s, e)), kq)
             rows = np.where(ids >= 0, order[np.maximum(ids, 0)], -1)
             D = np.where(ids >= 0, D, -np.inf).astype(np.float32)
             idx[s:e], scores[s:e] = _finish(X, rows, D, np.arange(s, e), k)
-            if progress is not None:
-                progress(n + e, 2 * n)
+            return e - s
+
+        # Small blocks handed out as threads free up (not OpenMP's static split): on a busy
+        # machine a descheduled thread then delays only its own block, not the whole pass.
+        pool = ThreadPoolExecutor(max(1, nthreads))
+        try:
+            done = n
+            for f in as_completed([pool.submit(query, s) for s in range(0, n, _QUERY_BLOCK)]):
+                done += f.result()
+                if progress is not None:
+                    progress(done, 2 * n)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     finally:
         faiss.omp_set_num_threads(old_threads)
     return idx, scores
