@@ -307,11 +307,16 @@ def test_encode_array_shrinks_64_bit_and_is_little_endian() -> None:
     assert encode_array(np.array([1, -2], dtype=np.int64)) == np.array([1, -2], "<i4").tobytes()
 
 
-def test_a_bad_mode_from_the_browser_is_rolled_back(tmp_path: Path) -> None:
+def test_a_bad_mode_from_the_browser_is_rolled_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     w = vv.VectorVision(_library(tmp_path, 4), mode="semantic")
+    resent: list[Any] = []
+    monkeypatch.setattr(w, "send_state", lambda key=None: resent.append(key))
     with pytest.raises(traitlets.TraitError, match="mode must be one of"):
         w.set_state({"mode": "tsne"})  # what a comm update from JS runs
     assert w.mode == "semantic"
+    assert ["mode"] in resent and "mode must be one of" in w.error  # the browser is told
     with pytest.raises(ValueError, match="mode must be one of"):  # still a ValueError for Python
         w.mode = "umap"
     assert w.mode == "semantic"

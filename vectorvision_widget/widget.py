@@ -314,6 +314,16 @@ class VectorVision(anywidget.AnyWidget):
 
     # ------------------------------------------------------------------ validation
 
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        """Apply a state update from the browser; a refused value (TraitError) is rolled back by
+        traitlets, shown in ``error`` and the kept values are sent back to the browser."""
+        try:
+            super().set_state(sync_data)
+        except traitlets.TraitError as err:
+            self.error = mapdata.ascii_name(f"{type(err).__name__}: {err}")
+            self.send_state([k for k in sync_data if k in self.keys])
+            raise
+
     @traitlets.validate("selected", "highlighted")
     def _valid_rows(self, proposal: Any) -> list[int]:
         n = len(self._lib)
