@@ -68,7 +68,9 @@ function render({ model, el }) {
       drawNow: () => drawNow(), limits: () => limits() } });
   }
 
-  const size = () => ({ w: stage.clientWidth || 600, h: stage.clientHeight || model.get("height") });
+  let lastW = 0; // the stage's last laid-out width: a draw while it is briefly 0 (a theme's CSS
+  // being swapped) must not draw a 600-px map that no resize event would ever redraw
+  const size = () => ({ w: (lastW = stage.clientWidth || lastW) || 600, h: stage.clientHeight || model.get("height") });
 
   function resize() {
     const { w, h } = size();

@@ -22,6 +22,7 @@ from nbpage import (
     contrast,
     css_rgb,
     luminance,
+    near,
     open_notebook,
     set_theme,
     setup_code,
@@ -98,9 +99,10 @@ def test_notebook7_dark_theme_is_legible(nb7: dict[str, Any]) -> None:
         assert contrast(fg, bg) >= 7, colours
         assert contrast(css_rgb(colours["status"]), bg) >= 3, colours
         assert contrast(css_rgb(colours["button"]), css_rgb(colours["buttonBg"])) >= 4.5, colours
-        # the canvas follows the theme too: the margin around the map is dark
+        # the canvas follows the theme too: the margin around the map is dark, edge to edge
         arr = nb.pixels()
         assert luminance(arr[4, 4]) < 0.1, arr[4, 4]
+        assert near(arr[4, 4], arr[4, -6], 6), (arr[4, 4], arr[4, -6])
     finally:
         set_theme(page, "JupyterLab Light")
     assert luminance(nb.pixels()[4, 4]) > 0.5
