@@ -199,7 +199,10 @@ def run_exact(X: np.ndarray, p: dict, threads: int) -> tuple[float, float, np.nd
     from vectorvision_widget.similarity import neighbour_table
 
     t = time.perf_counter()
-    idx, _ = neighbour_table(X, K)
+    try:
+        idx, _ = neighbour_table(X, K, exact=True)
+    except TypeError:  # an older similarity.py without the switch: always exact
+        idx, _ = neighbour_table(X, K)
     return 0.0, time.perf_counter() - t, idx.astype(np.int64)
 
 
