@@ -276,3 +276,22 @@ def test_neighbour_table_switches_to_the_index_above_exact_max_n(
     done: list[tuple[int, int]] = []
     neighbour_table(X, 5, exact=True, block=64, progress=lambda d, t: done.append((d, t)))
     assert calls == [1, 1] and done[-1] == (400, 400) and len(done) > 1
+
+
+def test_hybrid_rerank_keys_equal_canonical_selection() -> None:
+    from vectorvision_widget.topk import _select
+
+    rng = np.random.default_rng(1)
+    for ties in (True, False):
+        v = rng.normal(size=(300, 6)).astype(np.float32)
+        s = rng.normal(size=(300, 5)).astype(np.float32)
+        if ties:  # few distinct values: many exactly equal scores, negative ones and zeros
+            v, s = np.sign(np.round(v)) + 0.0, np.sign(np.round(s)) + 0.0
+            v[~v.any(axis=1), 0], s[~s.any(axis=1), 0] = 1.0, 1.0
+        hn = HybridNeighbours(v, s, 5, candidates=20)
+        for w in (0.0, 0.25, 0.5, 1.0):
+            idx, vals = hn.table(w)
+            sel, ref = _select(w * hn._vis + (1 - w) * hn._sem, 5)
+            np.testing.assert_array_equal(idx, np.take_along_axis(hn._idx, sel, 1))
+            np.testing.assert_array_equal(vals, ref)
+            assert idx.dtype == np.int32 and vals.dtype == np.float32

@@ -3,8 +3,8 @@ and the streaming writer. Reading lives in `libread.py`.
 
 Vectors are packed as base64 of little-endian float32 inside the JSON (`{"dtype": "float32",
 "b64": "..."}`): number lists are ~4× bigger and 20–40× slower to write and read (see
-docs/library-format.md). Files are written one record per line, after a header line holding
-the image count:
+docs/performance.md, "Library file"). Files are written one record per line, after a header
+line holding the image count:
 
     {"format":"vectorvision-library","version":2,"count":N,"models":…,"roots":…,"failures":…,"images":[
     {record 0},
