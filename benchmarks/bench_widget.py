@@ -32,7 +32,12 @@ import numpy as np
 from vectorvision_widget.layout import default_grid_shape
 from vectorvision_widget.mapdata import tile_size_for
 from vectorvision_widget.modes import MODE_INFO
-from vectorvision_widget.serialize import array_to_json, encode_jpeg, narrow_to_json
+from vectorvision_widget.serialize import (
+    array_to_json,
+    encode_jpeg,
+    narrow_to_json,
+    quantized_to_json,
+)
 from vectorvision_widget.thumbnails import ATLAS_COLS, atlas_image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,12 +98,12 @@ def build_payload(n: int, out: Path, seed: int = 0) -> dict[str, Any]:
         "_cells": narrow_to_json(cells),
         "_colours": array_to_json(colours),
         "idx": array_to_json(idx),
-        "scores": array_to_json(scores),
+        "scores": quantized_to_json(scores, -1.0, 1.0),
     }  # exactly what the widget's traits serialise to
     arrays = {name: bytes(w["view"]) for name, w in wire.items()}
     for name, data in arrays.items():
         (out / f"{name}.bin").write_bytes(data)
-    array_meta = {name: {"dtype": w["dtype"], "shape": w["shape"]} for name, w in wire.items()}
+    array_meta = {name: {k: v for k, v in w.items() if k != "view"} for name, w in wire.items()}
     per = ATLAS_COLS * ATLAS_COLS
     atlases, atlas_bytes, b64_bytes = [], 0, 0
     for index, first in enumerate(range(0, n, per)):

@@ -9,6 +9,13 @@ export function asBytes(v) {
   throw new TypeError(`expected binary data, got ${Object.prototype.toString.call(v)}`);
 }
 
+/** @typedef {Int8Array|Uint8Array|Int16Array|Uint16Array|Int32Array|Uint32Array|Float32Array|Float64Array} TypedArray */
+/** @typedef {{new (buffer: ArrayBufferLike, byteOffset: number, length: number): TypedArray, BYTES_PER_ELEMENT: number}} TypedArrayCtor */
+
+/**
+ * @param {DataView|ArrayBuffer|ArrayBufferView|null|undefined} v @param {TypedArrayCtor} Ctor
+ * @returns {TypedArray}
+ */
 function typed(v, Ctor) {
   const bytes = asBytes(v);
   const size = Ctor.BYTES_PER_ELEMENT;
@@ -19,19 +26,23 @@ function typed(v, Ctor) {
   return new Ctor(copy.buffer, 0, n);
 }
 
-/** @returns {Int32Array} */
-export const asInt32 = (v) => typed(v, Int32Array);
-/** @returns {Float32Array} */
-export const asFloat32 = (v) => typed(v, Float32Array);
-/** @returns {Uint8Array} */
+/** @param {DataView|ArrayBuffer|ArrayBufferView|null|undefined} v @returns {Int32Array} */
+export const asInt32 = (v) => /** @type {Int32Array} */ (typed(v, Int32Array));
+/** @param {DataView|ArrayBuffer|ArrayBufferView|null|undefined} v @returns {Float32Array} */
+export const asFloat32 = (v) => /** @type {Float32Array} */ (typed(v, Float32Array));
+/** @param {DataView|ArrayBuffer|ArrayBufferView|null|undefined} v @returns {Uint8Array} */
 export const asUint8 = (v) => asBytes(v);
 
-/** A Blob of JPEG bytes from a message buffer, for createImageBitmap. */
+/**
+ * A Blob of JPEG bytes from a message buffer, for createImageBitmap.
+ * @param {DataView|ArrayBuffer|ArrayBufferView|null|undefined} v @returns {Blob}
+ */
 export function jpegBlob(v) {
   const b = asBytes(v);
-  return new Blob([b], { type: "image/jpeg" });
+  return new Blob([/** @type {Uint8Array<ArrayBuffer>} */ (b)], { type: "image/jpeg" });
 }
 
+/** @type {Record<string, TypedArrayCtor>} */
 const WIRE_TYPES = {
   int8: Int8Array, uint8: Uint8Array, int16: Int16Array, uint16: Uint16Array,
   int32: Int32Array, uint32: Uint32Array, float32: Float32Array, float64: Float64Array,
@@ -40,8 +51,9 @@ const WIRE_TYPES = {
 /**
  * A synced array trait as sent by Python (`serialize.ArrayTrait`): `{view, dtype, shape}`.
  * Returns the typed array of that dtype (aligned: copied only when the offset is not) and the
- * shape; a missing or empty value gives an empty array of shape [0].
- * @param {{view: DataView|ArrayBuffer|ArrayBufferView, dtype: string, shape: number[]}|null|undefined} w
+ * shape; with `range: [lo, hi]` the uint16 steps come back as a Float32Array. A missing or
+ * empty value gives an empty array of shape [0].
+ * @param {{view: DataView|ArrayBuffer|ArrayBufferView, dtype: string, shape: number[], range?: number[]}|null|undefined} w
  * @returns {{data: Int8Array|Uint8Array|Int16Array|Uint16Array|Int32Array|Uint32Array|Float32Array|Float64Array, shape: number[]}}
  */
 export function fromWire(w) {
@@ -50,7 +62,15 @@ export function fromWire(w) {
   if (!Ctor) throw new TypeError(`unknown array dtype ${w.dtype}`);
   const shape = Array.isArray(w.shape) ? w.shape.map(Number) : [];
   const count = shape.reduce((a, b) => a * b, 1);
-  const data = typed(w.view, Ctor);
-  if (data.length < count) throw new RangeError(`array of shape [${shape}] needs ${count} values, got ${data.length}`);
-  return { data: data.length === count ? data : data.subarray(0, count), shape };
+  const raw = typed(w.view, Ctor);
+  if (raw.length < count) throw new RangeError(`array of shape [${shape}] needs ${count} values, got ${raw.length}`);
+  const data = raw.length === count ? raw : raw.subarray(0, count);
+  if (Array.isArray(w.range)) { // quantised floats: uint16 steps of [lo, hi] (serialize.quantized_to_json)
+    const [lo, hi] = w.range.map(Number);
+    const step = (hi - lo) / 65535;
+    const out = new Float32Array(count);
+    for (let i = 0; i < count; i++) out[i] = lo + data[i] * step;
+    return { data: out, shape };
+  }
+  return { data, shape };
 }

@@ -26,6 +26,7 @@ __all__ = [
     "encode_array",
     "encode_jpeg",
     "narrow_to_json",
+    "quantized_to_json",
 ]
 
 _WIRE_DTYPES = {
@@ -98,7 +99,19 @@ def array_from_json(value: Any, _widget: Any = None) -> np.ndarray | None:
         msg = f"array from the browser has dtype {dtype!r}; expected one of {_JS_DTYPES}"
         raise TypeError(msg)
     shape = tuple(int(s) for s in value["shape"])
-    return decode_array(bytes(value["view"]), dtype, shape)
+    arr = decode_array(bytes(value["view"]), dtype, shape)
+    if value.get("range") is not None:  # quantised floats (see quantized_to_json)
+        lo, hi = (float(x) for x in value["range"])
+        return (lo + arr.astype(np.float32) * np.float32((hi - lo) / 65535)).astype(np.float32)
+    return arr
+
+
+def quantized_to_json(value: Any, lo: float, hi: float) -> dict[str, Any]:
+    """Floats in [lo, hi] as uint16 steps plus ``"range": [lo, hi]`` (JS turns them back into a
+    Float32Array): half the bytes of float32, error ≤ (hi − lo) / 131070 (1.5e-5 for cosines)."""
+    a = np.nan_to_num(np.asarray(value, np.float64), nan=lo, posinf=hi, neginf=lo)
+    q = np.rint((np.clip(a, lo, hi) - lo) * (65535 / (hi - lo))).astype(np.uint16)
+    return {**array_to_json(q), "range": [lo, hi]}
 
 
 class ArrayTrait(traitlets.TraitType[np.ndarray, Any]):
@@ -144,22 +157,37 @@ class ArrayTrait(traitlets.TraitType[np.ndarray, Any]):
             obj._notify_trait(self.name, old, new)
 
 
-def arrays_to_json(value: Any, _widget: Any = None) -> Any:
-    """Serializer of :class:`ArraysTrait`: each array as ``{view, dtype, shape}``."""
-    return {key: array_to_json(arr) for key, arr in (value or {}).items()}
+def arrays_to_json(
+    value: Any, _widget: Any = None, quantize: dict[str, tuple[float, float]] | None = None
+) -> Any:
+    """Serializer of :class:`ArraysTrait`: each array as ``{view, dtype, shape}`` (keys named in
+    ``quantize`` as uint16 steps of their range, :func:`quantized_to_json`)."""
+    q = quantize or {}
+    return {
+        key: quantized_to_json(arr, *q[key]) if key in q else array_to_json(arr)
+        for key, arr in (value or {}).items()
+    }
 
 
 class ArraysTrait(traitlets.TraitType[dict[str, np.ndarray], Any]):
     """Several arrays that change together (e.g. a neighbour table's ``idx`` and ``scores``),
     synced in one message as ``{name: {view, dtype, shape}}``; declared like :class:`ArrayTrait`
-    with ``dtypes={"idx": "int32", ...}``."""
+    with ``dtypes={"idx": "int32", ...}``; ``quantize={"scores": (-1, 1)}`` sends those floats
+    as uint16 steps of that range (a neighbour table's cosines: 20 MB less at 1M images)."""
 
     info_text = "a dict of numpy arrays"
 
-    def __init__(self, dtypes: dict[str, str], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        dtypes: dict[str, str],
+        *,
+        quantize: dict[str, tuple[float, float]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.dtypes = {k: np.dtype(v) for k, v in dtypes.items()}
         super().__init__({k: np.zeros((0, 0), d) for k, d in self.dtypes.items()}, **kwargs)
-        self.tag(to_json=arrays_to_json)
+        q = dict(quantize or {})
+        self.tag(to_json=lambda value, widget: arrays_to_json(value, widget, q))
 
     def validate(self, obj: Any, value: Any) -> dict[str, np.ndarray]:
         if not isinstance(value, dict) or set(value) != set(self.dtypes):

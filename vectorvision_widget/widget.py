@@ -103,7 +103,8 @@ class VectorVision(anywidget.AnyWidget):
     _grid = traitlets.List(traitlets.Int(), [1, 1]).tag(sync=True)
     _cells = ArrayTrait("int32", cols=2, narrow=True).tag(sync=True)
     _colours = ArrayTrait("uint8", cols=3).tag(sync=True)
-    _table = ArraysTrait({"idx": "int32", "scores": "float32"}).tag(sync=True)
+    _table = ArraysTrait({"idx": "int32", "scores": "float32"}, quantize={"scores": (-1.0, 1.0)}
+                         ).tag(sync=True)  # fmt: skip
     _data_version = traitlets.Int(0).tag(sync=True)
     _can_rescan = traitlets.Bool(False).tag(sync=True)
     _can_search = traitlets.Bool(False).tag(sync=True)
