@@ -542,3 +542,52 @@ def test_a_second_rescan_is_refused_while_one_runs_and_refresh_does_not_stop_it(
     assert w.wait(120)
     assert calls == [1] and w.last_scan is not None and "rescan:" in w.status
     w.close()
+
+
+def test_array_traits_carry_dtype_and_shape_with_the_bytes() -> None:
+    from vectorvision_widget.serialize import (
+        ArraysTrait,
+        ArrayTrait,
+        narrow_to_json,
+        quantized_to_json,
+    )
+
+    class T(traitlets.HasTraits):
+        cells = ArrayTrait("int32", cols=2, narrow=True)
+        table = ArraysTrait({"idx": "int32", "s": "float32"}, quantize={"s": (-1.0, 1.0)})
+
+    t = T()
+    t.cells = [[1, 2], [70_000, 3]]  # does not fit uint16: stays int32
+    wire = narrow_to_json(t.cells)
+    assert (wire["dtype"], wire["shape"]) == ("int32", [2, 2])
+    assert np.frombuffer(bytes(wire["view"]), "<i4").tolist() == [1, 2, 70_000, 3]
+    small = narrow_to_json(np.array([[0, 65535]]))
+    assert small["dtype"] == "uint16" and bytes(small["view"]) == b"\x00\x00\xff\xff"
+    with pytest.raises(traitlets.TraitError, match="2 columns"):
+        t.cells = np.zeros((3, 3))
+    scores = np.array([[-1.0, 0.25, 1.0, np.nan]], np.float32)
+    q = quantized_to_json(scores, -1.0, 1.0)
+    assert q["dtype"] == "uint16" and q["range"] == [-1.0, 1.0]
+    back = array_from_json(q)
+    np.testing.assert_allclose(back[0, :3], [-1.0, 0.25, 1.0], atol=2e-5)
+    assert back[0, 3] == -1.0  # NaN never reaches the browser
+    t.table = {"idx": np.array([[1]]), "s": np.array([[0.5]])}
+    sent = T.class_traits()["table"].metadata["to_json"](t.table, None)
+    assert sent["idx"]["dtype"] == "int32" and sent["s"]["range"] == [-1.0, 1.0]
+    seen: list[int] = []
+    t.observe(lambda c: seen.append(1), "cells")
+    same = t.cells
+    t.cells = same  # the same array object: no notification, no O(N) comparison
+    t.cells = same.copy()
+    assert seen == [1]
+
+
+def test_changing_thumb_size_rebuilds_the_atlases(tmp_path: Path) -> None:
+    w = vv.VectorVision(_library(tmp_path, 5), thumb_size=16)
+    assert w.wait(30)
+    sent = _capture(w)
+    w.thumb_size = 32
+    assert w.wait(30)
+    tiles = [c["tile"] for c, _ in sent if c["type"] == "atlas"]
+    assert tiles == [32] and "thumbs" not in w.progress
+    w.close()
