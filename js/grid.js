@@ -5,6 +5,12 @@
 import { buildCellIndex } from "./hit.js";
 import { visibleCells } from "./view.js";
 
+/** @typedef {import("./types").View} View @typedef {import("./types").Theme} Theme */
+/** @typedef {{index: number, first: number, count: number, tile: number, cols: number}} AtlasHeader */
+/** @typedef {AtlasHeader & {bmp: ImageBitmap}} Atlas */
+/** @param {HTMLCanvasElement} cv @returns {CanvasRenderingContext2D} */
+const ctx2d = (cv) => /** @type {CanvasRenderingContext2D} */ (cv.getContext("2d"));
+
 const OVERVIEW_MAX_PX = 4096; // overview canvas side limit (memory: 4096² × 4 B = 64 MB max)
 const TWEEN_MS = 350;
 const TWEEN_MAX_N = 5000; // animate SOM moves for libraries up to this size
@@ -19,21 +25,33 @@ export class GridRenderer {
     this.n = 0;
     this.rows = 1;
     this.cols = 1;
+    /** @type {ArrayLike<number>} */
     this.cells = new Int32Array(0);
+    /** @type {Int32Array} */
     this.index = new Int32Array(1).fill(-1);
+    /** @type {ArrayLike<number>} */
     this.colors = new Uint8Array(0);
+    /** @type {Array<Atlas | undefined>} */
     this.atlases = []; // by atlas index: {first, count, tile, cols, bmp}
     this.perAtlas = 1024;
     this.tile = 24;
+    /** @type {Map<number, {size: number, bmp: ImageBitmap}>} */
     this.sharp = new Map(); // row -> {size, bmp}
+    /** @type {HTMLCanvasElement | null} */
     this.overview = null;
     this.ov = 1;
+    /** @type {HTMLCanvasElement | null} */
     this.colorLayer = null;
+    /** @type {{from: ArrayLike<number>, t0: number} | null} */
     this.tween = null;
     this.forceTiles = false; // benchmark baseline: draw every visible tile, no overview
   }
 
-  /** New layout (or new data). Starts a tween from the previous positions when small. */
+  /**
+   * New layout (or new data). Starts a tween from the previous positions when small.
+   * @param {ArrayLike<number>} cells (row, col) pairs @param {number} n @param {number} rows
+   * @param {number} cols @param {ArrayLike<number> | null} colors (r, g, b) per row
+   */
   setCells(cells, n, rows, cols, colors) {
     const prev = this.cells;
     const sameRows = prev.length === cells.length && n === this.n;
@@ -59,17 +77,19 @@ export class GridRenderer {
     this.sharp.clear();
   }
 
+  /** @param {AtlasHeader} h @param {ImageBitmap} bmp */
   addAtlas(h, bmp) {
-    if (this.atlases[h.index]) this.atlases[h.index].bmp?.close?.();
+    this.atlases[h.index]?.bmp?.close?.();
     this.atlases[h.index] = { ...h, bmp };
     this.perAtlas = h.cols * h.cols;
     this.tile = h.tile;
     if (this.overview && this.ov > OVERVIEW_TILE_MIN_PX) {
-      const ctx = this.overview.getContext("2d");
+      const ctx = ctx2d(this.overview);
       for (let row = h.first; row < h.first + h.count && row < this.n; row++) this._ovTile(ctx, row);
     }
   }
 
+  /** @param {number} row @param {number} size @param {ImageBitmap} bmp */
   addSharp(row, size, bmp) {
     const old = this.sharp.get(row);
     if (old) {
@@ -78,15 +98,19 @@ export class GridRenderer {
     }
     this.sharp.set(row, { size, bmp });
     if (this.sharp.size > SHARP_CAP) {
-      const [oldest, v] = this.sharp.entries().next().value;
+      const [oldest, v] = /** @type {[number, {bmp: ImageBitmap}]} */ (this.sharp.entries().next().value);
       v.bmp?.close?.();
       this.sharp.delete(oldest);
     }
   }
 
-  /** Rows visible at this view that would benefit from a sharper thumbnail of `size` px. */
+  /**
+   * Rows visible at this view that would benefit from a sharper thumbnail of `size` px.
+   * @param {View} view @param {number} w @param {number} h @param {number} size @returns {number[]}
+   */
   wantSharp(view, w, h, size) {
     const v = visibleCells(view, w, h, this.rows, this.cols);
+    /** @type {number[]} */
     const out = [];
     for (let r = v.r0; r <= v.r1; r++) {
       for (let c = v.c0; c <= v.c1; c++) {
@@ -99,6 +123,7 @@ export class GridRenderer {
     return out;
   }
 
+  /** @param {number} row */
   _tileSource(row) {
     const a = this.atlases[Math.floor(row / this.perAtlas)];
     if (!a || !a.bmp) return null;
@@ -106,12 +131,17 @@ export class GridRenderer {
     return { bmp: a.bmp, sx: (i % a.cols) * a.tile, sy: Math.floor(i / a.cols) * a.tile, t: a.tile };
   }
 
+  /** @param {number} row */
   _color(row) {
     const c = this.colors;
     return 3 * row + 2 < c.length ? `rgb(${c[3 * row]},${c[3 * row + 1]},${c[3 * row + 2]})` : "#888";
   }
 
-  /** Draw one image into a square at (x, y) of side s (screen px); used by the overlay too. */
+  /**
+   * Draw one image into a square at (x, y) of side s (screen px); used by the overlay too.
+   * @param {CanvasRenderingContext2D} ctx @param {number} row @param {number} x @param {number} y
+   * @param {number} s
+   */
   drawTile(ctx, row, x, y, s, dpr = 1) {
     const gap = s >= 10 ? 1 : 0;
     const sh = this.sharp.get(row);
@@ -133,13 +163,13 @@ export class GridRenderer {
     const cv = this.overview || document.createElement("canvas");
     cv.width = this.cols * this.ov;
     cv.height = this.rows * this.ov;
-    const ctx = cv.getContext("2d");
+    const ctx = ctx2d(cv);
     ctx.clearRect(0, 0, cv.width, cv.height);
     // Colours first, one pixel per cell in a tiny canvas (cheap), then atlas tiles on top.
     const small = this.colorLayer || document.createElement("canvas");
     small.width = this.cols;
     small.height = this.rows;
-    const sctx = small.getContext("2d");
+    const sctx = ctx2d(small);
     const img = sctx.createImageData(this.cols, this.rows);
     const c = this.colors;
     for (let i = 0; i < this.n; i++) {
@@ -158,6 +188,7 @@ export class GridRenderer {
     this.overview = cv;
   }
 
+  /** @param {CanvasRenderingContext2D} ctx @param {number} row */
   _ovTile(ctx, row, skipColour = false) {
     const src = this._tileSource(row);
     const x = this.cells[2 * row + 1] * this.ov, y = this.cells[2 * row] * this.ov;
@@ -168,7 +199,11 @@ export class GridRenderer {
     }
   }
 
-  /** Draw the base layer. Returns true while a tween still needs frames. */
+  /**
+   * Draw the base layer. Returns true while a tween still needs frames.
+   * @param {CanvasRenderingContext2D} ctx @param {View} view @param {number} w @param {number} h
+   * @param {number} dpr @param {Theme} theme @returns {boolean}
+   */
   draw(ctx, view, w, h, dpr, theme) {
     ctx.fillStyle = theme.bg;
     ctx.fillRect(0, 0, w, h);
