@@ -848,3 +848,17 @@ def test_a_non_utf8_root_never_makes_the_library_unsaveable(
         assert len(report.failed) == 2 and all("UTF-8" in f.error for f in report.failed)
         assert again.paths == [str(good[0])]
         assert all("\\xe9" in f["path"] for f in again.failures)
+
+
+def test_vv_scan_is_the_engine_dispatcher(tmp_path: Path, encoders: Any) -> None:
+    import vectorvision_widget as vv
+    from vectorvision_widget import scanning
+
+    assert vv.scan is scanning.scan
+    _small_folder(tmp_path / "p", 1)
+    with pytest.raises(ValueError, match="engine"):
+        vv.scan(tmp_path / "p", Library(), encoders=encoders, engine="spark")
+    with pytest.raises(ValueError, match="ray_address"):
+        vv.scan(tmp_path / "p", Library(), encoders=encoders, ray_address="auto")
+    report = vv.scan(tmp_path / "p", Library(), encoders=encoders, keywords=["x"], progress=False)
+    assert len(report.added) == 1
