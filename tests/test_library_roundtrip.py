@@ -208,3 +208,25 @@ def test_streamed_layout_is_plain_json_and_checked(tmp_path: Path) -> None:
         (tmp_path / "bad.json").write_text(bad)
         with pytest.raises(LibraryFormatError, match=name if name != "comma" else "comma|header"):
             Library.load(tmp_path / "bad.json")
+
+
+def test_streamed_batches_report_the_right_record(tmp_path: Path) -> None:
+    n = 600  # more than one batch of lines
+    rng = np.random.default_rng(0)
+    lib = Library.from_arrays([f"/p/{i}.jpg" for i in range(n)], rng.normal(size=(n, 6)))
+    path = tmp_path / "lib.json"
+    lib.save(path)
+    back = Library.load(path)
+    np.testing.assert_array_equal(back.features, lib.features)
+    lines = path.read_text().split("\n")
+    bad = list(lines)
+    bad[1 + 400] = bad[1 + 400].replace('"b64":"', '"b64":"!!!!', 1)  # record 400
+    (tmp_path / "bad.json").write_text("\n".join(bad))
+    with pytest.raises(LibraryFormatError, match=r"record 400 .*base64"):
+        Library.load(tmp_path / "bad.json")
+    two = list(lines)  # two records on one line: not our layout's one record per line
+    two[1 + 10] = two[1 + 10] + two[1 + 11]
+    del two[1 + 11]
+    (tmp_path / "two.json").write_text("\n".join(two))
+    with pytest.raises(LibraryFormatError, match="record 10"):
+        Library.load(tmp_path / "two.json")

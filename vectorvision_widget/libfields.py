@@ -149,7 +149,11 @@ def clean_record(raw: Mapping[str, Any], path: str) -> dict[str, Any]:
     rec: dict[str, Any] = {"path": path}
     for key, value in raw.items():
         if key not in _SPECIAL_KEYS:
-            rec[key] = value if type(value) in _PLAIN else json_safe(value, f"field {key!r}")
+            t = type(value)
+            if t in _PLAIN or (t is int and _INT_MIN <= value <= _INT_MAX):
+                rec[key] = value
+            else:
+                rec[key] = json_safe(value, f"field {key!r}")
     kws = raw.get("keywords")
     rec["keywords"] = kws if _is_clean_keywords(kws) else normalize_keywords(kws)
     colour = raw.get("color", raw.get("colour"))

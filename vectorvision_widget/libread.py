@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import orjson
 
 from .errors import LibraryFormatError
 from .libfields import clean_record, json_safe
@@ -310,16 +311,15 @@ def _finish(
 
 
 def _read_stream(p: Path, fh: IO[bytes], first: bytes) -> LibraryData:
-    """Our own layout: a header line, one record per line, then `]}`."""
+    """Our own layout: a header line, one record per line, then `]}`; parsed in batches of
+    lines, each batch's vectors decoded at once straight into the preallocated matrices."""
     top = loads(p, first[:-1] + b"]}", "the header line is not valid JSON (truncated or corrupt?)")
     _split_document(p, top)  # format / version checks
     n = top.get("count")
     if type(n) is not int or n < 0:
         raise fail(p, f"the header's 'count' must be a whole number >= 0, got {n!r}")
-    entries: list[tuple[str | None, Any]] = []
-    mats: dict[str, np.ndarray] = {}
-    has_visual = np.zeros(n, dtype=bool)
-    first_row: dict[str, int] = {}
+    st = _Stream(p, n)
+    batch: list[bytes] = []
     closed = False
     ended = n == 0  # the previous record line had no trailing comma (it was the last)
     for line in fh:
@@ -327,39 +327,94 @@ def _read_stream(p: Path, fh: IO[bytes], first: bytes) -> LibraryData:
         if body == b"]}":
             closed = True
             break
-        i = len(entries)
+        i = len(st.entries) + len(batch)
         if body[:1] == b"]":
             raise fail(p, f"not valid JSON (truncated or corrupt?): bad closing line {body[:20]!r}")
         if ended:
             problem = f"record {i}: more records than the header's count {n}, or a missing comma"
             raise fail(p, problem)
         ended = not body.endswith(b",")
-        rec = loads(
-            p, body if ended else body[:-1], f"record {i} is not valid JSON (truncated or corrupt?)"
-        )
-        if not isinstance(rec, dict):
-            raise fail(p, f"wrong shape: record {i} is a {type(rec).__name__}, expected an object")
-        for key in ("features", "visualFeatures"):
-            value = rec.pop(key, None)
-            if value is None:
-                if key == "features":
-                    raise fail(p, f"record {i} ({rec.get('path')!r}): missing 'features'")
-                continue
-            _store(p, mats, first_row, key, i, n, value, rec)
-            if key == "visualFeatures":
-                has_visual[i] = True
-        entries.append((None, rec))
+        batch.append(body if ended else body[:-1])
+        if len(batch) == _STREAM_BATCH:
+            st.add(batch)
+            batch = []
+    if batch:
+        st.add(batch)
     if not closed:
-        problem = f"not valid JSON (truncated?): the file ends after {len(entries)} of {n} records"
-        raise fail(p, problem)
+        done = len(st.entries)
+        raise fail(p, f"not valid JSON (truncated?): the file ends after {done} of {n} records")
     if fh.read().strip():
         raise fail(p, "unexpected content after the closing ']}'")
-    if len(entries) != n or not ended:
-        raise fail(p, f"the file holds {len(entries)} records but its header's count is {n}")
-    paths = _paths(p, entries)
-    features = mats.get("features", np.zeros((n, 0), np.float32))
-    visual = mats.get("visualFeatures", np.zeros((n, 0), np.float32))
-    return _finish(p, entries, paths, features, visual, has_visual, top)
+    if len(st.entries) != n or not ended:
+        raise fail(p, f"the file holds {len(st.entries)} records but its header's count is {n}")
+    paths = _paths(p, st.entries)
+    features = st.mats.get("features", np.zeros((n, 0), np.float32))
+    visual = st.mats.get("visualFeatures", np.zeros((n, 0), np.float32))
+    return _finish(p, st.entries, paths, features, visual, st.has_visual, top)
+
+
+_STREAM_BATCH = 256  # record lines parsed and decoded together
+
+
+class _Stream:
+    """Records and matrices of a streamed file, filled batch by batch."""
+
+    def __init__(self, p: Path, n: int) -> None:
+        self.p, self.n = p, n
+        self.entries: list[tuple[str | None, Any]] = []
+        self.mats: dict[str, np.ndarray] = {}
+        self.first_row: dict[str, int] = {}
+        self.has_visual = np.zeros(n, dtype=bool)
+
+    def add(self, batch: list[bytes]) -> None:
+        p, start = self.p, len(self.entries)
+        try:
+            recs = orjson.loads(b"[" + b",".join(batch) + b"]")
+        except orjson.JSONDecodeError:
+            recs = None
+        if type(recs) is not list or len(recs) != len(batch):  # per line: exact errors, and
+            what = "record {} is not valid JSON (truncated or corrupt?)"  # lone surrogates
+            recs = [loads(p, b, what.format(start + j)) for j, b in enumerate(batch)]
+        for j, rec in enumerate(recs):
+            if not isinstance(rec, dict):
+                kind = type(rec).__name__
+                raise fail(p, f"wrong shape: record {start + j} is a {kind}, expected an object")
+        for key in ("features", "visualFeatures"):
+            self._vectors(key, recs, start)
+        self.entries.extend((None, rec) for rec in recs)
+
+    def _vectors(self, key: str, recs: list[dict[str, Any]], start: int) -> None:
+        pending: list[tuple[int, str, dict[str, Any]]] = []
+        for j, rec in enumerate(recs):
+            value = rec.pop(key, None)
+            i = start + j
+            if value is None:
+                if key == "features":
+                    raise fail(self.p, f"record {i} ({rec.get('path')!r}): missing 'features'")
+                continue
+            if key == "visualFeatures":
+                self.has_visual[i] = True
+            t = value.get("b64") if type(value) is dict and value.get("dtype") == "float32" else 0
+            if key in self.mats and type(t) is str:
+                pending.append((i, t, rec))
+            else:
+                _store(self.p, self.mats, self.first_row, key, i, self.n, value, rec)
+        if not pending:
+            return
+        mat = self.mats[key]
+        dim = mat.shape[1]
+        try:  # rows without base64 padding decode as one text: one call for the batch
+            buf = b64decode("".join(t for _, t, _ in pending))
+        except (binascii.Error, ValueError):
+            buf = b""
+        if len(buf) == 4 * dim * len(pending) and (4 * dim) % 3 == 0:
+            rows = [i for i, _, _ in pending]
+            if len({len(t) for _, t, _ in pending}) == 1:
+                mat[rows] = np.frombuffer(buf, dtype=LE_F4).reshape(len(pending), dim)
+                return
+        for i, t, rec in pending:  # padding, odd sizes or bad base64: row by row, exact errors
+            value = {"dtype": "float32", "b64": t}
+            _store(self.p, self.mats, self.first_row, key, i, self.n, value, rec)
 
 
 def _store(
