@@ -173,3 +173,37 @@ def test_extensionless_iso_bmff_files_by_brand(tmp_path: Path, head: bytes, expe
     path = tmp_path / "IMG_0001"
     path.write_bytes(head + bytes(64))
     assert looks_like_image(path) is expected
+
+
+def test_problems_are_reported_not_swallowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vectorvision_widget.walk import WalkProblem
+
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "ok" / "a.jpg").write_bytes(_jpeg_bytes())
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    (tmp_path / "drive").symlink_to(tmp_path / "unmounted")  # a dangling folder link
+    real = os.scandir
+
+    def scandir(path: object = ".") -> object:
+        if Path(str(path)) == tmp_path / "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    problems: list[WalkProblem] = []
+    found = list(iter_image_files(tmp_path, problems.append))
+    assert found == [tmp_path / "ok" / "a.jpg"]
+    got = {(Path(p.path).name, p.kind) for p in problems}
+    assert got == {("locked", "unreadable"), ("gone.jpg", "dangling"), ("drive", "dangling")}
+    assert all(p.error for p in problems)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs")
+def test_a_symlink_to_a_fifo_is_never_opened(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "link.jpg").symlink_to(tmp_path / "pipe")
+    (tmp_path / "noext").symlink_to(tmp_path / "pipe")
+    assert list(iter_image_files(tmp_path)) == []
