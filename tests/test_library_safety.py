@@ -266,3 +266,10 @@ def test_remove_many_paths_in_one_call_is_fast() -> None:
     assert time.perf_counter() - t0 < 2.0
     assert len(lib) == n - len(gone) and gone[0] not in lib and lib.paths[0] == "/x/1.jpg"
     assert lib.row_of("/x/2.jpg") == 1
+
+
+def test_save_into_a_missing_folder_creates_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "no" / "such" / "lib.json"
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        small().save(target)
+    assert not (tmp_path / "no").exists()

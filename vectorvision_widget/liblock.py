@@ -69,6 +69,9 @@ def library_lock(
     busy. Re-entrant in the holding thread. Yields the lock file's path.
     """
     lf = lock_file(path)
+    if not lf.parent.is_dir():  # filelock would create missing folders: a typo must not
+        msg = f"cannot use library {os.fspath(path)!r}: folder {str(lf.parent)!r} does not exist"
+        raise FileNotFoundError(msg)
     lock = FileLock(str(lf), is_singleton=True)
     try:
         lock.acquire(timeout=0)
