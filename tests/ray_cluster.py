@@ -39,11 +39,13 @@ def _import_ray() -> Any:
 
 def _start_local(ray: Any, attempts: int = 2) -> None:
     """A local Ray; retried once, because on a loaded machine its agents can miss Ray's own
-    startup deadline (\"Timed out waiting for file .../metrics_agent_port_...\")."""
+    startup deadline (\"Timed out waiting for file .../metrics_agent_port_...\"). A few idle
+    workers are kept (as in .ci/run), so small decode tasks do not each start a process."""
     for attempt in range(attempts):
         try:
             ray.init(num_cpus=LOCAL_CPUS, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False, object_store_memory=200 * 1024**2)  # fmt: skip
+                     configure_logging=False, object_store_memory=200 * 1024**2,
+                     _system_config={"num_workers_soft_limit": 4})  # fmt: skip
             return
         except Exception:
             ray.shutdown()

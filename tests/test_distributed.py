@@ -217,9 +217,13 @@ def test_resources_fit_the_cluster() -> None:
     cpus = ray.cluster_resources()["CPU"]
     assert plan["num_actors"] == 2 and plan["gpus_per_actor"] == 0
     assert 2 * plan["cpus_per_actor"] + plan["decode_cpus"] <= cpus
+    assert plan["decode_tasks"] >= 1
     assert plan["decode_cpus"] != plan["cpus_per_actor"]  # else Ray fuses decode into actors
     with pytest.raises(ValueError, match="num_actors"):
         distributed.plan_resources(num_actors=0)
+    with pytest.raises(ValueError, match="no CPU for decoding"):
+        distributed.plan_resources(num_actors=1, cpus_per_actor=cpus)
+    assert distributed.plan_resources(num_actors=1, decode_tasks=3)["decode_tasks"] == 3
 
 
 def test_cli_ray_flag(setup: dict[str, Any], tmp_path: Path, tiny_models_dir: Path) -> None:

@@ -105,6 +105,13 @@ def _worker_encoders(spec: dict[str, Any]) -> Any:
     return enc
 
 
+def _blank(enc: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Preprocessed tensors of a blank image: the shapes every row carries."""
+    from PIL import Image
+
+    return enc.preprocess_image(Image.new("RGB", (8, 8)))
+
+
 class _Stat:
     """The stat fields a record keeps (size, mtime as the driver saw them when planning)."""
 
@@ -119,8 +126,6 @@ def _prepare_row(row: dict[str, Any], *, spec: dict[str, Any], thumbs: Any) -> d
     A failure carries zero tensors of the same shape, so every row has one schema and the
     failure travels in order to the driver (progress, report).
     """
-    from PIL import Image
-
     from .analyzer import prepare_file
 
     enc = _worker_encoders(spec)
@@ -130,7 +135,7 @@ def _prepare_row(row: dict[str, Any], *, spec: dict[str, Any], thumbs: Any) -> d
     t1 = time.time()
     out: dict[str, Any] = {"path": row["path"], "t0": t0, "t1": t1}
     if isinstance(got, Failure):
-        sig, dino = enc.preprocess_image(Image.new("RGB", (8, 8)))
+        sig, dino = _blank(enc)
         out.update(shown=got.path, error=got.error, kept=got.kept, record="", thumbs=b"",
                    siglip=np.zeros_like(sig), dino=np.zeros_like(dino))  # fmt: skip
     else:
@@ -145,6 +150,7 @@ class _EncoderActor:
 
     def __init__(self, spec: dict[str, Any], provenance: dict[str, Any], providers: Any,
                  threads: int) -> None:  # fmt: skip
+        t0 = time.time()
         import ray
 
         from .errors import ModelError
@@ -160,6 +166,9 @@ class _EncoderActor:
                 f"files ({got} != {want}); every node must read the same models folder"
             )
             raise ModelError(msg)
+        sig, dino = _blank(self.enc)
+        self.enc.encode_pixels(sig[None], dino[None])  # sessions made now, not in the first batch
+        self.started = (t0, time.time())  # this actor's start: imports, model load, first run
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         n = len(batch["path"])
@@ -172,7 +181,8 @@ class _EncoderActor:
         t1 = time.time()
         out = {k: v for k, v in batch.items() if k not in ("siglip", "dino")}
         out.update(features=feats, visual=visual, i0=np.full(n, t0), i1=np.full(n, t1),
-                   node=np.array([self.node] * n), actor=np.array([self.actor] * n))  # fmt: skip
+                   node=np.array([self.node] * n), actor=np.array([self.actor] * n),
+                   a0=np.full(n, self.started[0]), a1=np.full(n, self.started[1]))  # fmt: skip
         return out
 
 
@@ -183,11 +193,17 @@ def plan_resources(
     num_actors: int | None = None,
     cpus_per_actor: float | None = None,
     gpus_per_actor: float | None = None,
+    decode_tasks: int | None = None,
 ) -> dict[str, Any]:
-    """How many encoder actors, and what each reserves, from the connected cluster's resources.
+    """How many encoder actors, what each reserves, and how many decode tasks run at once, from
+    the connected cluster's resources.
 
     GPUs present: one actor per GPU, one GPU each. CPU only: one actor per node, each reserving
-    half of the CPUs (the other half decodes); fractional CPUs keep one-CPU nodes usable.
+    half of the CPUs (fractions keep one-CPU nodes usable). Decoding: one task per CPU left over
+    (at least one); each task reserves a small fraction of a CPU, so that Ray can place it next
+    to an actor on any node, and a different one from the actors', so that Ray never fuses
+    decoding into the actors (it would no longer overlap inference). Fewer concurrent tasks
+    also mean fewer Ray worker processes to start, which dominates small scans.
     """
     ray = _ray()
     nodes = [n for n in ray.nodes() if n.get("Alive")]
@@ -207,9 +223,12 @@ def plan_resources(
     if cpus_per_actor is None:
         cpus_per_actor = 1.0 if gpus_per_actor else max(0.25, cpus / (2 * num_actors))
         cpus_per_actor = math.floor(cpus_per_actor * 4) / 4  # Ray's fractions: keep them simple
-    # decode tasks must differ in resources, or Ray fuses them into the actors (no overlap)
     decode_cpus = 0.25 if cpus_per_actor != 0.25 else 0.125
-    if num_actors * cpus_per_actor + decode_cpus > cpus:
+    free = cpus - num_actors * cpus_per_actor
+    if decode_tasks is not None and decode_tasks < 1:
+        msg = f"decode tasks (workers) must be >= 1, got {decode_tasks}"
+        raise ValueError(msg)
+    if free < decode_cpus:
         msg = (
             f"{num_actors} actors × {cpus_per_actor:g} CPUs leave no CPU for decoding on a "
             f"cluster of {cpus:g} CPUs (the scan would wait forever); ask for fewer"
@@ -220,6 +239,7 @@ def plan_resources(
         "cpus_per_actor": float(cpus_per_actor),
         "gpus_per_actor": float(gpus_per_actor),
         "decode_cpus": decode_cpus,
+        "decode_tasks": int(decode_tasks or max(1, math.floor(free))),
         "threads": max(1, round(cpus_per_actor)),
         "providers": ["cuda", "cpu"] if gpus_per_actor else ["cpu"],
     }
@@ -253,7 +273,6 @@ def stream_embeddings(
     provenance: dict[str, Any],
     batch_size: int,
     resources: dict[str, Any],
-    workers: int | None = None,
     thumbs: Any = None,
 ) -> Iterator[dict[str, np.ndarray]]:
     """Run the Ray Data pipeline over `(path, size, mtime)` items; yield result batches in order.
@@ -269,7 +288,7 @@ def stream_embeddings(
         _prepare_row,
         fn_kwargs={"spec": spec, "thumbs": thumbs},
         num_cpus=resources["decode_cpus"],
-        compute=ray.data.TaskPoolStrategy(size=workers) if workers else None,
+        compute=ray.data.TaskPoolStrategy(size=resources["decode_tasks"]),
     )
     ds = ds.map_batches(
         _EncoderActor,
@@ -316,13 +335,14 @@ def scan_ray(
 
     `address` (else $RAY_ADDRESS) names the cluster, else a local Ray is started (see `connect`);
     Ray is contacted only when some file needs embedding. `encoders.folder` must be readable at
-    the same path on every node (so must the images). `workers` caps concurrent decode tasks;
+    the same path on every node (so must the images). `workers`: concurrent decode tasks;
     `num_actors` / `cpus_per_actor` / `gpus_per_actor` size the encoder pool (`plan_resources`).
     `thumbs`: the thumbnail sink as in `analyzer.scan` (default: a `thumbcache.ThumbWriter` beside
     `lib.path`; False: none); its `make` runs on the workers, so it must be picklable.
     `trace=True` records ("decode", t0, t1) per file and ("inference@<node id>", t0, t1) per batch
     in wall-clock time (`time.time()`).
-    `report.timings` adds `nodes` and `actors` (how many took part) to the local scan's keys.
+    `report.timings` adds `nodes`, `actors` (how many took part) and `actor_start_s` (the slowest
+    actor's start: imports, model load, first run) to the local scan's keys.
     """
     t_start = time.perf_counter()
     if encoders is None:
@@ -340,9 +360,9 @@ def scan_ray(
         tagger = make_tagger(encoders, keywords)
         if plan.embed:
             connect(address)
-            resources = plan_resources(num_actors, cpus_per_actor, gpus_per_actor)
+            resources = plan_resources(num_actors, cpus_per_actor, gpus_per_actor, workers)
             _run_ray(plan, lib, encoders, tagger, report, resources, progress=progress,
-                     on_progress=on_progress, workers=workers, trace=trace, sink=sink,
+                     on_progress=on_progress, trace=trace, sink=sink,
                      batch_size=batch_size or encoders.batch_size)  # fmt: skip
     except KeyboardInterrupt:
         report.interrupted = True
@@ -376,6 +396,7 @@ class _Results:
         self.timings.update(decode_s=0.0, decode_wait_s=0.0, inference_s=0.0, keywords_s=0.0)
         self.batches: set[tuple[str, float]] = set()
         self.nodes: set[str] = set()
+        self.actor_start: dict[str, float] = {}
         self.done = 0
 
     def add(self, batch: dict[str, np.ndarray]) -> None:
@@ -415,6 +436,7 @@ class _Results:
             return
         self.batches.add(key)
         self.nodes.add(str(batch["node"][i]))
+        self.actor_start[key[0]] = float(batch["a1"][i] - batch["a0"][i])
         i0, i1 = float(batch["i0"][i]), float(batch["i1"][i])
         self.timings["inference_s"] += i1 - i0
         if self.trace:
@@ -423,7 +445,8 @@ class _Results:
     def close(self) -> None:
         self.bar.close()
         self.timings["nodes"] = float(len(self.nodes))
-        self.timings["actors"] = float(len({a for a, _ in self.batches}))
+        self.timings["actors"] = float(len(self.actor_start))
+        self.timings["actor_start_s"] = max(self.actor_start.values(), default=0.0)
 
 
 def _run_ray(
@@ -436,7 +459,6 @@ def _run_ray(
     *,
     progress: bool,
     on_progress: ProgressCallback | None,
-    workers: int | None,
     batch_size: int,
     trace: bool,
     sink: Any,
@@ -450,7 +472,7 @@ def _run_ray(
     with _quiet_ray_data():
         stream = stream_embeddings(
             items, spec=_spec(encoders), provenance=encoders.provenance(),
-            batch_size=batch_size, resources=resources, workers=workers,
+            batch_size=batch_size, resources=resources,
             thumbs=sink.make if sink is not None else None,
         )  # fmt: skip
         try:
