@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from vectorvision_widget.layout import assign_unique, default_grid_shape, grid_cells
+from vectorvision_widget.layout import DEFAULT_FILL, assign_unique, default_grid_shape, grid_cells
 
 
 def _unique(cells: np.ndarray) -> bool:
@@ -20,15 +20,28 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 7, 100, 1000, 12345])
-def test_default_grid_shape(n: int) -> None:
-    rows, cols = default_grid_shape(n)
-    assert rows * cols >= n and rows >= 1 and cols >= 1
-    assert rows == max(1, math.ceil(1.5 * math.sqrt(n)))
+@pytest.mark.parametrize("fill", [None, 0.25, 4 / 9, 0.7, 0.8, 0.9, 1.0])
+def test_default_grid_shape_honours_fill(n: int, fill: float | None) -> None:
+    rows, cols = default_grid_shape(n, fill) if fill is not None else default_grid_shape(n)
+    target = DEFAULT_FILL if fill is None else fill
+    assert rows == cols >= 1 and rows * cols >= n
+    assert n / (rows * cols) <= target + 1e-12  # never denser than asked ...
+    if rows > 1:  # ... and the smallest square that is not
+        assert n / ((rows - 1) * (cols - 1)) > target
 
 
-def test_default_grid_shape_rejects_negative() -> None:
+def test_default_grid_shape_old_default_is_fill_four_ninths() -> None:
+    """fill = 1/2.25 reproduces the former 1.5·√N cells per side."""
+    for n in (7, 100, 1000, 7600):
+        assert default_grid_shape(n, 1 / 2.25)[0] == math.ceil(1.5 * math.sqrt(n))
+
+
+def test_default_grid_shape_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match=">= 0"):
         default_grid_shape(-1)
+    for bad in (0, -0.5, 1.5, float("nan"), "0.8"):
+        with pytest.raises(ValueError, match="fill"):
+            default_grid_shape(10, bad)  # type: ignore[arg-type]
 
 
 def test_grid_cells_unique_and_in_bounds() -> None:

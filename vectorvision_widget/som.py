@@ -41,6 +41,15 @@ SAMPLES_PER_TRAIN_NODE = 8
 MIN_TRAIN_NODES = 64
 #: Smallest neighbourhood (in working nodes) on a bounded working grid.
 MIN_WORK_SIGMA = 1.0
+#: Default schedule: sigma from DEFAULT_SIGMA0_SHARE × the longer side down to DEFAULT_SIGMA_END
+#: cells over DEFAULT_EPOCHS epochs (chosen on tuning data, checked on held-out data: see
+#: ``benchmarks/bench_som.py --tune`` and ``--heldout``).
+DEFAULT_EPOCHS = 12
+DEFAULT_SIGMA0_SHARE = 1 / 8
+DEFAULT_SIGMA_END = 0.65
+#: Smallest neighbourhood of the display-resolution refinement on the bounded path: there each
+#: node holds about one row, so a narrower one turns the update into k-means and tears the map.
+MIN_REFINE_SIGMA = 1.0
 
 
 class Progress(NamedTuple):
@@ -99,10 +108,14 @@ class SOM:
     """Rectangular batch SOM with PCA initialisation and a Gaussian neighbourhood.
 
     rows, cols: grid size (use ``SOM.for_samples(n)`` for the default one-image-per-cell size).
-    epochs: number of batch epochs; sigma decays exponentially from ``sigma0`` (default: half
-    the longer side) to ``sigma_end``. ``coarse_to_fine`` trains early epochs on a coarser grid
-    and a subsample of ``samples_per_node`` samples per node, as long as the coarse grid's sigma
-    stays >= ``coarse_sigma`` (set ``coarse_to_fine=False`` for the textbook batch SOM).
+    epochs: number of batch epochs; sigma (the neighbourhood's standard deviation, in cells)
+    decays exponentially from ``sigma0`` (default: an eighth of the longer side, at least
+    ``sigma_end``) to ``sigma_end``. The defaults (12 epochs, side/8 → 0.65) were tuned against
+    xpysom's tuned run on held-out data (``benchmarks/bench_som.py --tune`` / ``--heldout``):
+    wider starts (the old side/2) or ends (1.0) smooth the map and cost QE. ``coarse_to_fine``
+    trains early epochs on a coarser grid and a subsample of ``samples_per_node`` samples per
+    node, as long as the coarse grid's sigma stays >= ``coarse_sigma`` (set
+    ``coarse_to_fine=False`` for the textbook batch SOM).
     ``train_nodes`` ("auto" | int | None) bounds the grid the epochs train on (see
     :meth:`working_shape`); a bounded map is upsampled bilinearly and refined with
     ``refine_epochs`` batch epochs at display resolution on the rows' unique cells. On that path
@@ -118,9 +131,9 @@ class SOM:
         cols: int,
         seed: int = 0,
         *,
-        epochs: int = 10,
+        epochs: int = DEFAULT_EPOCHS,
         sigma0: float | None = None,
-        sigma_end: float = 1.0,
+        sigma_end: float = DEFAULT_SIGMA_END,
         coarse_to_fine: bool = True,
         samples_per_node: int = 16,
         coarse_sigma: float = 1.0,
@@ -139,7 +152,8 @@ class SOM:
             raise ValueError(msg)
         self.rows, self.cols, self.seed = int(rows), int(cols), int(seed)
         self.epochs = int(epochs)
-        self.sigma0 = float(sigma0) if sigma0 is not None else max(rows, cols) / 2.0
+        default0 = max(max(int(rows), int(cols)) * DEFAULT_SIGMA0_SHARE, float(sigma_end))
+        self.sigma0 = float(sigma0) if sigma0 is not None else default0
         self.sigma_end = float(sigma_end)
         self.coarse_to_fine = bool(coarse_to_fine)
         self.samples_per_node = int(samples_per_node)
@@ -158,9 +172,10 @@ class SOM:
         self.history: list[float] = []  # quantization error per epoch
 
     @classmethod
-    def for_samples(cls, n: int, seed: int = 0, **kwargs: Any) -> SOM:
-        """A SOM sized by :func:`layout.default_grid_shape` (≈1.5·√n per side)."""
-        return cls(*default_grid_shape(n), seed=seed, **kwargs)
+    def for_samples(cls, n: int, seed: int = 0, *, fill: float | None = None, **kwargs: Any) -> SOM:
+        """A SOM sized by :func:`layout.default_grid_shape` (``fill``: share of cells with an
+        image, default ``layout.DEFAULT_FILL``), so every one of ``n`` rows gets its own cell."""
+        return cls(*default_grid_shape(n, fill), seed=seed, **kwargs)
 
     def __repr__(self) -> str:
         state = "fitted" if self.weights is not None else "not fitted"
@@ -300,7 +315,7 @@ class SOM:
                 W,
                 work,
                 display,
-                sigma=self.sigma_end,
+                sigma=max(self.sigma_end, MIN_REFINE_SIGMA),
                 refine_epochs=self.refine_epochs,
                 unique=self.unique,
                 stop=stop,
