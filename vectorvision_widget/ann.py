@@ -18,8 +18,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 import numpy as np
 
 #: Up to this many rows ``vv.neighbour_table`` stays exact; above it the approximate table is
-#: faster (measured crossover on 2 cores: see the README's neighbour-index table).
-EXACT_MAX_ROWS = 20_000
+#: cheaper. Measured (bench_ann.py, clustered 384-d, k=10, CPU seconds so that a busy machine
+#: does not skew it): 20k rows exact 5.0 s vs approximate 14.7 s; the exact table grows as N²,
+#: the index about as N, so they cross near 50–60k (50k approximate: 34 s, exact ≈ 31 s).
+EXACT_MAX_ROWS = 50_000
 
 #: HNSW parameters: links per node (M), efConstruction (build beam), efSearch (query beam). Chosen
 #: with benchmarks/bench_ann.py: recall@10 ≥ 0.95 on clustered 384-d data at 300k rows.
