@@ -78,7 +78,8 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> str:
         if address:
             ray.init(address=address, **kwargs)
         else:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, **kwargs)
+            # "local": a new Ray of our own, even when `ray start` runs on this machine
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **kwargs)
     return str(ray.get_runtime_context().gcs_address)
 
 
