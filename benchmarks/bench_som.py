@@ -167,7 +167,10 @@ def versus_xpysom(cases: list[tuple[str, int, int, int, int]], ours: dict[str, d
         base_t, base_q, base_e = t, *scored(w, X)
         results = {f"xpysom σ{sig:g}→1 (10 epochs)": (t, base_q, base_e)}
         for method, kwargs in ours.items():
-            som = SOM(rows, cols, **kwargs)
+            kw = dict(kwargs)
+            if "sigma0_share" in kw:
+                kw["sigma0"] = max(rows, cols) * kw.pop("sigma0_share")
+            som = SOM(rows, cols, **kw)
             t, _ = timed(lambda X=X, s=som: s.fit(X).weights)
             results[method] = (t, som.quantization_error(X), som.topographic_error(X))
         for method, (t, q, e) in results.items():
@@ -242,7 +245,7 @@ def main() -> None:
     args = ap.parse_args()
     _print_blas()
     if args.heldout:
-        old = {"sigma0": None, "sigma_end": 1.0, "epochs": 10}  # before tuning: side/2 → 1
+        old = {"sigma0_share": 0.5, "sigma_end": 1.0, "epochs": 10}  # before tuning
         versus_xpysom(HELDOUT, {"ours, default": {}, "ours, old default (σ side/2→1)": old})
         return
     if args.tune:

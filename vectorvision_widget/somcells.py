@@ -18,7 +18,7 @@ import threading
 import numpy as np
 
 from .layout import assign_unique, grid_refill, partition_cells
-from .somtrain import Cancelled, batch_update, best, resample
+from .somtrain import Cancelled, best, resample
 
 #: Candidate display cells kept per row on the bounded path.
 CANDIDATES = 16
@@ -105,10 +105,57 @@ def finish_bounded(
     cand, cost = region_candidates(X, x2, W, work_bmu, work, stop)
     for _ in range(max(0, refine_epochs)):
         ids = assign_candidates(cand, cost, display, unique)
-        W = batch_update(X, ids, W, sigma, sigma)
+        refine_update(X, ids, W, sigma)
         cand, cost = region_candidates(X, x2, W, work_bmu, work, stop)
     ids = assign_candidates(cand, cost, display, unique)
     return W, _to_cells(cand[:, 0], cols), _to_cells(ids, cols)
+
+
+def refine_update(X: np.ndarray, ids: np.ndarray, W: np.ndarray, sigma: float) -> None:
+    """In-place batch update of a display-resolution map W (R, C, D) from rows on cells ``ids``.
+
+    Why not :func:`somtrain.batch_update`: at 1M rows the display grid has ~1.4M cells, where
+    dense R×R and C×C Gaussian products cost ~1 TFLOP and four grid-sized copies (~9 GB). The
+    neighbourhood here is narrow (sigma ~1), so it is applied as a kernel truncated at 4·sigma,
+    one band of output rows at a time: extra memory is one grid-sized sum plus a band.
+    Cells with no row within the kernel keep their weights.
+    """
+    R, C, D = W.shape
+    counts = np.bincount(ids, minlength=R * C).astype(np.float32).reshape(R, C)
+    order = np.argsort(ids, kind="stable")
+    hit = np.flatnonzero(counts.ravel())
+    starts = np.concatenate([[0], np.cumsum(counts.ravel()[hit].astype(np.int64))[:-1]])
+    sums = np.zeros((R * C, D), dtype=np.float32)
+    sums[hit] = np.add.reduceat(X[order], starts, axis=0)
+    sums = sums.reshape(R, C, D)
+    rad = max(1, math.ceil(4.0 * sigma))
+    taps = np.exp(-(np.arange(-rad, rad + 1) ** 2) / (2.0 * sigma * sigma)).astype(np.float32)
+
+    def smooth(a: np.ndarray, axis: int, lo: int, hi: int) -> np.ndarray:
+        """Rows lo..hi of a (axis 0) or all of a block (axis 1) convolved with taps."""
+        n = a.shape[axis]
+        if axis == 0:
+            out = np.zeros((hi - lo, *a.shape[1:]), dtype=np.float32)
+            for k, w in zip(range(-rad, rad + 1), taps.tolist(), strict=True):
+                s0, s1 = max(lo + k, 0), min(hi + k, n)
+                if s1 > s0:
+                    out[s0 - k - lo : s1 - k - lo] += w * a[s0:s1]
+            return out
+        out = np.zeros_like(a)
+        for k, w in zip(range(-rad, rad + 1), taps.tolist(), strict=True):
+            s0, s1 = max(k, 0), min(n + k, n)
+            if s1 > s0:
+                out[:, s0 - k : s1 - k] += w * a[:, s0:s1]
+        return out
+
+    den = smooth(smooth(counts, 0, 0, R), 1, 0, C)
+    ok = den > 1e-6 * max(float(den.max()), 1e-30)
+    band = max(1, (1 << 24) // max(1, C * D))  # ~64 MiB of float32 per band
+    for lo in range(0, R, band):
+        hi = min(R, lo + band)
+        num = smooth(smooth(sums, 0, lo, hi), 1, 0, C)
+        blk = ok[lo:hi]
+        W[lo:hi][blk] = num[blk] / den[lo:hi][blk][:, None]
 
 
 def assign_candidates(
