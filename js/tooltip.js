@@ -225,3 +225,57 @@ export class InfoCache {
     for (const row of [...this.map.keys()]) this.drop(row);
   }
 }
+
+/**
+ * When the tooltip shows: after the pointer rests `delayMs` on a row, its details (cached, else
+ * asked of the kernel once; shown when they arrive if the pointer is still there). Moving to
+ * another row lets the open tooltip linger (hideSoon) so the pointer can reach its swatches.
+ * @param {ReturnType<typeof buildTooltip>} tip
+ * @param {{request: (row: number) => void,
+ *   anchor: (row: number) => {x: number, y: number, bounds: {w: number, h: number}} | null,
+ *   cache?: InfoCache, delayMs?: number}} opts anchor: where to show `row`'s tooltip now, or
+ *   null when it must not show (pointer elsewhere, Shift+Hover, a drag)
+ */
+export function tooltipFlow(tip, { request, anchor, cache = new InfoCache(), delayMs = 250 }) {
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+  /** @param {number} row */
+  function showIfAnchored(row) {
+    const at = anchor(row), info = cache.get(row);
+    if (at && info) tip.show(info, at.x, at.y, at.bounds);
+    return Boolean(info);
+  }
+  return {
+    cache,
+    /** The pointer is now over `row` (-1: no image). @param {number} row */
+    point(row) {
+      clearTimeout(timer);
+      tip.hideSoon();
+      if (row < 0) return;
+      timer = setTimeout(() => { if (anchor(row) && !showIfAnchored(row)) request(row); }, delayMs);
+    },
+    /** The kernel's details for `row`. @param {number} row @param {any} meta @param {Blob | null} image */
+    arrived(row, meta, image) {
+      cache.put(row, meta, image);
+      showIfAnchored(row);
+    },
+    /** The pointer is on the tooltip: keep it, forget rows crossed on the way. */
+    stay() {
+      clearTimeout(timer);
+      tip.keep();
+    },
+    hide() {
+      clearTimeout(timer);
+      tip.hide();
+    },
+    /** New data: drop cached details (their object URLs are revoked). */
+    clear() {
+      cache.clear();
+    },
+    dispose() {
+      clearTimeout(timer);
+      tip.hide();
+      cache.clear();
+    },
+  };
+}

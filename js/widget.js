@@ -4,7 +4,7 @@ import { GridRenderer } from "./grid.js";
 import { rowAt, rowsInBox } from "./hit.js";
 import { applySelection, drawOverlay, neighboursOf } from "./overlay.js";
 import { buildToolbar } from "./toolbar.js";
-import { buildTooltip, InfoCache } from "./tooltip.js";
+import { buildTooltip, tooltipFlow } from "./tooltip.js";
 import { readTheme } from "./theme.js";
 import { debugEnabled, makeStats, record } from "./debug.js";
 import { bindKeys, shiftHover, wheelFactor, ZOOM_STEP } from "./input.js";
@@ -12,8 +12,12 @@ import { fitRows, fitView, panBy, screenToCell, zoomAt, zoomLimits } from "./vie
 
 const DRAG_PX = 4;
 const SHARP_MIN_CELL_PX = 24; // and only once atlas tiles would be upscaled
-const TOOLTIP_DELAY_MS = 250;
 
+/** @typedef {import("./types").View} View @typedef {import("./types").Hover} Hover */
+/** @typedef {import("./types").Box} Box */
+/** @typedef {{x: number, y: number}} Point */
+
+/** @param {{model: import("./types").Model, el: HTMLElement}} ctx */
 function render({ model, el }) {
   const root = document.createElement("div");
   root.className = "vv-root";
@@ -24,6 +28,7 @@ function render({ model, el }) {
     searched: () => { pendingFit = true; },
     clearHighlights: () => clearHighlights(),
   });
+  /** @type {<K extends keyof HTMLElementTagNameMap>(tag: K, className: string) => HTMLElementTagNameMap[K]} */
   const make = (tag, className) => Object.assign(document.createElement(tag), { className });
   const banner = make("div", "vv-banner");
   const errorLine = make("div", "vv-error");
@@ -47,24 +52,31 @@ function render({ model, el }) {
   let nbrIdx = new Int32Array(0), nbrScores = new Float32Array(0), nbrK = 0;
   let selected = new Set(model.get("selected"));
   let highlighted = model.get("highlighted");
+  /** @type {Hover | null} */
   let hover = null; // {row, nbrs}
   let lastSentHover = model.get("hovered");
   let pointed = -1;
+  /** @type {Point | null} */
   let pointer = null; // last pointer position in stage px
   let shiftDown = false;
+  /** @type {Box | null} */
   let box = null;
+  /** @type {{x0: number, y0: number, view: View, moved: boolean, box: boolean, add: boolean} | null} */
   let drag = null;
   let frame = 0, baseDirty = true;
   let version = model.get("_data_version");
-  const infoCache = new InfoCache(); // revokes its object URLs on eviction and clear()
-  let tipTimer = 0, sharpTimer = 0, reqId = 0;
+  const tips = tooltipFlow(tip, { // details cached per row (object URLs revoked on clear)
+    request: (row) => model.send({ type: "info", row }),
+    anchor: (row) => (pointer && pointed === row && !hover && !drag ? { ...pointer, bounds: size() } : null),
+  });
+  let sharpTimer = 0, reqId = 0;
   const pendingSharp = new Set();
   let pendingFit = false; // a search was started here: fit the view to its hits when they arrive
   let fittedHits = false; // the view shows the hits (⤢ again shows the whole map)
   let disposed = false; // bitmaps decoded after teardown are dropped
   const stats = makeStats();
   if (debugEnabled()) {
-    Object.assign(root, { __vv: { stats, get view() { return view; }, grid, setView: (v) => setView(v),
+    Object.assign(root, { __vv: { stats, get view() { return view; }, grid, setView: (/** @type {View} */ v) => setView(v),
       drawNow: () => drawNow(), limits: () => limits() } });
   }
 
@@ -92,6 +104,7 @@ function render({ model, el }) {
     requestDraw(true);
   }
 
+  /** @param {View} v */
   function setView(v) {
     view = v;
     autoFit = false;
@@ -105,6 +118,7 @@ function render({ model, el }) {
     return zoomLimits(grid.rows, grid.cols, w, h, dpr);
   }
 
+  /** @param {number} f @param {number} x @param {number} y */
   function zoomBy(f, x, y) {
     const lim = limits();
     setView(zoomAt(view, f, x, y, lim.min, lim.max));
@@ -130,7 +144,7 @@ function render({ model, el }) {
     const t0 = performance.now();
     let again = false;
     if (baseDirty) {
-      const ctx = base.getContext("2d");
+      const ctx = /** @type {CanvasRenderingContext2D} */ (base.getContext("2d"));
       ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
       again = grid.draw(ctx, view, w, h, dpr, theme);
       baseDirty = again;
@@ -146,7 +160,7 @@ function render({ model, el }) {
   function drawOverlayNow() {
     const t0 = performance.now();
     const { w, h } = size();
-    const ctx = over.getContext("2d");
+    const ctx = /** @type {CanvasRenderingContext2D} */ (over.getContext("2d"));
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     drawOverlay(ctx, {
       view, w, h, theme, cells: grid.cells, selected, highlighted, hover, box, pointed,
@@ -173,8 +187,8 @@ function render({ model, el }) {
     const idx = fromWire(table.idx), scores = fromWire(table.scores);
     const ok = idx.shape.length === 2 && idx.data instanceof Int32Array && scores.data instanceof Float32Array
       && scores.data.length === idx.data.length;
-    nbrIdx = ok ? idx.data : new Int32Array(0);
-    nbrScores = ok ? scores.data : new Float32Array(0);
+    nbrIdx = ok ? /** @type {Int32Array<ArrayBuffer>} */ (idx.data) : new Int32Array(0);
+    nbrScores = ok ? /** @type {Float32Array<ArrayBuffer>} */ (scores.data) : new Float32Array(0);
     nbrK = ok ? idx.shape[1] : 0;
     if (hover) setHover(hover.row, false);
   }
@@ -184,12 +198,15 @@ function render({ model, el }) {
     if (v === version) return;
     version = v;
     grid.reset();
-    infoCache.clear();
+    tips.clear();
     pendingSharp.clear();
     autoFit = true;
   }
 
-  /** Decode JPEG bytes off the main thread; a failure is counted, a late result dropped. */
+  /**
+   * Decode JPEG bytes off the main thread; a failure is counted, a late result dropped.
+   * @param {DataView} buf @param {{version?: number}} msg @param {(bmp: ImageBitmap) => void} use
+   */
   function decode(buf, msg, use) {
     createImageBitmap(jpegBlob(buf)).then((bmp) => {
       if (disposed || msg.version !== version) return bmp.close();
@@ -206,6 +223,7 @@ function render({ model, el }) {
     errorLine.style.display = err ? "" : "none";
   }
 
+  /** @param {any} msg a kernel message @param {DataView[]} buffers */
   function onCustom(msg, buffers) {
     if (!msg || msg.version !== undefined && msg.version !== version) return;
     if (msg.type === "atlas") {
@@ -220,8 +238,8 @@ function render({ model, el }) {
       });
     } else if (msg.type === "thumbs") {
       // failed rows stay pending (no retry storm on a broken file) unless the kernel was busy
-      if (msg.busy) (msg.failed || []).forEach((row) => pendingSharp.delete(row));
-      msg.rows.forEach((row, i) => {
+      if (msg.busy) (msg.failed || []).forEach((/** @type {number} */ row) => pendingSharp.delete(row));
+      msg.rows.forEach((/** @type {number} */ row, /** @type {number} */ i) => {
         pendingSharp.delete(row);
         decode(buffers[i], msg, (bmp) => {
           grid.addSharp(row, msg.size, bmp);
@@ -230,16 +248,16 @@ function render({ model, el }) {
       });
     } else if (msg.type === "info") {
       if (disposed) return;
-      const info = infoCache.put(msg.row, msg.meta, buffers.length ? jpegBlob(buffers[0]) : null);
-      if (pointed === msg.row && !hover && pointer) tip.show(info, pointer.x, pointer.y, size());
+      tips.arrived(msg.row, msg.meta, buffers.length ? jpegBlob(buffers[0]) : null);
     }
   }
 
   // ---------------------------------------------------------------- hover / selection
+  /** @param {number | null | undefined} row @param {boolean} [sync] @param {Event | null} [event] */
   function setHover(row, sync = true, event = null) {
     const tWork = performance.now();
     const t0 = event ? Math.min(event.timeStamp, tWork) : tWork;
-    if (row < 0 || row === undefined || row === null) {
+    if (row === undefined || row === null || row < 0) {
       if (!hover) return;
       hover = null;
     } else {
@@ -261,16 +279,19 @@ function render({ model, el }) {
     }
   }
 
+  /** @param {Point} p */
   function rowUnder(p) {
     const { r, c } = screenToCell(view, p.x, p.y);
     return rowAt(grid.index, grid.rows, grid.cols, r, c);
   }
 
+  /** @param {MouseEvent} e @returns {Point} */
   function local(e) {
     const r = stage.getBoundingClientRect();
     return { x: e.clientX - r.left, y: e.clientY - r.top };
   }
 
+  /** @param {number[]} rows */
   function saveSelection(rows) {
     selected = new Set(rows);
     model.set("selected", [...selected]);
@@ -287,10 +308,10 @@ function render({ model, el }) {
     drawOverlayNow();
   }
 
+  /** @param {PointerEvent} e */
   function onPointerMove(e) {
     if (!drag && tip.contains(e.target)) { // on the tooltip: keep it (its swatches are clickable)
-      tip.keep();
-      clearTimeout(tipTimer);
+      tips.stay();
       return;
     }
     const p = local(e);
@@ -317,24 +338,11 @@ function render({ model, el }) {
     if (row !== pointed) {
       pointed = row;
       drawOverlayNow();
-      scheduleTooltip(row, p);
-    } else if (row >= 0 && tip.row === row && infoCache.has(row)) {
-      tip.show(infoCache.get(row), p.x, p.y, size());
+      tips.point(row); // the open tooltip lingers a moment so the pointer can reach it
     }
   }
 
-  function scheduleTooltip(row, p) {
-    clearTimeout(tipTimer);
-    tip.hideSoon(); // lingers a moment so the pointer can reach it
-    if (row < 0) return;
-    tipTimer = setTimeout(() => {
-      if (pointed !== row || hover || drag) return;
-      const info = infoCache.get(row);
-      if (info) tip.show(info, pointer.x, pointer.y, size());
-      else model.send({ type: "info", row });
-    }, TOOLTIP_DELAY_MS);
-  }
-
+  /** @param {PointerEvent} e */
   function onPointerDown(e) {
     if (e.button !== 0 || tip.contains(e.target)) return;
     stage.focus({ preventScroll: true });
@@ -345,6 +353,7 @@ function render({ model, el }) {
     tip.hide();
   }
 
+  /** @param {PointerEvent} e */
   function onPointerUp(e) {
     if (!drag) return;
     const p = local(e);
@@ -366,18 +375,21 @@ function render({ model, el }) {
     }
   }
 
+  /** @param {WheelEvent} e */
   function onWheel(e) {
     e.preventDefault();
     const p = local(e);
     zoomBy(wheelFactor(e), p.x, p.y);
   }
 
+  /** @param {boolean} down */
   function onShift(down) {
     shiftDown = down;
     if (shiftDown && pointer) setHover(rowUnder(pointer));
     if (!shiftDown) setHover(-1);
   }
 
+  /** @param {import("./types").KeyAction} action */
   function onKeyAction(action) {
     const { w, h } = size();
     if (action === "clear") clearHighlights();
@@ -390,8 +402,7 @@ function render({ model, el }) {
   function onLeave() {
     pointer = null;
     pointed = -1;
-    clearTimeout(tipTimer);
-    tip.hide();
+    tips.hide();
     if (hover && !drag) setHover(-1);
     else drawOverlayNow();
   }
@@ -472,10 +483,9 @@ function render({ model, el }) {
     unbindKeys();
     ro.disconnect();
     mo.disconnect();
-    clearTimeout(tipTimer);
     clearTimeout(sharpTimer);
     if (frame) cancelAnimationFrame(frame);
-    infoCache.clear();
+    tips.dispose();
     grid.reset();
   };
 }

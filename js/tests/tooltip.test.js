@@ -106,3 +106,37 @@ test("InfoCache revokes URLs on replace, eviction and clear", () => {
   assert.deepEqual(revoked, ["u0", "u1", "u2"]);
   assert.equal(cache.size, 0);
 });
+
+test("tooltipFlow: ask once after the delay, show on arrival only if still anchored, linger", async () => {
+  installDom();
+  const { tooltipFlow } = await import("../tooltip.js");
+  const tip = buildTooltip(() => {});
+  const asked = [];
+  let at = { x: 5, y: 5, bounds: { w: 300, h: 300 } };
+  const flow = tooltipFlow(tip, { request: (r) => asked.push(r), anchor: () => at, delayMs: 10,
+    cache: new InfoCache(10, { create: () => "u", revoke: () => {} }) });
+  flow.point(3);
+  flow.point(4); // moved on before the delay: only row 4 is asked for
+  await new Promise((ok) => setTimeout(ok, 30));
+  assert.deepEqual(asked, [4]);
+  flow.arrived(4, { row: 4, name: "four" }, null);
+  assert.equal(tip.row, 4);
+  flow.point(5); // the open tooltip lingers (LINGER_MS) and can be kept by reaching it
+  flow.stay();
+  await new Promise((ok) => setTimeout(ok, 30));
+  assert.equal(tip.row, 4);
+  assert.deepEqual(asked, [4]); // row 5 crossed on the way: not asked
+  at = null; // e.g. Shift+Hover started: details arriving now are cached, not shown
+  flow.hide();
+  flow.arrived(6, { row: 6 }, null);
+  assert.equal(tip.row, -1);
+  assert.equal(flow.cache.has(6), true);
+  at = { x: 5, y: 5, bounds: { w: 300, h: 300 } };
+  flow.point(6);
+  await new Promise((ok) => setTimeout(ok, 30));
+  assert.equal(tip.row, 6); // cached: shown without asking again
+  assert.deepEqual(asked, [4]);
+  flow.dispose();
+  assert.equal(flow.cache.size, 0);
+  assert.equal(tip.row, -1);
+});
