@@ -188,24 +188,30 @@ def _colour_candidates(
 
     CIEDE2000 ≥ |ΔL| / S_L (its other terms add a non-negative amount: |R_T| ≤ 2), and S_L
     depends on the two lightnesses only, so a cheap lower bound per palette rules out most
-    rows: exact scores for the rows with the smallest bounds give a k-th best score t, and only
-    rows whose bound is ≤ t can still beat it. The result equals scoring every row.
+    rows: exact scores for the rows closest in plain Lab distance give a k-th best score t,
+    and only rows whose bound is ≤ t can still beat it. The result equals scoring every row.
     """
     n, p = lab.shape[0], lab.shape[1]
     if n == 0 or k == 0:
         return np.empty(0, np.int64), np.empty(0)
-    lt = float(colors.rgb_to_lab(np.asarray(target, dtype=np.float64))[0])
+    tlab = colors.rgb_to_lab(np.asarray(target, dtype=np.float64))
+    lt = float(tlab[0])
     light = lab[..., 0]
     d = (light + lt) / 2.0 - 50.0
     d *= d
     sl = 1.0 + 0.015 * d / np.sqrt(20.0 + d)
-    bound = np.abs(light - lt) / sl + rank_weight * np.arange(p)
-    bound = np.fmin.reduce(bound, axis=1)  # NaN (padding) ignored; all-NaN: no palette
+    ranks = rank_weight * np.arange(p)
+    bound = np.fmin.reduce(np.abs(light - lt) / sl + ranks, axis=1)  # NaN padding ignored
     valid = np.flatnonzero(~np.isnan(bound))
     if not valid.size:
         return np.empty(0, np.int64), np.empty(0)
-    m = min(valid.size, max(4 * k, 512))
-    first = valid[np.argpartition(bound[valid], m - 1)[:m]] if m < valid.size else valid
+    m = min(valid.size, max(4 * k, 256))
+    if m < valid.size:  # first guess: the rows closest in plain Lab distance (CIE76)
+        diff = lab[valid] - tlab
+        proxy = np.fmin.reduce(np.sqrt(np.einsum("npc,npc->np", diff, diff)) + ranks, axis=1)
+        first = valid[np.argpartition(proxy, m - 1)[:m]]
+    else:
+        first = valid
     exact = colors.palette_distance(target, lab[first], rank_weight=rank_weight)
     kk = min(k, first.size)
     t = np.partition(exact, kk - 1)[kk - 1]
