@@ -129,6 +129,15 @@ class NotebookPage:
         default = "kernel_state.json" if index == 0 else f"kernel_state{index + 1}.json"
         self.state_file = root / (state or default)
 
+    @classmethod
+    def of(cls, page: Any, root: Path, widget: Any, state: str) -> NotebookPage:
+        """The view in ``widget`` (a locator of one ``.vv-root``) with kernel state in ``state``."""
+        view = cls(page, root, 0, state)
+        view.widget, view.stage = widget, widget.locator(".vv-stage")
+        view.base = widget.locator("canvas.vv-base")
+        view.over = widget.locator("canvas.vv-overlay")
+        return view
+
     def state(self) -> dict[str, Any]:
         return json.loads(self.state_file.read_text())
 

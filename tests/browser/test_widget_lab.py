@@ -443,8 +443,8 @@ def test_inside_hbox_and_tab_and_two_views_in_sync(lab: Lab) -> None:
         "def _dump4(_=None):\n"
         "  with _dump_lock:\n"
         "    _out4.write_text(json.dumps(dict(hovered=w4.hovered, cells=w4.cells.tolist(),"
-        " progress=w4.progress)))\n"
-        "w4.observe(_dump4, names=['hovered', '_cells', 'progress'])\n_dump4()\n"
+        " progress=w4.progress, selected=w4.selected)))\n"
+        "w4.observe(_dump4, names=['hovered', '_cells', 'progress', 'selected'])\n_dump4()\n"
         "display(widgets.HBox([w4, widgets.Label('beside')]))\n"
         "display(w4)\ndisplay(tab)"
     )
@@ -455,20 +455,25 @@ def test_inside_hbox_and_tab_and_two_views_in_sync(lab: Lab) -> None:
     expect(in_box.locator("canvas.vv-base[data-ready='1']")).to_have_count(1, timeout=60_000)
     box_w = out.locator(".widget-hbox").bounding_box()["width"]
     assert 0.5 < in_box.bounding_box()["width"] / box_w < 0.7
-    # the two views of w4: Shift+Hover in one lights up the same image in the other
-    a = NotebookPage(lab.page, lab.root, 0, "kernel_state4.json")
-    a.widget, a.stage = in_box, in_box.locator(".vv-stage")
-    a.base, a.over = in_box.locator("canvas.vv-base"), in_box.locator("canvas.vv-overlay")
-    other = views.nth(1).locator("canvas.vv-overlay")
+    # the two views of w4: Shift+Hover and selection in one show in the other
+    a = NotebookPage.of(lab.page, lab.root, in_box, "kernel_state4.json")
+    b = NotebookPage.of(lab.page, lab.root, views.nth(1), "kernel_state4.json")
     st = a.wait_state(lambda s: len(s["cells"]) == N and "som" not in s["progress"])
     lab.page.wait_for_timeout(300)
     try:
         a.shift_hover(4, st)
-        expect(other).to_have_attribute("data-hovered", "4")
+        expect(b.over).to_have_attribute("data-hovered", "4")
     finally:
         lab.page.keyboard.up("Shift")
     a.wait_state(lambda s: s["hovered"] is None)
-    expect(other).to_have_attribute("data-hovered", "")
+    expect(b.over).to_have_attribute("data-hovered", "")
+    b.stage.scroll_into_view_if_needed()
+    before = b.pixels()
+    lab.page.mouse.click(*a.cell_xy(9, st))
+    a.wait_state(lambda s: s["selected"] == [9])
+    lab.page.wait_for_timeout(200)
+    edge = b.edge_xy(9, st)
+    assert not near(b.pixel_at(b.pixels(), edge), b.pixel_at(before, edge), 30)
     # the second tab: rendered when shown, with a fitted map (not a 0-px stage)
     out.locator(".lm-TabBar-tab").nth(1).click()
     tab_base = out.locator(".widget-tab .vv-root canvas.vv-base[data-ready='1']")
