@@ -210,6 +210,30 @@ def test_actor_refuses_models_that_differ_from_the_drivers(setup: dict[str, Any]
         distributed._EncoderActor(spec, wrong, ["cpu"], 1)
 
 
+def test_a_worker_model_error_comes_back_as_a_model_error() -> None:
+    """What a node that cannot read the models folder produces (seen from a real cluster: the
+    actor dies in its constructor and Ray wraps the traceback), shown as one ModelError."""
+    import ray
+
+    def dying() -> Any:
+        text = ("The actor died because of an error raised in its creation task\n  ...\n"
+                "vectorvision_widget.errors.ModelError: models folder /x/m does not exist")
+        raise ray.exceptions.RayError(text)
+        yield
+
+    with pytest.raises(ModelError, match=r"could not load the models: models folder /x/m .*same"):
+        distributed._next_or_model_error(dying())
+    other = ray.exceptions.RayError("something else")
+
+    def failing() -> Any:
+        raise other
+        yield
+
+    with pytest.raises(ray.exceptions.RayError) as info:
+        distributed._next_or_model_error(failing())
+    assert info.value is other
+
+
 def test_resources_fit_the_cluster() -> None:
     import ray
 

@@ -479,7 +479,7 @@ def _run_ray(
         try:
             while True:
                 t0 = time.perf_counter()
-                batch = next(stream, None)
+                batch = _next_or_model_error(stream)
                 report.timings["decode_wait_s"] += time.perf_counter() - t0
                 if batch is None:
                     break
@@ -487,6 +487,22 @@ def _run_ray(
         finally:
             stream.close()
             results.close()
+
+
+def _next_or_model_error(stream: Iterator[dict[str, np.ndarray]]) -> dict[str, np.ndarray] | None:
+    """The next batch; a worker's ModelError (models unreadable on a node) comes back as one."""
+    from .errors import ModelError
+
+    try:
+        return next(stream, None)
+    except _ray().exceptions.RayError as exc:
+        prefix = f"{ModelError.__module__}.{ModelError.__name__}: "
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip().startswith(prefix)]
+        if not lines:
+            raise
+        msg = (f"a Ray worker could not load the models: {lines[-1][len(prefix):]} (every node "
+               "must read the models folder at the same path)")  # fmt: skip
+        raise ModelError(msg) from exc
 
 
 _EMPTY = np.zeros(0, np.float32)
