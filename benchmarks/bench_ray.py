@@ -45,10 +45,13 @@ def blas() -> str:
         from threadpoolctl import threadpool_info
     except ImportError:
         return "threadpoolctl not installed"
-    return ", ".join(
-        f"{i.get('internal_api')} {i.get('architecture', '?')} x{i.get('num_threads')}"
-        for i in threadpool_info()
-    ) or "none loaded"
+    return (
+        ", ".join(
+            f"{i.get('internal_api')} {i.get('architecture', '?')} x{i.get('num_threads')}"
+            for i in threadpool_info()
+        )
+        or "none loaded"
+    )
 
 
 def run(engine: str, folder: Path, enc: Encoders, tagger: KeywordTagger, batch: int,

@@ -216,8 +216,10 @@ def test_a_worker_model_error_comes_back_as_a_model_error() -> None:
     import ray
 
     def dying() -> Any:
-        text = ("The actor died because of an error raised in its creation task\n  ...\n"
-                "vectorvision_widget.errors.ModelError: models folder /x/m does not exist")
+        text = (
+            "The actor died because of an error raised in its creation task\n  ...\n"
+            "vectorvision_widget.errors.ModelError: models folder /x/m does not exist"
+        )
         raise ray.exceptions.RayError(text)
         yield
 
