@@ -20,6 +20,7 @@ import contextlib
 import io
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -102,7 +103,7 @@ def _print_blas() -> None:
                 )
 
 
-def timed(fn: Callable[[], np.ndarray]) -> tuple[float, np.ndarray]:
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     t = time.perf_counter()
     w = fn()
     return time.perf_counter() - t, w
@@ -232,6 +233,32 @@ def fills(sizes: list[int], levels: list[float]) -> None:
             )
 
 
+def scale(sizes: list[int]) -> None:
+    """The widget's default layout (``som.default_layout``) at large N: time and peak RSS."""
+    import resource
+
+    from vectorvision_widget.som import default_layout
+
+    print("| data | grid (working) | time s | QE own cell (10k sample) | unique | peak RSS GB |")
+    print("|---|---|---|---|---|---|")
+    for n in sizes:
+        X = np.empty((n, 384), dtype=np.float32)
+        for s in range(0, n, 100000):  # chunked: no float64 copy of the whole matrix
+            X[s : s + 100000] = mixture(min(100000, n - s), k=256, seed=s)
+        t, som = timed(lambda X=X: default_layout(X))
+        ids = som.cells[:, 0].astype(np.int64) * som.cols + som.cells[:, 1]
+        probe = np.random.default_rng(1).choice(n, min(n, 10000), replace=False)
+        q = som.quantization_error(X[probe], som.cells[probe])
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        wr, wc = som.working_shape(n)
+        print(
+            f"| {n // 1000}k×384 | {som.rows}×{som.cols} ({wr}×{wc}) | {t:.1f} | {q:.4f} | "
+            f"{np.unique(ids).size == n} | {rss:.1f} |",
+            flush=True,
+        )
+        del X, som
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="2k×384 @ 16×16 only (smoke run)")
@@ -242,6 +269,7 @@ def main() -> None:
     ap.add_argument("--tune", action="store_true", help="the schedule sweep on the tuning data")
     ap.add_argument("--fill", type=int, nargs="*", metavar="N", help="denser default grids")
     ap.add_argument("--fill-levels", type=float, nargs="*", default=[4 / 9, 0.6, 0.7, 0.8, 0.9])
+    ap.add_argument("--scale", type=int, nargs="*", metavar="N", help="default layout at large N")
     args = ap.parse_args()
     _print_blas()
     if args.heldout:
@@ -250,6 +278,9 @@ def main() -> None:
         return
     if args.tune:
         tune()
+        return
+    if args.scale:
+        scale(args.scale)
         return
     if args.fill:
         fills(args.fill, args.fill_levels)

@@ -39,6 +39,9 @@ AUTO_TRAIN_NODES = 4096
 #: The bounded working grid has about N / this many nodes (but at least MIN_TRAIN_NODES).
 SAMPLES_PER_TRAIN_NODE = 8
 MIN_TRAIN_NODES = 64
+#: Bounded path: epochs before the last see at most this many rows per working node (a random
+#: subsample), so training costs O(nodes) rather than O(N) per epoch; only above ~260k rows.
+WORK_SAMPLES_PER_NODE = 64
 #: Smallest neighbourhood (in working nodes) on a bounded working grid.
 MIN_WORK_SIGMA = 1.0
 #: Default schedule: sigma from DEFAULT_SIGMA0_SHARE × the longer side down to DEFAULT_SIGMA_END
@@ -286,6 +289,8 @@ class SOM:
                 shape = new_shape
             r, c = shape
             n_sample = n if f == 1 else min(n, max(2000, self.samples_per_node * r * c))
+            if bounded and e < self.epochs - 1:  # node means need no more than this many rows
+                n_sample = min(n_sample, max(2000, WORK_SAMPLES_PER_NODE * r * c))
             rows_idx = None if n_sample == n else np.sort(rng.choice(n, n_sample, replace=False))
             Xs = X if rows_idx is None else X[rows_idx]
             xs2 = x2 if rows_idx is None else x2[rows_idx]
@@ -371,6 +376,17 @@ class SOM:
             r2, c2 = np.divmod(second, self.cols)
             bad += int((np.maximum(abs(r1 - r2), abs(c1 - c2)) > 1).sum())
         return bad / data.shape[0]
+
+
+def default_layout(X: np.ndarray, *, fill: float | None = None, seed: int = 0) -> SOM:
+    """The widget's default map of X (N, D): ``SOM.for_samples(N, seed, fill=fill).fit(X)``.
+
+    One call for benchmarks (bench_million) and scripts; ``.cells`` holds every row's own cell
+    on the ``.rows`` × ``.cols`` grid. Grids above ``AUTO_TRAIN_NODES`` train at a bounded
+    working resolution, so time grows about linearly with N (see bench_som ``--scale``).
+    """
+    data = as_data(X)
+    return SOM.for_samples(data.shape[0], seed, fill=fill).fit(data)
 
 
 def _adapt_callback(cb: Callable[..., Any] | None) -> Callable[[Progress], Any] | None:
