@@ -241,3 +241,31 @@ def test_for_samples_fill_is_honoured_and_cells_stay_unique(fill: float) -> None
         assert (som.cells >= 0).all() and (som.cells[:, 0] < som.rows).all()
         assert (som.cells[:, 1] < som.cols).all()
     assert SOM.for_samples(1000).rows == default_grid_shape(1000)[0]
+
+
+def test_refine_update_matches_dense_batch_update() -> None:
+    """The banded in-place refinement equals the dense Gaussian batch update (kernel cut at 4σ)."""
+    from vectorvision_widget.somcells import refine_update
+    from vectorvision_widget.somtrain import batch_update
+
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(37, 53, 8)).astype(np.float32)
+    X = rng.normal(size=(1500, 8)).astype(np.float32)
+    ids = rng.choice(37 * 53, 1500, replace=False)
+    ids[:50] = ids[50]  # shared cells too
+    for sigma in (0.65, 1.0, 2.5):
+        dense = batch_update(X, ids, W, sigma, sigma)
+        banded = W.copy()
+        refine_update(X, ids, banded, sigma)
+        np.testing.assert_allclose(banded, dense, atol=1e-4)
+
+
+def test_default_layout_is_the_default_sized_som() -> None:
+    from vectorvision_widget.som import default_layout
+
+    X = _blobs(900)
+    som = default_layout(X)
+    ref = SOM.for_samples(900).fit(X)
+    assert (som.rows, som.cols) == default_grid_shape(900)
+    np.testing.assert_array_equal(som.cells, ref.cells)
+    assert default_layout(X, fill=0.9).rows == default_grid_shape(900, 0.9)[0]
