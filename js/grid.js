@@ -15,10 +15,11 @@ const OVERVIEW_MAX_PX = 4096; // overview canvas side limit (memory: 4096² × 4
 const TWEEN_MS = 350;
 const TWEEN_MAX_N = 5000; // animate SOM moves for libraries up to this size
 const SHARP_CAP = 1500;
-// Level of detail: at ≤ 2 px per cell the overview is one colour per cell (a tile shrunk that far
-// is its average colour anyway), so a million images cost no million drawImage calls; atlas tiles
-// are drawn per visible cell once zoomed in.
+// Level of detail: at ≤ 2 px per cell, or above 300k images, the overview is one colour per cell
+// (a tile shrunk that far is its average colour anyway), so a million images cost no million
+// drawImage calls; atlas tiles are drawn per visible cell once zoomed in.
 const OVERVIEW_TILE_MIN_PX = 2;
+const OVERVIEW_TILE_MAX_N = 300000;
 // Above this many visible cells one overview blit (slightly upscaled) beats a drawImage per tile:
 // 20k tiles cost ~160 ms a frame on a busy 2-core machine (6 fps at 100k zoomed in 6×).
 const TILE_DRAW_MAX = 5000;
@@ -86,7 +87,7 @@ export class GridRenderer {
     this.atlases[h.index] = { ...h, bmp };
     this.perAtlas = h.cols * h.cols;
     this.tile = h.tile;
-    if (this.overview && this.ov > OVERVIEW_TILE_MIN_PX) {
+    if (this.overview && this._tilesInOverview()) {
       const ctx = ctx2d(this.overview);
       for (let row = h.first; row < h.first + h.count && row < this.n; row++) this._ovTile(ctx, row);
     }
@@ -187,8 +188,13 @@ export class GridRenderer {
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(small, 0, 0, cv.width, cv.height);
     ctx.imageSmoothingEnabled = true;
-    if (this.ov > OVERVIEW_TILE_MIN_PX) for (let row = 0; row < this.n; row++) this._ovTile(ctx, row, true);
+    if (this._tilesInOverview()) for (let row = 0; row < this.n; row++) this._ovTile(ctx, row, true);
     this.overview = cv;
+  }
+
+  /** Whether atlas tiles are drawn into the overview (else it holds one colour per cell). */
+  _tilesInOverview() {
+    return this.ov > OVERVIEW_TILE_MIN_PX && this.n <= OVERVIEW_TILE_MAX_N;
   }
 
   /** @param {CanvasRenderingContext2D} ctx @param {number} row */
