@@ -16,9 +16,9 @@ from typing import Literal
 import numpy as np
 
 #: Default share of grid cells that hold an image (N / (rows·cols)). The old 1.5·√N cells per
-#: side (fill 0.44) left 56 % of the map empty, which reads as salt and pepper; 0.7 leaves 30 %
-#: for gaps between clusters at +11 % own-cell QE (0.8: +20 %, 0.9: +25 %; measured with
-#: ``python benchmarks/bench_som.py --fill 5000``).
+#: side (fill 0.44) left 56 % of the map empty, which reads as salt and pepper; 0.7 leaves 31 %
+#: for gaps between clusters at +12 % own-cell QE (0.8: +16 %, 0.9: +22 %; TE 0.010 -> 0.027;
+#: 5k×384 mixture, ``python benchmarks/bench_som.py --fill 5000``).
 DEFAULT_FILL = 0.7
 
 Refill = Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
