@@ -39,8 +39,8 @@ AUTO_TRAIN_NODES = 4096
 #: The bounded working grid has about N / this many nodes (but at least MIN_TRAIN_NODES).
 SAMPLES_PER_TRAIN_NODE = 8
 MIN_TRAIN_NODES = 64
-#: Bounded path: epochs before the last see at most this many rows per working node (a random
-#: subsample), so training costs O(nodes) rather than O(N) per epoch; only above ~260k rows.
+#: Bounded path: epochs see at most this many rows per working node (a random subsample), so
+#: training costs O(nodes) rather than O(N) per epoch; changes nothing below ~260k rows.
 WORK_SAMPLES_PER_NODE = 64
 #: Smallest neighbourhood (in working nodes) on a bounded working grid.
 MIN_WORK_SIGMA = 1.0
@@ -289,7 +289,7 @@ class SOM:
                 shape = new_shape
             r, c = shape
             n_sample = n if f == 1 else min(n, max(2000, self.samples_per_node * r * c))
-            if bounded and e < self.epochs - 1:  # node means need no more than this many rows
+            if bounded:  # node means need no more rows; finish_bounded still sees every row
                 n_sample = min(n_sample, max(2000, WORK_SAMPLES_PER_NODE * r * c))
             rows_idx = None if n_sample == n else np.sort(rng.choice(n, n_sample, replace=False))
             Xs = X if rows_idx is None else X[rows_idx]
