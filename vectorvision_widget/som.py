@@ -196,14 +196,15 @@ class SOM:
         X: np.ndarray,
         on_progress: Callable[..., Any] | None = None,
         every: int = 1,
-        cells_every: int = 2,
+        cells_every: int | None = None,
     ) -> FitHandle:
         """Train in a daemon thread; returns a :class:`FitHandle` (cancel/done/wait/result).
 
         ``on_progress`` runs in the training thread after every ``every`` epochs with a
         :class:`Progress` (or unpacked as ``cb(epoch, n_epochs, qe, cells)`` if it takes four
-        arguments); ``cells`` is filled every ``cells_every`` epochs and at the end. numpy's
-        matrix products release the GIL, so a Jupyter kernel stays responsive meanwhile.
+        arguments); ``cells`` is filled every ``cells_every`` epochs and at the end (default 2;
+        a third of the epochs above ~260k rows, where each frame is a full pass over the rows).
+        numpy's matrix products release the GIL, so a Jupyter kernel stays responsive meanwhile.
         Training uses a private copy of X (made before this returns), so the caller may change
         or shrink its array meanwhile (e.g. ``Library.remove``) without tearing the map.
         """
@@ -270,7 +271,7 @@ class SOM:
         stop: threading.Event | None,
         callback: Callable[[Progress], Any] | None,
         every: int,
-        cells_every: int,
+        cells_every: int | None,
     ) -> Iterator[int]:
         rng = np.random.default_rng(self.seed)
         n = X.shape[0]
@@ -279,6 +280,9 @@ class SOM:
         work = self.working_shape(n)
         bounded = work != display
         schedule = self._schedule(work)
+        if cells_every is None:
+            big = bounded and n > WORK_SAMPLES_PER_NODE * work[0] * work[1]
+            cells_every = max(2, self.epochs // 3) if big else 2
         shape = level_shape(*work, schedule[0][1])
         W = pca_init(X, *shape, rng)
         history: list[float] = []
