@@ -64,5 +64,5 @@ def test_cli_scan_of_a_missing_folder_is_a_clear_error(tmp_path) -> None:
     )  # fmt: skip
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr
-    assert "nope" in out.stderr and "not an existing folder" in out.stderr
+    assert "nope" in out.stderr and "does not exist" in out.stderr
     assert not (tmp_path / "lib.json").exists()
