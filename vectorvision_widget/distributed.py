@@ -28,6 +28,7 @@ import pickle
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -113,14 +114,6 @@ def _blank(enc: Any) -> tuple[np.ndarray, np.ndarray]:
     return enc.preprocess_image(Image.new("RGB", (8, 8)))
 
 
-class _Stat:
-    """The stat fields a record keeps (size, mtime as the driver saw them when planning)."""
-
-    def __init__(self, size: int, mtime: float) -> None:
-        self.st_size = size
-        self.st_mtime = mtime
-
-
 def _prepare_row(row: dict[str, Any], *, spec: dict[str, Any], thumbs: Any) -> dict[str, Any]:
     """Ray task: one file -> its record and both preprocessed tensors, or its failure.
 
@@ -131,7 +124,7 @@ def _prepare_row(row: dict[str, Any], *, spec: dict[str, Any], thumbs: Any) -> d
 
     enc = _worker_encoders(spec)
     t0 = time.time()
-    st = _Stat(row["size"], row["mtime"])
+    st = SimpleNamespace(st_size=row["size"], st_mtime=row["mtime"])  # as the driver saw them
     got = prepare_file(row["path"], st, enc, max_pixels=spec["max_pixels"], thumbs=thumbs)  # type: ignore[arg-type]
     t1 = time.time()
     out: dict[str, Any] = {"path": row["path"], "t0": t0, "t1": t1}
@@ -230,10 +223,8 @@ def plan_resources(
         msg = f"decode tasks (workers) must be >= 1, got {decode_tasks}"
         raise ValueError(msg)
     if free < decode_cpus:
-        msg = (
-            f"{num_actors} actors × {cpus_per_actor:g} CPUs leave no CPU for decoding on a "
-            f"cluster of {cpus:g} CPUs (the scan would wait forever); ask for fewer"
-        )
+        msg = (f"{num_actors} actors × {cpus_per_actor:g} CPUs leave no CPU for decoding on a "
+               f"cluster of {cpus:g} CPUs (a scan would wait forever); ask for fewer")  # fmt: skip
         raise ValueError(msg)
     return {
         "num_actors": int(num_actors),
