@@ -348,6 +348,7 @@ CHILD = textwrap.dedent(
     i = 0
     while True:
         libs[i % 2].save(sys.argv[1], overwrite=True)  # two writers on purpose
+        print("saved", flush=True)
         i += 1
     """
 )
@@ -361,7 +362,7 @@ def test_kill_during_save_always_leaves_a_loadable_file(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     rnd = random.Random(1234)
     seen: set[str] = set()
-    deadline = time.monotonic() + 20.0  # child start-up is slow on a busy machine
+    deadline = time.monotonic() + 40.0  # child start-up is slow on a busy machine
     kills = 0
     while kills < 12 and time.monotonic() < deadline:
         child = subprocess.Popen(
@@ -369,7 +370,9 @@ def test_kill_during_save_always_leaves_a_loadable_file(tmp_path: Path) -> None:
         )
         assert child.stdout is not None
         assert child.stdout.readline().strip() == b"ready"
-        time.sleep(rnd.uniform(0.0, 1.0))
+        if kills % 3 == 0:  # some kills after a completed save, whatever the machine's speed
+            assert child.stdout.readline().strip() == b"saved"
+        time.sleep(rnd.uniform(0.0, 0.5))
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
         kills += 1
@@ -379,7 +382,7 @@ def test_kill_during_save_always_leaves_a_loadable_file(tmp_path: Path) -> None:
         expected_len = 1 if root == "initial" else 4000
         assert len(lib) == expected_len
         assert lib.paths[-1].startswith("/init" if root == "initial" else f"/{root}/")
-    assert kills >= 5
+    assert kills >= 4
     assert seen & {"A", "B"}, "the child never completed a save; the test proved nothing"
     # killed writers leave only hidden temp files, never a second library
     leftovers = [p for p in tmp_path.iterdir() if p != path and p.suffix != ".lock"]
