@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import vectorvision_widget as vv
 from vectorvision_widget import distributed
 from vectorvision_widget import keywords as keywords_module
 from vectorvision_widget.analyzer import scan as scan_local
 from vectorvision_widget.errors import ModelError
 from vectorvision_widget.keywords import KeywordTagger
 from vectorvision_widget.library import Library
-from vectorvision_widget.scanning import scan
 
 LABELS = ["red", "green", "blue", "a car", "a yellow flower", "grey wall", "the sea"]
 FACTS = ("color", "palette", "width", "height", "size", "mtime", "sha256")
@@ -90,7 +90,7 @@ def ray_scan(setup: dict[str, Any], lib: Library, **kw: Any) -> Any:
     common = {"encoders": setup["enc"], "keywords": setup["tagger"], "progress": False}
     if {"num_actors", "cpus_per_actor", "gpus_per_actor"} & kw.keys():
         return distributed.scan_ray(setup["root"], lib, **common, **kw)
-    return scan(setup["root"], lib, engine="ray", **common, **kw)
+    return vv.scan(setup["root"], lib, engine="ray", **common, **kw)
 
 
 def assert_same_library(a: Library, b: Library, paths: list[str] | None = None) -> None:
