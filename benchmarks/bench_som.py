@@ -316,7 +316,7 @@ def main() -> None:
                 f"| {label} | {name} | {t:.2f} | {q:.4f} | {te:.4f} | "
                 f"{base_t / t:.2f}× faster | {q / base_q:.3f} |"
             )
-        if n > 10000:  # the default grid has 2.25·n nodes: one pass is n × 2.25·n products
+        if n > 10000:  # the default grid has n / fill nodes: one pass is n² / fill products
             continue
         # unique-cell cost, on the default grid for n (every image its own cell)
         big = SOM.for_samples(n)

@@ -225,8 +225,9 @@ class SOM:
     def working_shape(self, n: int) -> tuple[int, int]:
         """The grid the epochs train on for ``n`` samples: the display grid, or a bounded one.
 
-        Why: a pass over a display grid of 2.25·N cells costs N × 2.25·N products (a minute per
-        pass at 100k), while the map's shape is decided by the wide early neighbourhoods anyway.
+        Why: a pass over a display grid of N / fill cells costs N² / fill products (tens of
+        seconds per pass at 100k), while the map's shape is decided by the wide early
+        neighbourhoods anyway.
         With ``train_nodes="auto"`` grids above :data:`AUTO_TRAIN_NODES` nodes train on at most
         that many nodes and about N / :data:`SAMPLES_PER_TRAIN_NODE`; an int sets the cap for any
         grid; None trains at full resolution.
