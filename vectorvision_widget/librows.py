@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -155,12 +156,17 @@ def remove(lib: Lib, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[
     mats = (lib._feat, lib._vis, lib._has_vis)
     kept = [a[first:n][keep] for a in mats]  # copies: the rows that move up
     dropped = [a[first:n][~keep] for a in mats]  # copies: to put back if interrupted
-    tail = zip(lib._records[first:], lib._paths[first:], keep.tolist(), strict=True)
-    moved = [(r, p) for r, p, k in tail if k]
-    records = lib._records[:first] + [r for r, _ in moved]
-    new_paths = lib._paths[:first] + [p for _, p in moved]
-    new_index = {p: i for p, i in index.items() if i < first}
-    new_index.update(zip(new_paths[first:], range(first, m), strict=True))
+    survivors = np.flatnonzero(keep) + first
+    if survivors.size:  # C-level gathers (itemgetter, dict(zip)): no Python loop per row
+        get = itemgetter(*survivors.tolist())
+        moved_r, moved_p = get(lib._records), get(lib._paths)
+        if survivors.size == 1:
+            moved_r, moved_p = (moved_r,), (moved_p,)
+    else:
+        moved_r, moved_p = (), ()
+    records = lib._records[:first] + list(moved_r)
+    new_paths = lib._paths[:first] + list(moved_p)
+    new_index = dict(zip(new_paths, range(m), strict=True))
     old = (lib._records, lib._paths, lib._index)
     try:
         for a, k in zip(mats, kept, strict=True):
