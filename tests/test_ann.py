@@ -120,3 +120,20 @@ def test_short_results_fall_back_to_exact_rows():
     ie, se = neighbour_table(X, 4)
     assert np.array_equal(r, ie[rows])
     np.testing.assert_allclose(v, se[rows], atol=1e-6)
+
+
+def test_refinement_keeps_the_form_and_never_lowers_scores():
+    X = clustered(2000, seed=7)
+    a_i, a_s = ann.approximate_table(X, 10, threads=1, ef_search=12, ef_construction=12)
+    b_i, b_s = ann.approximate_table(X, 10, threads=1, ef_search=12, ef_construction=12, refine=1)
+    assert b_i.shape == a_i.shape and b_i.dtype == np.int32 and b_s.dtype == np.float32
+    assert not (b_i == np.arange(2000)[:, None]).any()
+    assert (np.diff(b_s, axis=1) <= 0).all()
+    assert (b_s >= a_s - 1e-6).all()  # the k-th best of a superset is never worse
+    np.testing.assert_allclose(b_s, np.einsum("id,ijd->ij", X, X[b_i]), atol=1e-5)
+    ie, _ = neighbour_table(X, 10)
+
+    def recall(i: np.ndarray) -> float:
+        return float(np.mean([np.intersect1d(x, y).size / 10 for x, y in zip(i, ie, strict=True)]))
+
+    assert recall(b_i) >= recall(a_i)

@@ -32,6 +32,7 @@ EF_SEARCH = 64
 
 _CHUNK = 16384  # rows added per step (progress and cancellation granularity)
 _QUERY_BLOCK = 1024  # rows per query task
+_REFINE_BLOCK = 256  # rows per refinement task (gathers k + k² vectors per row)
 
 
 class ApproximateIndexUnavailable(ImportError):
@@ -76,6 +77,7 @@ def approximate_table(
     m: int = HNSW_M,
     ef_construction: int = EF_CONSTRUCTION,
     ef_search: int = EF_SEARCH,
+    refine: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Approximate cosine k nearest neighbours of every row, self excluded: (N, k) int32, float32.
 
@@ -137,7 +139,48 @@ def approximate_table(
             pool.shutdown(wait=True, cancel_futures=True)
     finally:
         faiss.omp_set_num_threads(old_threads)
+    for _ in range(int(refine)):
+        idx, scores = _refine(X, idx, scores, nthreads)
     return idx, scores
+
+
+def _refine(
+    X: np.ndarray, idx: np.ndarray, scores: np.ndarray, threads: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One local-join round: each row's k best among its neighbours and their neighbours.
+
+    A neighbour's neighbour is very often a neighbour (the idea behind NN-descent); rescoring
+    those k + k² candidates exactly repairs rows the graph search left short, at the cost of
+    N·k² dot products (gathered, no N² work). Never lowers a row's scores.
+    """
+    n, k = idx.shape
+    norms = np.empty(n, np.float32)
+    for s in range(0, n, _CHUNK):
+        norms[s : s + _CHUNK] = np.linalg.norm(np.asarray(X[s : s + _CHUNK], np.float32), axis=1)
+    inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    out_i, out_s = np.empty_like(idx), np.empty_like(scores)
+
+    def block(s: int) -> None:
+        e = min(n, s + _REFINE_BLOCK)
+        cand = np.concatenate([idx[s:e], idx[idx[s:e]].reshape(e - s, -1)], axis=1)
+        cand = np.sort(cand.astype(np.int64), axis=1)
+        drop = np.zeros(cand.shape, bool)
+        drop[:, 1:] = cand[:, 1:] == cand[:, :-1]
+        drop |= cand == np.arange(s, e)[:, None]
+        q = np.asarray(X[s:e], np.float32) * inv[s:e, None]
+        G = np.asarray(X[cand.ravel()], np.float32).reshape(*cand.shape, -1)
+        v = np.matmul(G, q[:, :, None])[:, :, 0] * inv[cand]
+        v[drop] = -np.inf
+        top = np.argpartition(-v, k - 1, axis=1)[:, :k]
+        r, sc = np.take_along_axis(cand, top, 1), np.take_along_axis(v, top, 1)
+        order = np.lexsort((r, -sc), axis=1)
+        out_i[s:e] = np.take_along_axis(r, order, 1)
+        out_s[s:e] = np.take_along_axis(sc, order, 1)
+
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        for f in [pool.submit(block, s) for s in range(0, n, _REFINE_BLOCK)]:
+            f.result()
+    return out_i, out_s
 
 
 def _unit(X: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
