@@ -251,13 +251,15 @@ def test_refine_update_matches_dense_batch_update() -> None:
     rng = np.random.default_rng(0)
     W = rng.normal(size=(37, 53, 8)).astype(np.float32)
     X = rng.normal(size=(1500, 8)).astype(np.float32)
-    ids = rng.choice(37 * 53, 1500, replace=False)
-    ids[:50] = ids[50]  # shared cells too
-    for sigma in (0.65, 1.0, 2.5):
-        dense = batch_update(X, ids, W, sigma, sigma)
-        banded = W.copy()
-        refine_update(X, ids, banded, sigma)
-        np.testing.assert_allclose(banded, dense, atol=1e-4)
+    unique = rng.choice(37 * 53, 1500, replace=False)
+    shared = unique.copy()
+    shared[:50] = shared[50]  # several rows on one cell
+    for ids in (unique, shared):
+        for sigma in (0.65, 1.0, 2.5):
+            dense = batch_update(X, ids, W, sigma, sigma)
+            banded = W.copy()
+            refine_update(X, ids, banded, sigma)
+            np.testing.assert_allclose(banded, dense, atol=1e-4)
 
 
 def test_default_layout_is_the_default_sized_som() -> None:

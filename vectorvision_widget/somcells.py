@@ -122,11 +122,14 @@ def refine_update(X: np.ndarray, ids: np.ndarray, W: np.ndarray, sigma: float) -
     """
     R, C, D = W.shape
     counts = np.bincount(ids, minlength=R * C).astype(np.float32).reshape(R, C)
-    order = np.argsort(ids, kind="stable")
-    hit = np.flatnonzero(counts.ravel())
-    starts = np.concatenate([[0], np.cumsum(counts.ravel()[hit].astype(np.int64))[:-1]])
     sums = np.zeros((R * C, D), dtype=np.float32)
-    sums[hit] = np.add.reduceat(X[order], starts, axis=0)
+    if counts.max() <= 1:  # unique cells (the usual case): a scatter, no sorted copy of X
+        sums[ids] = X
+    else:
+        order = np.argsort(ids, kind="stable")
+        hit = np.flatnonzero(counts.ravel())
+        starts = np.concatenate([[0], np.cumsum(counts.ravel()[hit].astype(np.int64))[:-1]])
+        sums[hit] = np.add.reduceat(X[order], starts, axis=0)
     sums = sums.reshape(R, C, D)
     rad = max(1, math.ceil(4.0 * sigma))
     taps = np.exp(-(np.arange(-rad, rad + 1) ** 2) / (2.0 * sigma * sigma)).astype(np.float32)
