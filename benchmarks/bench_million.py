@@ -203,17 +203,17 @@ def stage_som(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     base = rss_mb()
     reset_peak()
     t = time.perf_counter()
-    if args.layout:
-        cells = _load_layout(args.layout)(V)
-    else:
-        from vectorvision_widget import SOM
+    from vectorvision_widget import som
 
-        cells = SOM.for_samples(len(V), seed=0).fit(V).cells
+    layout = _load_layout(args.layout) if args.layout else getattr(som, "default_layout", None)
+    # an older som.py without default_layout: the same default grid by hand
+    result = som.SOM.for_samples(len(V), seed=0).fit(V) if layout is None else layout(V)
     dt = time.perf_counter() - t
-    cells = np.asarray(cells)
+    cells = np.asarray(getattr(result, "cells", result))
     unique = len({(int(a), int(b)) for a, b in cells[: min(n, 200000)]})
     return {"time": dt, "peak_mb": peak_mb() - base, "shape": list(cells.shape),
-            "unique_first_200k": unique, "layout": args.layout or "vv.SOM.for_samples(n).fit"}
+            "unique_first_200k": unique,
+            "layout": args.layout or ("som.default_layout" if layout else "SOM.for_samples(n).fit")}
 
 
 def _recall(idx: np.ndarray, work: Path) -> float:
@@ -408,7 +408,9 @@ def main() -> None:
     ap.add_argument("--no-index-baseline", action="store_true", help="skip hnswlib")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--truth-rows", type=int, default=1000)
-    ap.add_argument("--layout", default="", help="module:function(X) -> (N, 2) cells")
+    ap.add_argument("--layout", default="",
+                    help="module:function(X) -> (N, 2) cells or a fitted SOM (default: "
+                         "vectorvision_widget.som.default_layout, the widget's own layout)")
     ap.add_argument("--widget-fn", default="measure", help="bench_widget function(n) -> dict")
     ap.add_argument("--stage", help=argparse.SUPPRESS)
     args = ap.parse_args()
