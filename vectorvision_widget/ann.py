@@ -21,18 +21,18 @@ import numpy as np
 #: Up to this many rows ``vv.neighbour_table`` stays exact; above it the approximate table is
 #: cheaper. Measured with bench_ann.py (clustered 384-d, k=10, CPU seconds so that a busy machine
 #: does not skew it): 20k rows exact 5.0 s; the exact table grows as N², the index about as N.
-#: With the parameters below (300k: 371 CPU s, ≈ 1.2 ms per row) the two cross near 100k
-#: (exact ≈ 5.0 × 25 = 125 s, approximate ≈ 125 s) — an estimate from those two runs.
+#: With the parameters below (300k: 322 CPU s, ≈ 1.1 ms per row) the two cross near 90–100k
+#: (100k: exact ≈ 5.0 × 25 = 125 s, approximate ≈ 107 s) — an estimate from those two runs.
 EXACT_MAX_ROWS = 100_000
 
 #: HNSW parameters: links per node (M), efConstruction (build beam), efSearch (query beam). Chosen
-#: with benchmarks/bench_ann.py on clustered 384-d data at 300k rows, 2 threads: 16/100/128 gave
-#: recall@10 0.997 in 371 CPU s, where hnswlib 16/100/50 gave 0.909 in 347 CPU s and a cheaper
-#: build (efConstruction 40) fell to 0.66 (0.71 with two refinement rounds): the graph's
-#: build beam, not the query beam, decides recall at scale.
+#: with benchmarks/bench_ann.py on clustered 384-d data at 300k rows, 2 threads: 16/100/64 gave
+#: recall@10 0.962 in 322 CPU s, where hnswlib 16/100/50 gave 0.909 in 347 CPU s; 16/100/128
+#: gave 0.997 in 371 s, and a cheaper build (efConstruction 40) fell to 0.66 (0.71 with two
+#: refinement rounds): the build beam, not the query beam, decides recall at scale.
 HNSW_M = 16
 EF_CONSTRUCTION = 100
-EF_SEARCH = 128
+EF_SEARCH = 64
 
 _CHUNK = 16384  # rows added per step (progress and cancellation granularity)
 _QUERY_BLOCK = 1024  # rows per query task
