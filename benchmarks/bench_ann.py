@@ -1,7 +1,8 @@
 """Benchmark: approximate all-rows neighbour tables (faiss-cpu, usearch, hnswlib) vs exact truth.
 
-Run (the command behind the README table):
-``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_ann.py --sizes 300000``
+Run (the README's 300k rows): ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python
+benchmarks/bench_ann.py --sizes 300000 --cases c1024 --configs "hnswlib:M=16,efc=100,ef=50" vv``
+(``vv`` = ann's defaults; without --configs every library below runs: hours on 2 cores).
 
 Data: Gaussian mixtures of unit vectors in 384-d (``c64``: 64 clusters, ``c1024``: 1024 clusters,
 noise σ = 1.5 per dimension around N(0, 1) centres, like bench_neighbours; ``hard``: no
