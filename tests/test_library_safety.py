@@ -273,3 +273,14 @@ def test_save_into_a_missing_folder_creates_nothing(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         small().save(target)
     assert not (tmp_path / "no").exists()
+
+
+def test_lib_path_equals_the_path_as_a_string_or_a_path(tmp_path: Path) -> None:
+    target = tmp_path / "lib.json"
+    lib = Library.from_arrays(["/x/a.jpg"], np.ones((1, 4)), np.ones((1, 3)))
+    assert lib.path is None
+    lib.save(str(target))
+    assert lib.path == str(target) and lib.path == target and isinstance(lib.path, Path)
+    again = Library.load(target)
+    assert again.path == str(target) and again.path == target
+    assert again.path != str(tmp_path / "other.json")

@@ -35,6 +35,19 @@ __all__ = [
 ]
 
 
+class LibraryPath(type(Path())):  # type: ignore[misc]  # PosixPath/WindowsPath (3.10+)
+    """A `Path` that also equals the same path given as a string, so `lib.path == "lib.json"`
+    and `lib.path == Path("lib.json")` both hold for a library loaded from "lib.json"."""
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return os.fspath(self) == os.path.normpath(other)
+        return super().__eq__(other)
+
+    def __hash__(self) -> int:
+        return super().__hash__()
+
+
 class Library:
     """Images (records) with aligned SigLIP and DINOv2 matrices; see the README's Library API."""
 
@@ -328,7 +341,7 @@ class Library:
     @property
     def path(self) -> Path | None:
         """The library's file: set by `Library.load(path)` and by the first `save(path)`."""
-        return self._path
+        return None if self._path is None else LibraryPath(self._path)
 
     @path.setter
     def path(self, value: str | os.PathLike[str] | None) -> None:
@@ -338,7 +351,7 @@ class Library:
     @property
     def file(self) -> Path | None:
         """Old name of `path`."""
-        return self._path
+        return self.path
 
     def lock(
         self, timeout: float = -1, on_wait: Callable[[str], None] | None = None
