@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import numpy as np
 
+from .vectors import NonFiniteRowError, l2_normalise, row_norms
+
 #: Up to this many rows ``vv.neighbour_table`` stays exact; above it the approximate table is
 #: cheaper. Measured with bench_ann.py (clustered 384-d, k=10, CPU seconds so that a busy machine
 #: does not skew it): 20k rows exact 5.0 s; the exact table grows as N², the index about as N.
@@ -160,7 +162,7 @@ def _refine(
     n, k = idx.shape
     norms = np.empty(n, np.float32)
     for s in range(0, n, _CHUNK):
-        norms[s : s + _CHUNK] = np.linalg.norm(np.asarray(X[s : s + _CHUNK], np.float32), axis=1)
+        norms[s : s + _CHUNK] = row_norms(np.asarray(X[s : s + _CHUNK], np.float32))
     inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
     out_i, out_s = np.empty_like(idx), np.empty_like(scores)
 
@@ -189,13 +191,11 @@ def _refine(
 
 def _unit(X: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
     """X[rows] as float32 unit vectors (zero rows stay zero), checked for NaN/inf."""
-    A = np.array(np.asarray(X)[rows], dtype=np.float32, copy=True)
-    if not np.isfinite(A).all():
+    try:
+        return l2_normalise(np.asarray(X)[rows], what="approximate_table: X")
+    except NonFiniteRowError as exc:
         msg = "approximate_table: X contains NaN or infinite values; rescan the affected images"
-        raise ValueError(msg)
-    norms = np.linalg.norm(A, axis=1, keepdims=True)
-    np.divide(A, norms, out=A, where=norms > 0)
-    return A
+        raise ValueError(msg) from exc
 
 
 def _finish(
