@@ -156,8 +156,5 @@ def run_pipeline(
         ready=ready, on_item=on_item, nice=nice,
     )  # fmt: skip
     pipe.trace = trace
-    try:
-        pipe.run(items)
-    finally:
-        timings = dict(pipe.timings)
-    return timings
+    pipe.run(items)
+    return dict(pipe.timings)

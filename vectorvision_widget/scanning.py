@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from .analyzer import ProgressCallback, ScanReport, resolve_thumbs
+from .analyzer import ProgressCallback, ScanReport
 from .analyzer import scan as scan_local
 from .keywords import KeywordTagger
 from .library import Library
@@ -59,5 +59,4 @@ def scan(
         return scan_local(folder, lib, encoders, force, **common)
     from .distributed import scan_ray  # optional dependency: imported only when asked for
 
-    common["thumbs"] = resolve_thumbs(lib, thumbs)  # same default sink as the local scan
     return scan_ray(folder, lib, encoders=encoders, force=force, address=ray_address, **common)
