@@ -30,6 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchutil, also under runpy
+from benchutil import blas_kernel as blas_info
+
 K = 10
 CASES = {"c64": (64, 1.5), "c1024": (1024, 1.5), "hard": (0, 0.5)}
 BASELINE = "hnswlib:M=16,efc=100,ef=50"
@@ -246,15 +249,6 @@ def peak_rss_mb() -> float:
             return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-
-def blas_info() -> str:
-    from threadpoolctl import threadpool_info
-
-    return "; ".join(
-        f"{i['internal_api']} {i.get('version')} {i.get('architecture', '')} "
-        f"({i['num_threads']} threads)"
-        for i in threadpool_info()
-    )
 
 
 def main() -> None:

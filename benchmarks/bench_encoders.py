@@ -35,6 +35,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from vectorvision_widget.encoders import Encoders  # noqa: E402
 from vectorvision_widget.models import SEMANTIC_MODELS, VISUAL_MODELS  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchutil, also under runpy
+from benchutil import blas_kernel  # noqa: E402
+
 SAMPLES = ROOT / "vectorvision_widget" / "sample"
 
 Variant = tuple[str, Path, str, str]  # label, folder, visual model, semantic model
@@ -128,15 +131,6 @@ def bench(
         )
     return rows
 
-
-def blas_kernel() -> str:
-    """The BLAS library and kernel numpy uses (benchmarks must not run on an overridden one)."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "threadpoolctl not installed"
-    info = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-    return ", ".join(f"{i.get('internal_api')} {i.get('architecture')}" for i in info) or "?"
 
 
 def print_table(rows: list[tuple]) -> None:

@@ -27,6 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchutil, also under runpy
+from benchutil import blas_kernel as blas
+
 REPO = Path(__file__).resolve().parents[1]
 LABELS = ["beach", "sky", "portrait", "city street", "forest", "food", "dog", "sunset", "car"]
 DF, DV = 768, 384
@@ -117,17 +120,6 @@ def run(step: str, repo: Path, ref: Path, out: Path) -> dict:
         raise SystemExit(f"bench_library: {step} with {repo} failed:\n{res.stderr[-3000:]}")
     return json.loads(res.stdout.splitlines()[-1])
 
-
-def blas() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-
-        return ", ".join(
-            f"{i.get('internal_api')} {i.get('architecture')} ×{i.get('num_threads')}"
-            for i in threadpool_info()
-        )
-    except ImportError:
-        return "threadpoolctl not installed"
 
 
 def main() -> None:

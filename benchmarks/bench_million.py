@@ -35,6 +35,9 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchutil, also under runpy
+from benchutil import blas_kernel as blas_info
+
 K = 10
 CLUSTERS = 1024
 DIMS = {"visual": 384, "semantic": 768}
@@ -319,12 +322,6 @@ STAGES = {
 
 # ---------------------------------------------------------------- driver
 
-
-def blas_info() -> str:
-    from threadpoolctl import threadpool_info
-
-    return "; ".join(f"{i['internal_api']} {i.get('version')} {i.get('architecture', '')}"
-                     for i in threadpool_info())
 
 
 def run_stage(stage: str, args: argparse.Namespace) -> dict[str, Any]:

@@ -31,6 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchutil, also under runpy
+from benchutil import blas_kernel as blas
+
 K = 10
 REPO = Path(__file__).resolve().parents[1]
 
@@ -139,17 +142,6 @@ def run(step: str, n: int, repo: Path) -> dict:
         )
     return json.loads(res.stdout.splitlines()[-1])
 
-
-def blas() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-
-        return ", ".join(
-            f"{i.get('internal_api')} {i.get('architecture')} ×{i.get('num_threads')}"
-            for i in threadpool_info()
-        )
-    except ImportError:
-        return "threadpoolctl not installed"
 
 
 def main() -> None:

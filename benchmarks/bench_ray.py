@@ -41,19 +41,8 @@ from vectorvision_widget.encoders import Encoders  # noqa: E402
 from vectorvision_widget.keywords import KeywordTagger  # noqa: E402
 from vectorvision_widget.library import Library  # noqa: E402
 
-
-def blas() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "threadpoolctl not installed"
-    return (
-        ", ".join(
-            f"{i.get('internal_api')} {i.get('architecture', '?')} x{i.get('num_threads')}"
-            for i in threadpool_info()
-        )
-        or "none loaded"
-    )
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchutil, also under runpy
+from benchutil import blas_kernel as blas  # noqa: E402
 
 
 def run(engine: str, folder: Path, enc: Encoders, tagger: KeywordTagger, batch: int,

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from benchutil import blas_kernel  # noqa: E402
 
 CHILD = r"""
 import json, sys, time
@@ -67,16 +68,6 @@ t1 = time.perf_counter()
 print(json.dumps({"work_s": t1 - t_import, "import_s": t_import - t0, "used": used}))
 """
 
-
-def blas_line() -> str:
-    try:
-        import numpy  # noqa: F401  (loads the BLAS to report)
-        from threadpoolctl import threadpool_info
-
-        info = [f"{i.get('internal_api')}:{i.get('architecture')}" for i in threadpool_info()]
-        return "BLAS: " + (", ".join(info) or "none loaded")
-    except ImportError:
-        return "BLAS: threadpoolctl not installed"
 
 
 def prepare(images: Path, work: Path, n: int) -> Path:
@@ -134,7 +125,7 @@ def main() -> None:
                     default=Path(tempfile.gettempdir()) / "vv-bench-reopen-photos")  # fmt: skip
     ap.add_argument("--widget", action="store_true", help="also time the whole widget reopen")
     args = ap.parse_args()
-    print(blas_line())
+    print(f"BLAS: {blas_kernel()}")
     print(f"machine: {os.cpu_count()} CPUs; {args.n} photos of 4000×3000")
     work = Path(tempfile.mkdtemp(prefix="vv-bench-reopen-"))
     try:

@@ -18,13 +18,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from vectorvision_widget.som import SOM
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchutil, also under runpy
+from benchutil import blas_kernel
 
 
 def mixture(
@@ -90,17 +95,6 @@ def run_minisom(X: np.ndarray, rows: int, cols: int, epochs: int) -> np.ndarray:
     som.train_batch(X, epochs * X.shape[0])
     return som.get_weights()
 
-
-def _print_blas() -> None:
-    with contextlib.suppress(ImportError):
-        from threadpoolctl import threadpool_info
-
-        for lib in threadpool_info():
-            if lib.get("user_api") == "blas":
-                print(
-                    f"BLAS: {lib.get('internal_api')} {lib.get('version')} "
-                    f"kernel {lib.get('architecture')}, {lib.get('num_threads')} threads"
-                )
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -275,7 +269,7 @@ def main() -> None:
     ap.add_argument("--fill-levels", type=float, nargs="*", default=[4 / 9, 0.6, 0.7, 0.8, 0.9])
     ap.add_argument("--scale", type=int, nargs="*", metavar="N", help="default layout at large N")
     args = ap.parse_args()
-    _print_blas()
+    print(f"BLAS: {blas_kernel()}")
     if args.heldout:
         old = {"sigma0_share": 0.5, "sigma_end": 1.0, "epochs": 10}  # before tuning
         versus_xpysom(HELDOUT, {"ours, default": {}, "ours, old default (σ side/2→1)": old})

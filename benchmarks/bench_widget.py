@@ -40,6 +40,9 @@ from vectorvision_widget.serialize import (
 )
 from vectorvision_widget.thumbnails import ATLAS_COLS, atlas_image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchutil, also under runpy
+from benchutil import blas_kernel as _blas
+
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "vectorvision_widget" / "static" / "widget.js"
 CSS = REPO / "vectorvision_widget" / "widget.css"
@@ -301,14 +304,6 @@ def print_table(results: list[dict[str, Any]]) -> None:
         print(f"| {n} | pan + zoom, zoomed in 6×: fps (draw p95) | {z['fps']:.0f} fps "
               f"({z['p95']:.1f} ms) | – | – | ≥ 50 fps |")  # fmt: skip
 
-
-def _blas() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "threadpoolctl not installed"
-    info = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-    return ", ".join(f"{i.get('internal_api')} {i.get('architecture')}" for i in info) or "none"
 
 
 def main() -> None:
