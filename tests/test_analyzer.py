@@ -7,16 +7,15 @@ import hashlib
 import io
 import os
 import re
-import struct
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from helpers import png_bomb
 from PIL import Image
 
 from vectorvision_widget import keywords as keywords_module
@@ -88,17 +87,6 @@ def jpeg_bytes(img: Image.Image) -> bytes:
     img.save(buf, "JPEG", quality=90)
     return buf.getvalue()
 
-
-def png_bomb(width: int = 50_000, height: int = 50_000) -> bytes:
-    """A valid-looking PNG header claiming width×height RGB pixels, with a tiny IDAT."""
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(tag + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))  # fmt: skip
 
 
 def exif_rotated(img: Image.Image, path: Path, orientation: int) -> Path:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers import capture_sends, wait_for
 from PIL import Image
 
 import vectorvision_widget as vv
@@ -37,19 +38,6 @@ def _library(tmp_path: Path, n: int = 4, extra_paths: tuple[str, ...] = ()) -> A
                                   records=records)  # fmt: skip
 
 
-def _capture(w: Any) -> list[tuple[dict[str, Any], list[bytes]]]:
-    sent: list[tuple[dict[str, Any], list[bytes]]] = []
-    w.send = lambda content, buffers=None: sent.append((content, list(buffers or [])))
-    return sent
-
-
-def _wait_for(pred: Any, timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.mark.parametrize(
@@ -74,7 +62,7 @@ def test_bad_fields_are_refused_with_a_named_error(
 ) -> None:
     w = vv.VectorVision(_library(tmp_path))
     assert w.wait(30)
-    sent = _capture(w)
+    sent = capture_sends(w)
     w._requests.handle(content)  # never raises into the kernel
     time.sleep(0.1)
     assert error in w.error, w.error
@@ -85,14 +73,14 @@ def test_bad_fields_are_refused_with_a_named_error(
 def test_an_exception_while_cutting_thumbnails_is_answered_and_shown(tmp_path: Path) -> None:
     w = vv.VectorVision(_library(tmp_path))
     assert w.wait(30)
-    sent = _capture(w)
+    sent = capture_sends(w)
 
     def broken(*_a: Any, **_k: Any) -> bytes:
         raise MemoryError("decoder ran out of memory")
 
     w._work.sharp.get = broken
     w._requests.handle({"type": "thumbs", "rows": [0, 1], "size": 64, "req": 3})
-    _wait_for(lambda: sent and "MemoryError" in w.error)
+    wait_for(lambda: sent and "MemoryError" in w.error)
     reply = sent[0][0]
     assert reply["type"] == "thumbs" and reply["req"] == 3
     assert reply["rows"] == [] and sorted(reply["failed"]) == [0, 1]
@@ -105,7 +93,7 @@ def test_a_fifo_in_the_library_never_blocks_thumbnails_or_info(tmp_path: Path) -
     w = vv.VectorVision(_library(tmp_path, 3, (str(fifo),)), thumb_size=16)
     assert w.wait(30), "the atlas job blocked on the FIFO"
     assert "looks_like.jpg" in w.error and "not a regular file" in w.error
-    sent = _capture(w)
+    sent = capture_sends(w)
     w._requests.handle({"type": "hello"})
     (head, (jpeg,)), *_ = [(c, b) for c, b in sent if c["type"] == "atlas"]
     assert head["count"] == 4  # the FIFO row has a placeholder tile, the others real ones
@@ -115,7 +103,7 @@ def test_a_fifo_in_the_library_never_blocks_thumbnails_or_info(tmp_path: Path) -
         w._requests.handle({"type": "info", "row": 3})
         w._requests.handle({"type": "thumbs", "rows": [3, 1], "size": 64, "req": 1})
     w._requests.handle({"type": "info", "row": 0})
-    _wait_for(lambda: len([c for c, _ in sent if c["type"] in ("info", "thumbs")]) >= 7, 10)
+    wait_for(lambda: len([c for c, _ in sent if c["type"] in ("info", "thumbs")]) >= 7, 10)
     infos = {c["row"]: c["meta"] for c, _ in sent if c["type"] == "info"}
     assert infos[3]["unreadable"] is True and infos[3]["problem"] == "not a regular file"
     assert infos[0]["unreadable"] is False
@@ -131,11 +119,11 @@ def test_nul_byte_and_lone_surrogate_paths_get_placeholders_and_a_named_error(
     w = vv.VectorVision(_library(tmp_path, 2, bad), thumb_size=16)
     assert w.wait(30)
     assert "nul\\x00byte.jpg" in w.error and "lone\\ud800.jpg" in w.error
-    sent = _capture(w)
+    sent = capture_sends(w)
     w._requests.handle({"type": "hello"})
     assert [c["count"] for c, _ in sent if c["type"] == "atlas"] == [4]
     w._requests.handle({"type": "info", "row": 3})
-    _wait_for(lambda: any(c["type"] == "info" for c, _ in sent))
+    wait_for(lambda: any(c["type"] == "info" for c, _ in sent))
     meta = next(c for c, _ in sent if c["type"] == "info")["meta"]
     json.dumps(meta, ensure_ascii=False).encode("utf-8")  # what the comm does: must not raise
     assert meta["unreadable"] is True and "\\ud800" in meta["path"]
@@ -149,9 +137,9 @@ def test_info_survives_odd_record_fields(tmp_path: Path) -> None:
     rec["size"], rec["width"], rec["palette"] = "12345", "wide", [[1, 2, 3], ["a"], [999, 0, 0]]
     w = vv.VectorVision(lib)
     assert w.wait(30)
-    sent = _capture(w)
+    sent = capture_sends(w)
     w._requests.handle({"type": "info", "row": 1})
-    _wait_for(lambda: bool(sent))
+    wait_for(lambda: bool(sent))
     meta = sent[0][0]["meta"]
     json.dumps(meta, allow_nan=False)  # Jupyter's packer refuses NaN
     assert meta["keywords"] == [["cat", None], ["dog", None], ["x", None]]

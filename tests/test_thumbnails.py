@@ -4,33 +4,22 @@ limit, EXIF guard, draft) and never block or break on odd files."""
 from __future__ import annotations
 
 import os
-import struct
 import threading
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import png_bomb
 from PIL import Image
 
 from vectorvision_widget import images, thumbnails
 from vectorvision_widget.thumbnails import SharpCache, TileCache, load_thumbnail
 
 
-def _png_header(width: int, height: int) -> bytes:
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(tag + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))  # fmt: skip
-
-
 def test_the_pixel_limit_is_the_image_openers(tmp_path: Path) -> None:
     # 190 MP: over images.DEFAULT_MAX_PIXELS (180 MP) but under the old thumbnail limit (200 MP)
     path = tmp_path / "bomb.png"
-    path.write_bytes(_png_header(19_000, 10_000))
+    path.write_bytes(png_bomb(19_000, 10_000))
     assert images.DEFAULT_MAX_PIXELS < 19_000 * 10_000
     assert load_thumbnail(str(path), 32, square=True) is None
 

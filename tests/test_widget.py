@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import io
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import traitlets
+from helpers import capture_sends, wait_for
 from PIL import Image
 
 import vectorvision_widget as vv
@@ -48,19 +48,6 @@ def _library(tmp_path: Path, n: int = 12, *, visual: bool = True) -> Any:
     return vv.Library.from_arrays(paths, feats, vis, records=records)
 
 
-def _capture(w: Any) -> list[tuple[dict[str, Any], list[bytes]]]:
-    sent: list[tuple[dict[str, Any], list[bytes]]] = []
-    w.send = lambda content, buffers=None: sent.append((content, list(buffers or [])))
-    return sent
-
-
-def _wait_for(pred: Any, timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def _wire(w: Any, name: str, key: str | None = None) -> np.ndarray:
@@ -138,7 +125,7 @@ def test_atlas_tiles_show_the_images_and_missing_files_get_placeholders(tmp_path
     os.remove(lib.paths[3])  # a file deleted after the scan
     w = vv.VectorVision(lib, thumb_size=16)
     assert w.wait(30)
-    sent = _capture(w)
+    sent = capture_sends(w)
     w._requests.handle({"type": "hello"})
     atlases = [(c, b) for c, b in sent if c["type"] == "atlas"]
     assert len(atlases) == 1
@@ -163,11 +150,11 @@ def test_requests_for_sharp_thumbnails_and_info(tmp_path: Path) -> None:
     os.remove(lib.paths[2])
     w = vv.VectorVision(lib)
     assert w.wait(30)
-    sent = _capture(w)
+    sent = capture_sends(w)
     w._requests.handle({"type": "thumbs", "rows": [0, 2, 4, 99], "size": 120, "req": 7})
     w._requests.handle({"type": "info", "row": 2})
     w._requests.handle({"type": "info", "row": 4})
-    _wait_for(lambda: len(sent) >= 3)
+    wait_for(lambda: len(sent) >= 3)
     thumbs = next((c, b) for c, b in sent if c["type"] == "thumbs")
     assert thumbs[0]["rows"] == [0, 4] and thumbs[0]["req"] == 7 and thumbs[0]["size"] == 128
     big = Image.open(io.BytesIO(thumbs[1][1]))
@@ -225,13 +212,13 @@ def test_search_without_encoders_uses_names_and_keywords_and_colour(tmp_path: Pa
     lib = _library(tmp_path, 12)
     w = vv.VectorVision(lib)
     w.query = "red"
-    _wait_for(lambda: w.highlighted != [])
+    wait_for(lambda: w.highlighted != [])
     assert sorted(w.highlighted) == [0, 6]
     w.query = ""
     assert w.highlighted == []
     w.colour_query = "#2030e0"
     want = [r for r, _ in lib.by_colour("#2030e0", k=w.search_k)]
-    _wait_for(lambda: w.highlighted == want)
+    wait_for(lambda: w.highlighted == want)
     assert w.highlighted[0] % len(COLOURS) == 2  # the blue images come first
 
 
@@ -532,7 +519,7 @@ def test_a_second_rescan_is_refused_while_one_runs_and_refresh_does_not_stop_it(
     monkeypatch.setattr(scanning, "scan", slow_scan)
     w = vv.VectorVision(lib, encoders=encoders)
     w.rescan()
-    _wait_for(lambda: calls == [1])
+    wait_for(lambda: calls == [1])
     with pytest.raises(RuntimeError, match="already running"):
         w.rescan()
     w._requests.handle({"type": "rescan"})  # the ⟳ button: an error in the widget, no 2nd scan
@@ -585,7 +572,7 @@ def test_array_traits_carry_dtype_and_shape_with_the_bytes() -> None:
 def test_changing_thumb_size_rebuilds_the_atlases(tmp_path: Path) -> None:
     w = vv.VectorVision(_library(tmp_path, 5), thumb_size=16)
     assert w.wait(30)
-    sent = _capture(w)
+    sent = capture_sends(w)
     w.thumb_size = 32
     assert w.wait(30)
     tiles = [c["tile"] for c, _ in sent if c["type"] == "atlas"]
