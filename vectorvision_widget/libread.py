@@ -12,6 +12,7 @@ from __future__ import annotations
 import binascii
 import gc
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -133,9 +134,9 @@ def _collect(
     if fast is not None:
         return fast
     n = len(entries)
-    mat: np.ndarray | None = None
+    mats: dict[str, np.ndarray] = {}
+    first_row: dict[str, int] = {}
     present = np.zeros(n, dtype=bool)
-    first_row = -1
     for i, (_, raw) in enumerate(entries):
 
         def where(i: int = i) -> str:
@@ -146,22 +147,36 @@ def _collect(
             if required:
                 raise fail(path, f"{where()}: missing '{key}'")
             continue
-        if mat is None:
-            if vec.size == 0:
-                raise fail(path, f"{where()}: '{key}' is empty")
-            mat = np.zeros((n, vec.size), dtype=np.float32)
-            first_row = i
-        elif vec.size != mat.shape[1]:
-            problem = (
-                f"{where()}: '{key}' has {vec.size} values but record {first_row} has "
-                f"{mat.shape[1]} (mismatched dimensions: vectors from different models?)"
-            )
-            raise fail(path, problem)
-        mat[i] = vec
+        _put_row(path, mats, first_row, key, n, i, vec, where)
         present[i] = True
+    return mats.get(key, np.zeros((n, 0), dtype=np.float32)), present
+
+
+def _put_row(
+    path: Path,
+    mats: dict[str, np.ndarray],
+    first_row: dict[str, int],
+    key: str,
+    n: int,
+    i: int,
+    vec: np.ndarray,
+    where: Callable[[], str],
+) -> None:
+    """Store `vec` as row i of mats[key], creating the (n, D) matrix at the key's first vector;
+    a vector of another size than that first one is refused (vectors from different models)."""
+    mat = mats.get(key)
     if mat is None:
-        mat = np.zeros((n, 0), dtype=np.float32)
-    return mat, present
+        if vec.size == 0:
+            raise fail(path, f"{where()}: '{key}' is empty")
+        mat = mats[key] = np.zeros((n, vec.size), dtype=np.float32)
+        first_row[key] = i
+    elif vec.size != mat.shape[1]:
+        problem = (
+            f"{where()}: '{key}' has {vec.size} values but record {first_row[key]} has "
+            f"{mat.shape[1]} (mismatched dimensions: vectors from different models?)"
+        )
+        raise fail(path, problem)
+    mat[i] = vec
 
 
 def _normalise_rows(
@@ -446,15 +461,4 @@ def _store(
 
     vec = decode_vector(p, where, key, value)
     assert vec is not None
-    if mat is None:
-        if vec.size == 0:
-            raise fail(p, f"{where()}: '{key}' is empty")
-        mat = mats[key] = np.zeros((n, vec.size), dtype=np.float32)
-        first_row[key] = i
-    elif vec.size != mat.shape[1]:
-        problem = (
-            f"{where()}: '{key}' has {vec.size} values but record {first_row[key]} has "
-            f"{mat.shape[1]} (mismatched dimensions: vectors from different models?)"
-        )
-        raise fail(p, problem)
-    mat[i] = vec
+    _put_row(p, mats, first_row, key, n, i, vec, where)
