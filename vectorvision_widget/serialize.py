@@ -114,7 +114,19 @@ def quantized_to_json(value: Any, lo: float, hi: float) -> dict[str, Any]:
     return {**array_to_json(q), "range": [lo, hi]}
 
 
-class ArrayTrait(traitlets.TraitType[np.ndarray, Any]):
+class _AssignNotifies(traitlets.TraitType[Any, Any]):
+    """A trait that notifies whenever a new object is assigned: identity, not ``==`` (an
+    element-wise comparison of arrays would cost O(N) per update and is ambiguous for numpy)."""
+
+    def set(self, obj: Any, value: Any) -> None:
+        new = self._validate(obj, value)
+        old = obj._trait_values.get(self.name, self.default_value)
+        obj._trait_values[self.name] = new
+        if new is not old:
+            obj._notify_trait(self.name, old, new)
+
+
+class ArrayTrait(_AssignNotifies):
     """A numpy array trait that syncs as ``{view, dtype, shape}`` bytes: the serializers come with
     the trait, so ``ArrayTrait("int32", cols=2).tag(sync=True)`` is the whole declaration;
     ``narrow=True`` sends small non-negative integers as uint16 (:func:`narrow_to_json`).
@@ -149,13 +161,6 @@ class ArrayTrait(traitlets.TraitType[np.ndarray, Any]):
             raise traitlets.TraitError(msg)
         return arr
 
-    def set(self, obj: Any, value: Any) -> None:
-        new = self._validate(obj, value)
-        old = obj._trait_values.get(self.name, self.default_value)
-        obj._trait_values[self.name] = new
-        if new is not old:
-            obj._notify_trait(self.name, old, new)
-
 
 def arrays_to_json(
     value: Any, _widget: Any = None, quantize: dict[str, tuple[float, float]] | None = None
@@ -169,7 +174,7 @@ def arrays_to_json(
     }
 
 
-class ArraysTrait(traitlets.TraitType[dict[str, np.ndarray], Any]):
+class ArraysTrait(_AssignNotifies):
     """Several arrays that change together (e.g. a neighbour table's ``idx`` and ``scores``),
     synced in one message as ``{name: {view, dtype, shape}}``; declared like :class:`ArrayTrait`
     with ``dtypes={"idx": "int32", ...}``; ``quantize={"scores": (-1, 1)}`` sends those floats
@@ -194,10 +199,3 @@ class ArraysTrait(traitlets.TraitType[dict[str, np.ndarray], Any]):
             msg = f"{self.name}: expected a dict with keys {sorted(self.dtypes)}"
             raise traitlets.TraitError(msg)
         return {k: np.ascontiguousarray(value[k], dtype=d) for k, d in self.dtypes.items()}
-
-    def set(self, obj: Any, value: Any) -> None:
-        new = self._validate(obj, value)
-        old = obj._trait_values.get(self.name, self.default_value)
-        obj._trait_values[self.name] = new
-        if new is not old:
-            obj._notify_trait(self.name, old, new)
