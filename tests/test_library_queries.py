@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import vectorvision_widget as vv
 import vectorvision_widget.similarity as sim
-from vectorvision_widget import spaces, topk
+from vectorvision_widget import libqueries, topk
 from vectorvision_widget.library import Library
 
 PKG = Path(sim.__file__).parent
@@ -65,14 +66,7 @@ def test_hybrid_neighbours_cached_per_version_and_reranked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     lib = random_library()
-    built: list[int] = []
-    real = spaces.neighbour_table
-
-    def counting(*a, **kw):  # type: ignore[no-untyped-def]
-        built.append(1)
-        return real(*a, **kw)
-
-    monkeypatch.setattr(spaces, "neighbour_table", counting)
+    built = count_tables(monkeypatch)
     hn = lib.hybrid_neighbours(5)
     assert lib.hybrid_neighbours(5) is hn and len(built) == 2  # one table per space, once
     for w in (0.0, 0.3, 1.0):
@@ -83,6 +77,68 @@ def test_hybrid_neighbours_cached_per_version_and_reranked(
     np.testing.assert_array_equal(hn.table(1.0)[0], ref)  # exact at w = 1
     lib.remove(lib.paths[0])
     assert lib.hybrid_neighbours(5) is not hn  # rebuilt after a mutation
+
+
+def count_tables(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the k of every all-pairs neighbour table the library computes."""
+    built: list[int] = []
+    real = libqueries.neighbour_table
+
+    def counting(X, k, **kw):  # type: ignore[no-untyped-def]
+        built.append(k)
+        return real(X, k, **kw)
+
+    monkeypatch.setattr(libqueries, "neighbour_table", counting)
+    return built
+
+
+def test_space_tables_cached_and_shared_with_the_hybrid(monkeypatch: pytest.MonkeyPatch) -> None:
+    lib = random_library()
+    built = count_tables(monkeypatch)
+    hn = lib.hybrid_neighbours(5)  # candidates K = 20 per space
+    assert built == [20, 20]
+    for space, X in (("visual", lib.visual_features), ("semantic", lib.features)):
+        idx, scores = lib.neighbour_table(5, space)  # a slice of the candidates: no new pass
+        ref_i, ref_s = sim.neighbour_table(X, 5)
+        np.testing.assert_array_equal(idx, ref_i)
+        np.testing.assert_allclose(scores, ref_s, rtol=1e-6)
+        assert idx.flags.writeable and idx.flags.c_contiguous  # the caller's own copy
+        idx[:] = 0  # does not reach the cache
+        np.testing.assert_array_equal(lib.neighbour_table(5, space)[0], ref_i)
+    assert built == [20, 20]
+    lib.neighbour_table(25, "visual")  # deeper than cached: computed once more, then reused
+    lib.neighbour_table(21, "visual")
+    assert built == [20, 20, 25]
+    assert lib.hybrid_neighbours(5) is hn
+    lib.remove(lib.paths[-1])  # a new version: nothing is reused
+    lib.neighbour_table(5, "semantic")
+    assert built == [20, 20, 25, 5]
+    with pytest.raises(ValueError, match="space"):
+        lib.neighbour_table(5, "hybrid")
+    with pytest.raises(ValueError, match="k must be"):
+        lib.neighbour_table(len(lib), "visual")
+
+
+def test_hybrid_reuses_deeper_space_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    lib = random_library()
+    built = count_tables(monkeypatch)
+    lib.neighbour_table(30, "visual")
+    lib.neighbour_table(30, "semantic")
+    hn = lib.hybrid_neighbours(5)
+    assert built == [30, 30]
+    ref = sim.HybridNeighbours(lib.visual_features, lib.features, 5)
+    for w in (0.0, 0.4, 1.0):
+        np.testing.assert_array_equal(hn.table(w)[0], ref.table(w)[0])
+
+
+def test_visual_table_falls_back_to_features_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    lib = random_library()
+    lib._has_vis[0] = False  # one image without a visual vector (an old library)
+    built = count_tables(monkeypatch)
+    with pytest.warns(vv.VisualFeaturesMissingWarning):
+        idx, _ = lib.neighbour_table(4, "visual")
+    np.testing.assert_array_equal(idx, lib.neighbour_table(4, "semantic")[0])
+    assert built == [4]  # the fallback is the semantic table, computed once
 
 
 def test_facade_names_and_no_cycles() -> None:

@@ -498,6 +498,35 @@ def test_hybrid_weight_changes_rerank_without_recomputing_candidates(
     w.close()
 
 
+def test_mode_switches_reuse_the_library_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hybrid first computes each space's candidates once; the visual and semantic Shift+Hover
+    tables are then slices of them, not new all-pairs passes."""
+    from vectorvision_widget import libqueries, similarity, spaces, topk
+
+    built: list[int] = []
+    real = topk.neighbour_table
+
+    def counting(X: Any, k: int, **kw: Any) -> Any:
+        built.append(k)
+        return real(X, k, **kw)
+
+    for module in (libqueries, similarity, spaces, topk):  # every name the table goes by
+        monkeypatch.setattr(module, "neighbour_table", counting)
+    lib = _library(tmp_path, 14)
+    w = vv.VectorVision(lib, mode="hybrid", k=3)
+    assert w.wait(60)
+    assert built == [12, 12]  # K = 4k candidates per space
+    for mode, X in (("visual", lib.visual_features), ("semantic", lib.features)):
+        w.mode = mode
+        assert w.wait(60)
+        want, _ = _brute_topk(X, 3)
+        assert all(set(i for i, _ in w.neighbours(r)) == set(want[r]) for r in range(14)), mode
+    assert built == [12, 12], "a mode switch recomputed a table the library had"
+    w.close()
+
+
 def test_a_second_rescan_is_refused_while_one_runs_and_refresh_does_not_stop_it(
     tmp_path: Path, encoders: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

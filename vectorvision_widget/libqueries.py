@@ -3,8 +3,8 @@ neighbour tables. `Library` methods delegate here; the storage stays in `library
 
 Queries run near the floor of one matmul + top-k: a library's matrices are unit rows and
 finite by construction (checked once, on load/upsert), so no query re-normalises or re-scans
-the whole matrix. Derived data (palette Lab values, hybrid candidate tables) is cached per
-library `version` and rebuilt after any mutation.
+the whole matrix. Derived data (palette Lab values, neighbour tables, hybrid candidates) is
+cached per library `version` and rebuilt after any mutation.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import numpy as np
 from . import colors
 from .libfields import normalize_colour
 from .libmodels import ModelMismatchError, VisualFeaturesMissingWarning, same_model
-from .spaces import SPACES, HybridNeighbours, weight_value
-from .topk import _select_rows, top_k
+from .spaces import SIDES, SPACES, HybridNeighbours, weight_value
+from .topk import EXACT_MAX_N, _select_rows, neighbour_table, top_k
 
 Library = Any  # a library.Library; not imported here: library imports this module
 
@@ -32,6 +32,7 @@ __all__ = [
     "hybrid_neighbours",
     "search",
     "similar",
+    "space_table",
 ]
 
 
@@ -72,10 +73,14 @@ def _pairs(idx: np.ndarray, scores: np.ndarray) -> list[tuple[int, float]]:
     return list(zip(idx.tolist(), scores.astype(np.float64).tolist(), strict=True))
 
 
+def _has_all_visual(lib: Library) -> bool:
+    return bool(len(lib) and lib.visual_dim and lib.missing_visual_count == 0)
+
+
 def visual_or_features(lib: Library, purpose: str) -> np.ndarray:
     """Visual vectors when every image has one, else `features` with a warning."""
     n = len(lib)
-    if n and lib.visual_dim and lib.missing_visual_count == 0:
+    if _has_all_visual(lib):
         return lib.visual_features
     if n:
         msg = f"using features for {purpose}: {lib.missing_visual_count} images need a rescan"
@@ -236,13 +241,82 @@ def duplicates(lib: Library, **kwargs: Any) -> dict[str, list[list[int]]]:
     return find(sha, visual_or_features(lib, "duplicates"), lib.features, **kwargs)
 
 
+class _GrowingTable:
+    """One space's neighbour table, kept at the largest k asked so far: a smaller k is a slice
+    (rows are sorted best first, ties by lower row, so the first k of a top-K table is the
+    top-k table), a larger one is computed once and replaces it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.idx = np.zeros((0, 0), np.int32)
+        self.scores = np.zeros((0, 0), np.float32)
+
+    def at_least(
+        self, k: int, make: Callable[[int], tuple[np.ndarray, np.ndarray]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock:
+            if self.idx.shape[1] < k:
+                idx, scores = make(k)
+                idx.setflags(write=False)  # shared by every caller of this library version
+                scores.setflags(write=False)
+                self.idx, self.scores = idx, scores
+            return self.idx, self.scores
+
+
+def _space_matrix(lib: Library, space: str) -> tuple[str, np.ndarray]:
+    """(the space whose vectors are used, the matrix): visual falls back to features."""
+    if space == "semantic":
+        return "semantic", lib.features
+    if space != "visual":
+        msg = f"neighbour tables exist for the visual and semantic spaces, got {space!r}"
+        raise ValueError(msg)
+    vis = visual_or_features(lib, "neighbour tables")
+    return ("visual" if _has_all_visual(lib) else "semantic"), vis
+
+
+def _cached_table(
+    lib: Library, k: int, space: str, exact: bool | None, progress: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The cached (read-only) table of `space` with at least k columns."""
+    used, X = _space_matrix(lib, space)
+    n = len(lib)
+    if not 1 <= k <= n - 1:
+        msg = f"neighbour table: k must be in [1, N-1] = [1, {n - 1}], got {k}"
+        raise ValueError(msg)
+    resolved = n <= EXACT_MAX_N if exact is None else bool(exact)
+    holder = lib._queries.get(lib.version, ("table", used, resolved), _GrowingTable)
+
+    def make(kk: int) -> tuple[np.ndarray, np.ndarray]:
+        return neighbour_table(X, kk, exact=resolved, normalize=False, progress=progress)
+
+    return holder.at_least(k, make)
+
+
+def space_table(
+    lib: Library, k: int, space: str, exact: bool | None, progress: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N, k) int32 neighbours and float32 cosines of every image in `space`, computed once per
+    library version: a later call for a smaller k (the widget's Shift+Hover table after the
+    hybrid candidates, say) is a slice of the cached table, not a new all-pairs pass."""
+    k = _k(k)
+    idx, scores = _cached_table(lib, k, space, exact, progress)
+    return np.array(idx[:, :k]), np.array(scores[:, :k])  # callers own their copy
+
+
 def hybrid_neighbours(
     lib: Library, k: int, candidates: int | None, exact: bool | None
 ) -> HybridNeighbours:
-    """The library's HybridNeighbours for k, built once per library version."""
+    """The library's HybridNeighbours for k, built once per library version, from the cached
+    per-space tables (so the visual and semantic Shift+Hover tables reuse its candidates, and
+    it reuses theirs when they are at least as deep)."""
 
     def make() -> HybridNeighbours:
         vis = visual_or_features(lib, "hybrid neighbours")
-        return HybridNeighbours(vis, lib.features, k, candidates, exact=exact, normalize=False)
+        n_cand = HybridNeighbours.candidate_count(len(lib), k, candidates)
+        tables = tuple(_cached_table(lib, n_cand, space, exact)[0] for space in SIDES)
+        return HybridNeighbours(
+            vis, lib.features, k, candidates, exact=exact, normalize=False, tables=tables
+        )
 
     return lib._queries.get(lib.version, ("hybrid", k, candidates, exact), make)
+

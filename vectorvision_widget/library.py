@@ -317,6 +317,19 @@ class Library:
         Uses visual vectors, or `features` with a warning where some are missing."""
         return libqueries.duplicates(self, **kwargs)
 
+    def neighbour_table(
+        self,
+        k: int = 10,
+        space: str = "visual",
+        *,
+        exact: bool | None = None,
+        progress: Any = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(N, k) int32 neighbours and float32 cosines of every image in the "visual" or
+        "semantic" space (`vv.neighbour_table` on the library's matrices), computed once per
+        library version and k or deeper: a smaller k, and the hybrid candidates, reuse it."""
+        return libqueries.space_table(self, k, space, exact, progress)
+
     def hybrid_neighbours(
         self, k: int = 10, candidates: int | None = None, *, exact: bool | None = None
     ) -> Any:

@@ -107,12 +107,20 @@ def neighbours(
     k = max(0, min(int(k), n - 1))
     if k == 0:
         return np.zeros((n, 0), np.int32), np.zeros((n, 0), np.float32), ""
+    cached = getattr(lib, "neighbour_table", None)  # a Library caches tables per version
     if mode == "semantic":
-        idx, scores = similarity.neighbour_table(np.asarray(lib.features, np.float32), k)
+        if cached is not None:
+            idx, scores = cached(k, "semantic")
+        else:
+            idx, scores = similarity.neighbour_table(np.asarray(lib.features, np.float32), k)
         return np.asarray(idx, np.int32), np.asarray(scores, np.float32), ""
     vis, note = _visual(lib)
     if mode == "hybrid":
         idx, scores = (hybrid or HybridTables()).table(lib, vis, weight, k)
+    elif cached is not None:
+        with warnings.catch_warnings():  # _visual's note already says what is missing
+            warnings.simplefilter("ignore")
+            idx, scores = cached(k, "visual")
     else:
         idx, scores = similarity.neighbour_table(vis, k)
     return np.asarray(idx, np.int32), np.asarray(scores, np.float32), note

@@ -113,7 +113,8 @@ class HybridNeighbours:
     memory/precompute for recall. ``exact`` is passed to ``neighbour_table`` for the candidate
     tables (None: exact below ``topk.EXACT_MAX_N`` rows, the approximate index above).
     Memory: N × 2K × 12 bytes (≈ 96 MB at 100k, k = 10, K = 40), plus ~5 MB per thread
-    while re-ranking.
+    while re-ranking. ``tables``: the two spaces' neighbour indices when already computed
+    (visual, semantic; (N, ≥ K) each, best first), used instead of computing them again.
     """
 
     def __init__(
@@ -126,6 +127,7 @@ class HybridNeighbours:
         block: int = 4096,
         exact: bool | None = None,
         normalize: bool = True,
+        tables: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         v = _unit(visual, "visual") if normalize else visual
         s = _unit(semantic, "semantic") if normalize else semantic
@@ -133,13 +135,17 @@ class HybridNeighbours:
             msg = f"HybridNeighbours: visual has {v.shape[0]} rows, semantic {s.shape[0]}"
             raise ValueError(msg)
         n = v.shape[0]
-        n_cand = min(n - 1, candidates if candidates is not None else 4 * k)
-        if not 1 <= k <= n_cand:
-            msg = f"HybridNeighbours: need 1 <= k ({k}) <= candidates ({n_cand}) <= N-1 ({n - 1})"
-            raise ValueError(msg)
+        n_cand = self.candidate_count(n, k, candidates)
         self.k, self.candidates = k, n_cand
-        iv, _ = neighbour_table(v, n_cand, block=block, normalize=False, exact=exact)
-        isem, _ = neighbour_table(s, n_cand, block=block, normalize=False, exact=exact)
+        if tables is None:
+            iv, _ = neighbour_table(v, n_cand, block=block, normalize=False, exact=exact)
+            isem, _ = neighbour_table(s, n_cand, block=block, normalize=False, exact=exact)
+        else:
+            if len(tables) != len(SIDES):
+                msg = f"HybridNeighbours: tables must be {SIDES}, got {len(tables)} tables"
+                raise ValueError(msg)
+            pairs = zip(tables, SIDES, strict=True)
+            iv, isem = (self._given(t, n, n_cand, name) for t, name in pairs)
         union = np.concatenate([iv, isem], axis=1).astype(np.int32)
         del iv, isem
         union.sort(axis=1)  # by row index: position order = index order, so ties stay canonical
@@ -152,6 +158,25 @@ class HybridNeighbours:
         # cosine, so every weight ranks it last without a mask pass per call (K ≥ k real ones)
         self._vis[dup] = -2.0
         self._sem[dup] = -2.0
+
+    @staticmethod
+    def candidate_count(n: int, k: int, candidates: int | None = None) -> int:
+        """K, the candidates per space for N rows and k (default 4k, at most N - 1)."""
+        n_cand = min(n - 1, candidates if candidates is not None else 4 * k)
+        if not 1 <= k <= n_cand:
+            msg = f"HybridNeighbours: need 1 <= k ({k}) <= candidates ({n_cand}) <= N-1 ({n - 1})"
+            raise ValueError(msg)
+        return n_cand
+
+    @staticmethod
+    def _given(table: np.ndarray, n: int, n_cand: int, name: str) -> np.ndarray:
+        if np.ndim(table) != 2 or table.shape[0] != n or table.shape[1] < n_cand:
+            msg = (
+                f"HybridNeighbours: the {name} table must be (N, >= K) = ({n}, >= {n_cand}), "
+                f"got {np.shape(table)}"
+            )
+            raise ValueError(msg)
+        return table[:, :n_cand]
 
     def table(self, weight: float) -> tuple[np.ndarray, np.ndarray]:
         """(N, k) int32 neighbours and float32 hybrid scores for ``weight`` (1 = visual).
@@ -197,6 +222,7 @@ class HybridNeighbours:
         out_i[s:e] = np.take_along_axis(self._idx[s:e], pos, axis=1)
 
 
+SIDES = ("visual", "semantic")  # the order of HybridNeighbours' ``tables``
 _RERANK_ROWS = 4096  # rows per re-rank block: ~5 MB of temporaries, stays in cache
 _RERANK_THREADS = max(1, min(4, os.cpu_count() or 1))
 
