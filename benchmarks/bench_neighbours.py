@@ -13,6 +13,10 @@ data. Data: float32 unit vectors around 64 shared cluster centres (visual 384-d,
   the new code uses the approximate index, reported with its recall on 500 sampled rows).
 - ``hybrid``: the first hybrid table (candidates per space + one re-rank) vs a weight change
   (re-rank only), with recall against the exact hybrid neighbours of 500 sampled rows.
+- ``session``: the tables a widget session asks one Library for, in two orders (hybrid first,
+  then the Look and Meaning Shift+Hover tables; and the other way round), each call timed:
+  the library computes a space's table once per version and slices it for a smaller k
+  (new code only: the old Library had no table cache).
 - ``queries`` (at ``--query-n``, default 100k): median of 20 calls of ``lib.similar`` in each
   space, ``lib.search`` with a vector and ``lib.by_colour``, against the floor: a bare float32
   matmul + argpartition on the same matrix (both spaces' floors for hybrid/fused).
@@ -97,6 +101,8 @@ def worker(step: str, n: int) -> dict:
             out["rerank"].append(
                 (w, time.perf_counter() - t, recall(idx[rows], exact_hybrid(v, s, w, K, rows)))
             )
+    elif step == "session":
+        out.update(session(v, s, n))
     else:
         out.update(queries(v, s, n))
     out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -127,6 +133,34 @@ def queries(v: np.ndarray, s: np.ndarray, n: int) -> dict:
     res["search"] = median_time(lambda: lib.search(S[next(picks)], k=20))
     res["by_colour"] = median_time(lambda: lib.by_colour([200, 40, 40], 20), reps=5)
     return res
+
+
+SESSION_ORDERS = {
+    "hybrid first": ("hybrid", "visual", "semantic", "weight 0.3"),
+    "spaces first": ("visual", "semantic", "hybrid", "weight 0.3"),
+}
+
+
+def session(v: np.ndarray, s: np.ndarray, n: int) -> dict:
+    """Seconds per table request, in each order of SESSION_ORDERS, on a fresh Library each."""
+    from vectorvision_widget.library import Library
+
+    paths = [f"/x/{i}.jpg" for i in range(n)]
+    out: dict = {}
+    for name, steps in SESSION_ORDERS.items():
+        lib = Library.from_arrays(paths, s, v)
+        times = []
+        for step in steps:
+            t = time.perf_counter()
+            if step == "hybrid":
+                lib.hybrid_neighbours(K).table(0.5)
+            elif step.startswith("weight"):
+                lib.hybrid_neighbours(K).table(float(step.split()[1]))
+            else:
+                lib.neighbour_table(K, step)
+            times.append((step, time.perf_counter() - t))
+        out[name] = times
+    return out
 
 
 def run(step: str, n: int, repo: Path) -> dict:
@@ -177,6 +211,16 @@ def main() -> None:
                 f"{q['by_colour'] * 1e3:.0f} |",
                 flush=True,
             )
+    if "session" in args.steps:
+        print("\nOne Library, the tables a widget session asks for, seconds per request (new)")
+        print("| N | order | " + " | ".join(f"request {i + 1}" for i in range(4)) + " | total |")
+        print("|---|---|---|---|---|---|---|")
+        for n in args.sizes:
+            res = run("session", n, REPO)
+            for name in SESSION_ORDERS:
+                cells = " | ".join(f"{step} {t:.2f}" for step, t in res[name])
+                total = sum(t for _, t in res[name])
+                print(f"| {n:,} | {name} | {cells} | {total:.1f} |", flush=True)
     if {"table", "hybrid"} & set(args.steps):
         print("\n| N | step | code | time s | peak RSS MB | note |")
         print("|---|---|---|---|---|---|")
