@@ -131,6 +131,17 @@ def test_hybrid_reuses_deeper_space_tables(monkeypatch: pytest.MonkeyPatch) -> N
         np.testing.assert_array_equal(hn.table(w)[0], ref.table(w)[0])
 
 
+def test_approximate_tables_are_kept_deep_enough_for_the_hybrid(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lib = random_library()
+    built = count_tables(monkeypatch)
+    idx, _ = lib.neighbour_table(3, "visual", exact=False)  # the index path (large libraries)
+    assert idx.shape == (len(lib), 3) and built == [12]  # searched 4k deep, at ~the same cost
+    lib.hybrid_neighbours(3, exact=False)
+    assert built == [12, 12]  # the visual candidates were reused; only semantic was new
+
+
 def test_visual_table_falls_back_to_features_once(monkeypatch: pytest.MonkeyPatch) -> None:
     lib = random_library()
     lib._has_vis[0] = False  # one image without a visual vector (an old library)

@@ -275,9 +275,16 @@ def _space_matrix(lib: Library, space: str) -> tuple[str, np.ndarray]:
 
 
 def _cached_table(
-    lib: Library, k: int, space: str, exact: bool | None, progress: Any = None
+    lib: Library,
+    k: int,
+    space: str,
+    exact: bool | None,
+    progress: Any = None,
+    *,
+    deepen: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The cached (read-only) table of `space` with at least k columns."""
+    """The cached (read-only) table of `space` with at least k columns; `deepen`: compute an
+    approximate one as deep as the hybrid candidates for k (the hybrid can then reuse it)."""
     used, X = _space_matrix(lib, space)
     n = len(lib)
     if not 1 <= k <= n - 1:
@@ -287,6 +294,8 @@ def _cached_table(
     holder = lib._queries.get(lib.version, ("table", used, resolved), _GrowingTable)
 
     def make(kk: int) -> tuple[np.ndarray, np.ndarray]:
+        if deepen and not resolved:  # the index search costs ~the same for the hybrid's 4k
+            kk = HybridNeighbours.candidate_count(n, kk)
         return neighbour_table(X, kk, exact=resolved, normalize=False, progress=progress)
 
     return holder.at_least(k, make)
@@ -299,7 +308,7 @@ def space_table(
     library version: a later call for a smaller k (the widget's Shift+Hover table after the
     hybrid candidates, say) is a slice of the cached table, not a new all-pairs pass."""
     k = _k(k)
-    idx, scores = _cached_table(lib, k, space, exact, progress)
+    idx, scores = _cached_table(lib, k, space, exact, progress, deepen=True)
     return np.array(idx[:, :k]), np.array(scores[:, :k])  # callers own their copy
 
 
