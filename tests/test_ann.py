@@ -137,3 +137,28 @@ def test_refinement_keeps_the_form_and_never_lowers_scores():
         return float(np.mean([np.intersect1d(x, y).size / 10 for x, y in zip(i, ie, strict=True)]))
 
     assert recall(b_i) >= recall(a_i)
+
+
+def test_the_beams_grow_with_the_table() -> None:
+    """Recall at 1M rows needs wider beams than at 300k (measured in the README); tables up to
+    BEAM_ROWS keep the defaults, 1M rows get twice them, and the growth is bounded."""
+    sizes = [1, 10_000, ann.BEAM_ROWS, 600_000, 1_000_000, 10**9]
+    beams = [ann.hnsw_beams(n) for n in sizes]
+    assert beams == sorted(beams)
+    assert beams[0] == beams[2] == (ann.EF_CONSTRUCTION, ann.EF_SEARCH)
+    assert beams[4] == (2 * ann.EF_CONSTRUCTION, 2 * ann.EF_SEARCH)
+    assert beams[5] == (4 * ann.EF_CONSTRUCTION, 4 * ann.EF_SEARCH)
+
+
+def test_approximate_table_builds_and_searches_with_the_size_dependent_beams(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    X = clustered(600, 16, seed=5)
+    monkeypatch.setattr(ann, "hnsw_beams", lambda n: (12, 11))
+    default = ann.approximate_table(X, 10, threads=1)
+    explicit = ann.approximate_table(X, 10, threads=1, ef_construction=12, ef_search=11)
+    wider = ann.approximate_table(X, 10, threads=1, ef_construction=12, ef_search=400)
+    deeper = ann.approximate_table(X, 10, threads=1, ef_construction=400, ef_search=11)
+    np.testing.assert_array_equal(default[0], explicit[0])
+    assert not np.array_equal(default[0], wider[0])  # both beams matter on this data
+    assert not np.array_equal(default[0], deeper[0])
