@@ -55,7 +55,7 @@ def measure(work: Path, efcs: list[int], efs: list[int], threads: int) -> list[d
             per_query = (time.process_time() - cpu) / rows.size
             got = [[g for g in order[i] if g != r][:K] for r, i in zip(rows, ids, strict=True)]
             recall = np.mean([len(set(g) & set(t)) / K for g, t in zip(got, truth, strict=True)])
-            same = np.mean([np.mean(labels[g] == labels[r]) 
+            same = np.mean([np.mean(labels[g] == labels[r])
                             for g, r in zip(got, rows, strict=True)])
             gap = np.mean([
                 np.min(V[t] @ V[r]) - np.min(V[g] @ V[r])
