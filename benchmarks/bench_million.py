@@ -248,10 +248,11 @@ def stage_table_baseline(n: int, work: Path, args: argparse.Namespace) -> dict[s
     t = time.perf_counter()
     c = time.process_time()
     index = hnswlib.Index(space="ip", dim=V.shape[1])
-    index.init_index(max_elements=n, M=16, ef_construction=100, random_seed=0)
+    efc, ef = args.hnswlib_beams
+    index.init_index(max_elements=n, M=16, ef_construction=efc, random_seed=0)
     index.set_num_threads(args.threads)
     index.add_items(V, np.arange(n))
-    index.set_ef(50)
+    index.set_ef(ef)
     labels, _ = index.knn_query(V, k=K + 1)
     idx = _drop_self(labels.astype(np.int64))
     return {"time": time.perf_counter() - t, "cpu": time.process_time() - c,
@@ -341,7 +342,7 @@ def row(step: str, value: str, baseline: str = "", note: str = "") -> str:
     return f"| {step} | {value} | {baseline} | {note} |"
 
 
-def report(n: int, r: dict[str, dict[str, Any]]) -> list[str]:
+def report(n: int, r: dict[str, dict[str, Any]], args: argparse.Namespace) -> list[str]:
     lines = [f"| step (N = {n:,}) | ours | baseline (same run) | note |", "|---|---|---|---|"]
 
     def err(name: str) -> str | None:
@@ -370,7 +371,8 @@ def report(n: int, r: dict[str, dict[str, Any]]) -> list[str]:
         lines.append(row("SOM layout", "—", "", e))
     t, b = r.get("table", {}), r.get("table_baseline", {})
     if (e := err("table")) is None:
-        base = (f"hnswlib M=16/100/50: {b['time']:.1f} s (CPU {b['cpu']:.0f} s), "
+        efc, ef = args.hnswlib_beams
+        base = (f"hnswlib M=16/{efc}/{ef}: {b['time']:.1f} s (CPU {b['cpu']:.0f} s), "
                 f"recall {b['recall']:.3f}" if "time" in b else (b.get("error") or "not run"))
         ratio = f"; {t['time'] / b['time']:.2f}× hnswlib's time" if "time" in b else ""
         lines.append(row(f"neighbour table (visual, k={K})",
@@ -405,6 +407,8 @@ def main() -> None:
     ap.add_argument("--no-index-baseline", action="store_true", help="skip hnswlib")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--truth-rows", type=int, default=1000)
+    ap.add_argument("--hnswlib-beams", type=int, nargs=2, default=[100, 50],
+                    metavar=("EFC", "EF"), help="the baseline's efConstruction and ef (M = 16)")
     ap.add_argument("--layout", default="",
                     help="module:function(X) -> (N, 2) cells or a fitted SOM (default: "
                          "vectorvision_widget.som.default_layout, the widget's own layout)")
@@ -432,7 +436,7 @@ def main() -> None:
         results[stage] = run_stage(stage, args)
         print(f"{stage}: {json.dumps(results[stage])}", flush=True)
     print(f"\nload average at end {os.getloadavg()}\n")
-    print("\n".join(report(args.n, results)))
+    print("\n".join(report(args.n, results, args)))
 
 
 if __name__ == "__main__":
