@@ -270,8 +270,9 @@ def _space_matrix(lib: Library, space: str) -> tuple[str, np.ndarray]:
     if space != "visual":
         msg = f"neighbour tables exist for the visual and semantic spaces, got {space!r}"
         raise ValueError(msg)
-    vis = visual_or_features(lib, "neighbour tables")
-    return ("visual" if _has_all_visual(lib) else "semantic"), vis
+    if _has_all_visual(lib):
+        return "visual", lib.visual_features
+    return "semantic", visual_or_features(lib, "neighbour tables")  # features, with the warning
 
 
 def _cached_table(
@@ -328,4 +329,3 @@ def hybrid_neighbours(
         )
 
     return lib._queries.get(lib.version, ("hybrid", k, candidates, exact), make)
-
