@@ -14,7 +14,8 @@ table), in its own subprocess so that its peak RSS (the N×384 float32 input inc
 own. ``recall`` = mean |approx ∩ exact| / k over the sampled rows. CPU s = the process's CPU
 time (all threads): on a shared machine it is steadier than wall time. Configurations are
 ``lib:key=value,...`` strings, see ``RUNNERS``; ``vv`` is
-``vectorvision_widget.ann.approximate_table`` (output identical in form to the exact table).
+``vectorvision_widget.neighbours.index.approximate_table`` (output identical in form to the exact
+table).
 """
 
 from __future__ import annotations
@@ -123,8 +124,9 @@ def run_hnswlib(X: np.ndarray, p: dict, threads: int) -> tuple[float, float, np.
 
     t = time.perf_counter()
     index = hnswlib.Index(space="ip", dim=X.shape[1])
-    index.init_index(max_elements=len(X), M=int(p["M"]), ef_construction=int(p["efc"]),
-                     random_seed=0)
+    index.init_index(
+        max_elements=len(X), M=int(p["M"]), ef_construction=int(p["efc"]), random_seed=0
+    )
     index.set_num_threads(threads)
     index.add_items(X, np.arange(len(X)))
     build = time.perf_counter() - t
@@ -172,9 +174,14 @@ def run_usearch(X: np.ndarray, p: dict, threads: int) -> tuple[float, float, np.
     from usearch.index import Index
 
     t = time.perf_counter()
-    index = Index(ndim=X.shape[1], metric=p.get("metric", "ip"), dtype=p.get("dtype", "f32"),
-                  connectivity=int(p["M"]), expansion_add=int(p["efc"]),
-                  expansion_search=int(p["ef"]))
+    index = Index(
+        ndim=X.shape[1],
+        metric=p.get("metric", "ip"),
+        dtype=p.get("dtype", "f32"),
+        connectivity=int(p["M"]),
+        expansion_add=int(p["efc"]),
+        expansion_search=int(p["ef"]),
+    )
     index.add(np.arange(len(X)), X, threads=threads)
     build = time.perf_counter() - t
     t = time.perf_counter()
@@ -183,7 +190,7 @@ def run_usearch(X: np.ndarray, p: dict, threads: int) -> tuple[float, float, np.
 
 
 def run_vv(X: np.ndarray, p: dict, threads: int) -> tuple[float, float, np.ndarray]:
-    from vectorvision_widget import ann
+    import vectorvision_widget.neighbours.index as ann
 
     kw = {key: int(v) for key, v in p.items()}
     n = len(X)
@@ -200,7 +207,7 @@ def run_vv(X: np.ndarray, p: dict, threads: int) -> tuple[float, float, np.ndarr
 
 
 def run_exact(X: np.ndarray, p: dict, threads: int) -> tuple[float, float, np.ndarray]:
-    from vectorvision_widget.similarity import neighbour_table
+    from vectorvision_widget.neighbours import neighbour_table
 
     t = time.perf_counter()
     try:
@@ -250,7 +257,6 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100000, 300000])
@@ -267,11 +273,15 @@ def main() -> None:
         print(json.dumps(child(*args.child, args.threads)))
         return
     print(f"BLAS: {blas_info()}")
-    print(f"threads {args.threads}; load average at start {os.getloadavg()}; "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}")
+    print(
+        f"threads {args.threads}; load average at start {os.getloadavg()}; "
+        f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}"
+    )
     print()
-    print(f"| N | data | index | build s | query-all s | total s | CPU s | recall@{K} |"
-          " peak RSS MB | total vs baseline | CPU vs baseline |")
+    print(
+        f"| N | data | index | build s | query-all s | total s | CPU s | recall@{K} |"
+        " peak RSS MB | total vs baseline | CPU vs baseline |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     configs = args.configs + (["exact"] if args.exact else [])
     for n in args.sizes:
@@ -279,12 +289,22 @@ def main() -> None:
             xp, tp = dataset(case, n, args.dim, args.truth_rows, Path(args.cache))
             base = cbase = None
             for config in configs:
-                cmd = [sys.executable, __file__, "--threads", str(args.threads),
-                       "--child", config, str(xp), str(tp)]
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--threads",
+                    str(args.threads),
+                    "--child",
+                    config,
+                    str(xp),
+                    str(tp),
+                ]
                 res = subprocess.run(cmd, capture_output=True, text=True, check=False)
                 if res.returncode:
-                    print(f"| {n:,} | {case} | {config} | failed: "
-                          f"{res.stderr.strip().splitlines()[-1:]} |||||||")
+                    print(
+                        f"| {n:,} | {case} | {config} | failed: "
+                        f"{res.stderr.strip().splitlines()[-1:]} |||||||"
+                    )
                     continue
                 r = json.loads(res.stdout.splitlines()[-1])
                 total = r["build"] + r["query"]
@@ -292,9 +312,12 @@ def main() -> None:
                     base, cbase = total, r["cpu"]
                 ratio = f"{total / base:.2f}× | {r['cpu'] / cbase:.2f}×" if base else " |"
                 miss = f" ({r['missing']} missing)" if r["missing"] else ""
-                print(f"| {n:,} | {case} | {config} | {r['build']:.1f} | {r['query']:.1f} | "
-                      f"{total:.1f} | {r['cpu']:.1f} | {r['recall']:.4f}{miss} | "
-                      f"{r['rss_mb']:.0f} | {ratio} |", flush=True)
+                print(
+                    f"| {n:,} | {case} | {config} | {r['build']:.1f} | {r['query']:.1f} | "
+                    f"{total:.1f} | {r['cpu']:.1f} | {r['recall']:.4f}{miss} | "
+                    f"{r['rss_mb']:.0f} | {ratio} |",
+                    flush=True,
+                )
     print(f"\nload average at end {os.getloadavg()}")
 
 

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, als
 from bench_million import K, paths_of
 from benchutil import blas_kernel
 
-from vectorvision_widget import ann
+import vectorvision_widget.neighbours.index as ann
 
 
 def measure(work: Path, efcs: list[int], efs: list[int], threads: int) -> list[dict]:
@@ -55,14 +55,26 @@ def measure(work: Path, efcs: list[int], efs: list[int], threads: int) -> list[d
             per_query = (time.process_time() - cpu) / rows.size
             got = [[g for g in order[i] if g != r][:K] for r, i in zip(rows, ids, strict=True)]
             recall = np.mean([len(set(g) & set(t)) / K for g, t in zip(got, truth, strict=True)])
-            same = np.mean([np.mean(labels[g] == labels[r])
-                            for g, r in zip(got, rows, strict=True)])
-            gap = np.mean([
-                np.min(V[t] @ V[r]) - np.min(V[g] @ V[r])
-                for g, t, r in zip(got, truth, rows, strict=True)
-            ])  # fmt: skip
-            out.append({"efc": efc, "ef": ef, "recall": recall, "same": same, "gap": gap,
-                        "build_cpu": build, "table_cpu": build + per_query * n})  # fmt: skip
+            same = np.mean(
+                [np.mean(labels[g] == labels[r]) for g, r in zip(got, rows, strict=True)]
+            )
+            gap = np.mean(
+                [
+                    np.min(V[t] @ V[r]) - np.min(V[g] @ V[r])
+                    for g, t, r in zip(got, truth, rows, strict=True)
+                ]
+            )
+            out.append(
+                {
+                    "efc": efc,
+                    "ef": ef,
+                    "recall": recall,
+                    "same": same,
+                    "gap": gap,
+                    "build_cpu": build,
+                    "table_cpu": build + per_query * n,
+                }
+            )
             print(out[-1], flush=True)
     return out
 
@@ -77,12 +89,16 @@ def main() -> None:
     args = ap.parse_args()
     print(f"BLAS: {blas_kernel()}; threads {args.threads}")
     res = measure(Path(args.work) / str(args.n), args.efc, args.ef, args.threads)
-    print("\n| efConstruction | efSearch | recall@10 | returned in the row's cluster | "
-          "10th cosine below the true 10th | build CPU s | whole table CPU s (est.) |")
+    print(
+        "\n| efConstruction | efSearch | recall@10 | returned in the row's cluster | "
+        "10th cosine below the true 10th | build CPU s | whole table CPU s (est.) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in res:
-        print(f"| {r['efc']} | {r['ef']} | {r['recall']:.3f} | {r['same']:.3f} | "
-              f"{r['gap']:.3f} | {r['build_cpu']:.0f} | ≈ {r['table_cpu']:,.0f} |")
+        print(
+            f"| {r['efc']} | {r['ef']} | {r['recall']:.3f} | {r['same']:.3f} | "
+            f"{r['gap']:.3f} | {r['build_cpu']:.0f} | ≈ {r['table_cpu']:,.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from vectorvision_widget.encoders import Encoders  # noqa: E402
-from vectorvision_widget.models import SEMANTIC_MODELS, VISUAL_MODELS  # noqa: E402
+from vectorvision_widget.models.encoders import Encoders  # noqa: E402
+from vectorvision_widget.models.specs import SEMANTIC_MODELS, VISUAL_MODELS  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchutil, also under runpy
 from benchutil import blas_kernel  # noqa: E402
@@ -132,10 +132,17 @@ def bench(
     return rows
 
 
-
 def print_table(rows: list[tuple]) -> None:
-    head = ("models", "batch", "visual", "semantic", "both (tensors)", "end-to-end", "e2e/tensors",
-            "provider")  # fmt: skip
+    head = (
+        "models",
+        "batch",
+        "visual",
+        "semantic",
+        "both (tensors)",
+        "end-to-end",
+        "e2e/tensors",
+        "provider",
+    )
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for label, b, v, s, both, e2e, ratio, _size, provider in rows:

@@ -36,7 +36,7 @@ DF, DV = 768, 384
 
 
 def make_library(n: int, seed: int = 0):  # type: ignore[no-untyped-def]
-    from vectorvision_widget.library import Library
+    from vectorvision_widget.library.store import Library
 
     rng = np.random.default_rng(seed)
     feats = rng.standard_normal((n, DF), dtype=np.float32)
@@ -86,7 +86,7 @@ def worker(step: str, ref: str, out: str) -> dict:
     """One step in this fresh process (the package imported from sys.path[0])."""
     import gc
 
-    from vectorvision_widget.library import Library
+    from vectorvision_widget.library.store import Library
 
     gc.collect()
     if step == "load":
@@ -119,7 +119,6 @@ def run(step: str, repo: Path, ref: Path, out: Path) -> dict:
     if res.returncode:
         raise SystemExit(f"bench_library: {step} with {repo} failed:\n{res.stderr[-3000:]}")
     return json.loads(res.stdout.splitlines()[-1])
-
 
 
 def main() -> None:

@@ -174,7 +174,7 @@ def stage_save(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def stage_load(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    from vectorvision_widget.library import Library  # imported before the baseline RSS
+    from vectorvision_widget.library.store import Library  # imported before the baseline RSS
 
     base = rss_mb()
     reset_peak()
@@ -206,7 +206,7 @@ def stage_som(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     base = rss_mb()
     reset_peak()
     t = time.perf_counter()
-    from vectorvision_widget import som
+    import vectorvision_widget.som.map as som
 
     layout = _load_layout(args.layout) if args.layout else getattr(som, "default_layout", None)
     # an older som.py without default_layout: the same default grid by hand
@@ -214,16 +214,21 @@ def stage_som(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     dt = time.perf_counter() - t
     cells = np.asarray(getattr(result, "cells", result))
     unique = len({(int(a), int(b)) for a, b in cells[: min(n, 200000)]})
-    return {"time": dt, "peak_mb": peak_mb() - base, "shape": list(cells.shape),
-            "unique_first_200k": unique,
-            "layout": args.layout or ("som.default_layout" if layout else "SOM.for_samples(n).fit")}
+    return {
+        "time": dt,
+        "peak_mb": peak_mb() - base,
+        "shape": list(cells.shape),
+        "unique_first_200k": unique,
+        "layout": args.layout or ("som.default_layout" if layout else "SOM.for_samples(n).fit"),
+    }
 
 
 def _recall(idx: np.ndarray, work: Path) -> float:
     T = np.load(paths_of(work)["truth"])
     rows, true = T[:, 0], T[:, 1:]
-    return float(np.mean([np.intersect1d(a, b).size / K for a, b in zip(idx[rows], true,
-                                                                         strict=True)]))
+    return float(
+        np.mean([np.intersect1d(a, b).size / K for a, b in zip(idx[rows], true, strict=True)])
+    )
 
 
 def stage_table(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -235,8 +240,12 @@ def stage_table(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     t = time.perf_counter()
     c = time.process_time()
     idx, _ = vv.neighbour_table(V, K)
-    return {"time": time.perf_counter() - t, "cpu": time.process_time() - c,
-            "peak_mb": peak_mb() - base, "recall": _recall(idx, work)}
+    return {
+        "time": time.perf_counter() - t,
+        "cpu": time.process_time() - c,
+        "peak_mb": peak_mb() - base,
+        "recall": _recall(idx, work),
+    }
 
 
 def stage_table_baseline(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -255,8 +264,12 @@ def stage_table_baseline(n: int, work: Path, args: argparse.Namespace) -> dict[s
     index.set_ef(ef)
     labels, _ = index.knn_query(V, k=K + 1)
     idx = _drop_self(labels.astype(np.int64))
-    return {"time": time.perf_counter() - t, "cpu": time.process_time() - c,
-            "peak_mb": peak_mb() - base, "recall": _recall(idx, work)}
+    return {
+        "time": time.perf_counter() - t,
+        "cpu": time.process_time() - c,
+        "peak_mb": peak_mb() - base,
+        "recall": _recall(idx, work),
+    }
 
 
 def _drop_self(ids: np.ndarray) -> np.ndarray:
@@ -287,11 +300,13 @@ def stage_query(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
             top = np.argpartition(s, -20)[-20:]
             top[np.argsort(-s[top])]
             bare.append(time.perf_counter() - t)
-        out[space] = {"first_ms": 1000 * first,
-                      "similar_ms": 1000 * float(np.median(times)),
-                      "similar_min_ms": 1000 * float(np.min(times)),
-                      "bare_ms": 1000 * float(np.median(bare)),
-                      "bare_min_ms": 1000 * float(np.min(bare))}
+        out[space] = {
+            "first_ms": 1000 * first,
+            "similar_ms": 1000 * float(np.median(times)),
+            "similar_min_ms": 1000 * float(np.min(times)),
+            "bare_ms": 1000 * float(np.median(bare)),
+            "bare_min_ms": 1000 * float(np.min(bare)),
+        }
     return out
 
 
@@ -324,15 +339,16 @@ STAGES = {
 # ---------------------------------------------------------------- driver
 
 
-
 def run_stage(stage: str, args: argparse.Namespace) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--stage", stage, *sys.argv[1:]]
     t = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if res.returncode:
         tail = res.stderr.strip().splitlines()[-3:]
-        return {"error": " / ".join(tail) or f"exit {res.returncode}",
-                "wall": time.perf_counter() - t}
+        return {
+            "error": " / ".join(tail) or f"exit {res.returncode}",
+            "wall": time.perf_counter() - t,
+        }
     out = json.loads(res.stdout.strip().splitlines()[-1])
     out["wall"] = time.perf_counter() - t
     return out
@@ -350,50 +366,84 @@ def report(n: int, r: dict[str, dict[str, Any]], args: argparse.Namespace) -> li
 
     if (e := err("save")) is None:
         s = r["save"]
-        lines.append(row("save", f"{s['time']:.1f} s", "",
-                         f"{s['file_mb']:.0f} MB file; peak +{s['extra_mb']:.0f} MB over the "
-                         f"library in memory ({s['extra_mb'] / s['vector_mb']:.2f}× the "
-                         f"{s['vector_mb']:.0f} MB of vectors); "
-                         f"from_arrays {s['from_arrays']:.1f} s"))
+        lines.append(
+            row(
+                "save",
+                f"{s['time']:.1f} s",
+                "",
+                f"{s['file_mb']:.0f} MB file; peak +{s['extra_mb']:.0f} MB over the "
+                f"library in memory ({s['extra_mb'] / s['vector_mb']:.2f}× the "
+                f"{s['vector_mb']:.0f} MB of vectors); "
+                f"from_arrays {s['from_arrays']:.1f} s",
+            )
+        )
     else:
         lines.append(row("save", "—", "", e))
     if (e := err("load")) is None:
         s = r["load"]
-        lines.append(row("load (+ first similar)", f"{s['time']:.1f} s", "",
-                         f"peak {s['peak_mb']:.0f} MB = {s['ratio']:.2f}× the vectors"))
+        lines.append(
+            row(
+                "load (+ first similar)",
+                f"{s['time']:.1f} s",
+                "",
+                f"peak {s['peak_mb']:.0f} MB = {s['ratio']:.2f}× the vectors",
+            )
+        )
     else:
         lines.append(row("load", "—", "", e))
     if (e := err("som")) is None:
         s = r["som"]
-        lines.append(row("SOM layout (visual)", f"{s['time']:.1f} s", "",
-                         f"{s['layout']}; peak +{s['peak_mb']:.0f} MB"))
+        lines.append(
+            row(
+                "SOM layout (visual)",
+                f"{s['time']:.1f} s",
+                "",
+                f"{s['layout']}; peak +{s['peak_mb']:.0f} MB",
+            )
+        )
     else:
         lines.append(row("SOM layout", "—", "", e))
     t, b = r.get("table", {}), r.get("table_baseline", {})
     if (e := err("table")) is None:
         efc, ef = args.hnswlib_beams
-        base = (f"hnswlib M=16/{efc}/{ef}: {b['time']:.1f} s (CPU {b['cpu']:.0f} s), "
-                f"recall {b['recall']:.3f}" if "time" in b else (b.get("error") or "not run"))
+        base = (
+            f"hnswlib M=16/{efc}/{ef}: {b['time']:.1f} s (CPU {b['cpu']:.0f} s), "
+            f"recall {b['recall']:.3f}"
+            if "time" in b
+            else (b.get("error") or "not run")
+        )
         ratio = f"; {t['time'] / b['time']:.2f}× hnswlib's time" if "time" in b else ""
-        lines.append(row(f"neighbour table (visual, k={K})",
-                         f"{t['time']:.1f} s (CPU {t['cpu']:.0f} s), recall {t['recall']:.3f}",
-                         base, f"peak +{t['peak_mb']:.0f} MB{ratio}"))
+        lines.append(
+            row(
+                f"neighbour table (visual, k={K})",
+                f"{t['time']:.1f} s (CPU {t['cpu']:.0f} s), recall {t['recall']:.3f}",
+                base,
+                f"peak +{t['peak_mb']:.0f} MB{ratio}",
+            )
+        )
     else:
         lines.append(row("neighbour table", "—", "", e))
     if (e := err("query")) is None:
         for space in ("visual", "semantic"):
             s = r["query"][space]
-            lines.append(row(f"lib.similar (k=20, {space}), median / min of 20",
-                             f"{s['similar_ms']:.1f} / {s['similar_min_ms']:.1f} ms",
-                             f"bare matmul + argpartition {s['bare_ms']:.1f} / "
-                             f"{s['bare_min_ms']:.1f} ms",
-                             f"{s['similar_ms'] / s['bare_ms']:.2f}× the bare query (median); "
-                             f"first call {s['first_ms']:.0f} ms"))
+            lines.append(
+                row(
+                    f"lib.similar (k=20, {space}), median / min of 20",
+                    f"{s['similar_ms']:.1f} / {s['similar_min_ms']:.1f} ms",
+                    f"bare matmul + argpartition {s['bare_ms']:.1f} / {s['bare_min_ms']:.1f} ms",
+                    f"{s['similar_ms'] / s['bare_ms']:.2f}× the bare query (median); "
+                    f"first call {s['first_ms']:.0f} ms",
+                )
+            )
     else:
         lines.append(row("lib.similar", "—", "", e))
     if (e := err("widget")) is None:
-        lines += ["", "Widget (W1's benchmarks/bench_widget.py measure, same run):", "",
-                  r["widget"]["table"].rstrip()]
+        lines += [
+            "",
+            "Widget (W1's benchmarks/bench_widget.py measure, same run):",
+            "",
+            r["widget"]["table"].rstrip(),
+        ]
     else:
         lines.append(row("widget", "—", "", e))
     return lines
@@ -407,11 +457,20 @@ def main() -> None:
     ap.add_argument("--no-index-baseline", action="store_true", help="skip hnswlib")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--truth-rows", type=int, default=1000)
-    ap.add_argument("--hnswlib-beams", type=int, nargs=2, default=[100, 50],
-                    metavar=("EFC", "EF"), help="the baseline's efConstruction and ef (M = 16)")
-    ap.add_argument("--layout", default="",
-                    help="module:function(X) -> (N, 2) cells or a fitted SOM (default: "
-                         "vectorvision_widget.som.default_layout, the widget's own layout)")
+    ap.add_argument(
+        "--hnswlib-beams",
+        type=int,
+        nargs=2,
+        default=[100, 50],
+        metavar=("EFC", "EF"),
+        help="the baseline's efConstruction and ef (M = 16)",
+    )
+    ap.add_argument(
+        "--layout",
+        default="",
+        help="module:function(X) -> (N, 2) cells or a fitted SOM (default: "
+        "vectorvision_widget.som.map.default_layout, the widget's own layout)",
+    )
     ap.add_argument("--widget-fn", default="measure", help="bench_widget function(n) -> dict")
     ap.add_argument("--stage", help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -77,7 +77,7 @@ def median_time(fn, reps: int = 20) -> float:  # type: ignore[no-untyped-def]
 
 
 def worker(step: str, n: int) -> dict:
-    from vectorvision_widget import similarity as sim
+    import vectorvision_widget.neighbours as sim
 
     v, s = data(n)
     rows = np.random.default_rng(2).choice(n, min(n, 500), replace=False)
@@ -110,7 +110,7 @@ def worker(step: str, n: int) -> dict:
 
 
 def queries(v: np.ndarray, s: np.ndarray, n: int) -> dict:
-    from vectorvision_widget.library import Library
+    from vectorvision_widget.library.store import Library
 
     rng = np.random.default_rng(5)
     pal = rng.integers(0, 256, size=(n, 5, 3)).tolist()
@@ -143,7 +143,7 @@ SESSION_ORDERS = {
 
 def session(v: np.ndarray, s: np.ndarray, n: int) -> dict:
     """Seconds per table request, in each order of SESSION_ORDERS, on a fresh Library each."""
-    from vectorvision_widget.library import Library
+    from vectorvision_widget.library.store import Library
 
     paths = [f"/x/{i}.jpg" for i in range(n)]
     out: dict = {}
@@ -175,7 +175,6 @@ def run(step: str, n: int, repo: Path) -> dict:
             f"bench_neighbours: {step} at N={n} ({repo}) failed:\n{res.stderr[-3000:]}"
         )
     return json.loads(res.stdout.splitlines()[-1])
-
 
 
 def main() -> None:

@@ -35,27 +35,30 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_scan import NEEDED, make_images  # noqa: E402
 
-from vectorvision_widget import distributed  # noqa: E402
-from vectorvision_widget.analyzer import scan as scan_local  # noqa: E402
-from vectorvision_widget.encoders import Encoders  # noqa: E402
-from vectorvision_widget.keywords import KeywordTagger  # noqa: E402
-from vectorvision_widget.library import Library  # noqa: E402
+import vectorvision_widget.scanning.ray as distributed  # noqa: E402
+from vectorvision_widget.library.store import Library  # noqa: E402
+from vectorvision_widget.models.encoders import Encoders  # noqa: E402
+from vectorvision_widget.models.keywords import KeywordTagger  # noqa: E402
+from vectorvision_widget.scanning.local import scan as scan_local  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchutil, also under runpy
 from benchutil import blas_kernel as blas  # noqa: E402
 
 
-def run(engine: str, folder: Path, enc: Encoders, tagger: KeywordTagger, batch: int,
-        **kw: Any) -> tuple[float, dict[str, float]]:  # fmt: skip
+def run(
+    engine: str, folder: Path, enc: Encoders, tagger: KeywordTagger, batch: int, **kw: Any
+) -> tuple[float, dict[str, float]]:
     """Seconds for one full scan into a fresh library (walk included) and its timings."""
     lib = Library()
     t0 = time.perf_counter()
     if engine == "local":
-        report = scan_local(folder, lib, encoders=enc, keywords=tagger, progress=False,
-                            batch_size=batch)  # fmt: skip
+        report = scan_local(
+            folder, lib, encoders=enc, keywords=tagger, progress=False, batch_size=batch
+        )
     else:
-        report = distributed.scan_ray(folder, lib, encoders=enc, keywords=tagger,
-                                      progress=False, batch_size=batch, **kw)  # fmt: skip
+        report = distributed.scan_ray(
+            folder, lib, encoders=enc, keywords=tagger, progress=False, batch_size=batch, **kw
+        )
     seconds = time.perf_counter() - t0
     if report.failed or report.interrupted:
         msg = f"{engine}: benchmark images failed to scan: {report.failed[:3]}"
@@ -109,16 +112,26 @@ def main(argv: list[str] | None = None) -> int:
     best: dict[str, tuple[float, dict[str, float]]] = {}
     for _ in range(args.repeat):
         for name, kw in runs.items():
-            got = run("local" if name == "local" else "ray", images_dir, enc, tagger,
-                      args.batch_size, **kw)  # fmt: skip
+            got = run(
+                "local" if name == "local" else "ray",
+                images_dir,
+                enc,
+                tagger,
+                args.batch_size,
+                **kw,
+            )
             if name not in best or got[0] < best[name][0]:
                 best[name] = got
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"{len(files)} JPEGs ({mb:.0f} MB, 1-12 MP) in {images_dir}; models: {label}; "
-          f"batch {args.batch_size}; best of {args.repeat}")  # fmt: skip
-    print(f"ray: {address}, {nodes} node(s), {cpus:g} CPUs; connect/start {connect_s:.1f} s "
-          f"(not in the timings)")  # fmt: skip
+    print(
+        f"{len(files)} JPEGs ({mb:.0f} MB, 1-12 MP) in {images_dir}; models: {label}; "
+        f"batch {args.batch_size}; best of {args.repeat}"
+    )
+    print(
+        f"ray: {address}, {nodes} node(s), {cpus:g} CPUs; connect/start {connect_s:.1f} s "
+        f"(not in the timings)"
+    )
     print(f"machine: {os.cpu_count()} CPUs, load {load:.1f}; BLAS: {blas()}")
     base = best["local"][0]
     print(

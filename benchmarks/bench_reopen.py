@@ -42,14 +42,15 @@ CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
 mode, path, widget = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
-from vectorvision_widget.library import Library
-from vectorvision_widget import thumbnails, thumbcache
+from vectorvision_widget.library.store import Library
+import vectorvision_widget.thumbs.tiles as thumbnails
+import vectorvision_widget.thumbs.cache as thumbcache
 t_import = time.perf_counter()
 lib = Library.load(path)
 used = "atlases"
 if widget:
-    import vectorvision_widget.mapwork as mapwork
-    from vectorvision_widget.widget import VectorVision
+    import vectorvision_widget.widget.mapwork as mapwork
+    from vectorvision_widget.widget.widget import VectorVision
     if mode == "scratch":  # the widget must not find the cache
         thumbcache.ThumbStore.reload = lambda self: None
         thumbcache.ThumbStore.write = lambda self, entries: None
@@ -69,7 +70,6 @@ print(json.dumps({"work_s": t1 - t_import, "import_s": t_import - t0, "used": us
 """
 
 
-
 def prepare(images: Path, work: Path, n: int) -> Path:
     """Generate n 12-MP JPEGs (reused), scan them into work/library.json (writes the cache)."""
     import numpy as np
@@ -84,9 +84,9 @@ def prepare(images: Path, work: Path, n: int) -> Path:
             img.save(p, quality=90)
     from tiny_models import build_tiny_models
 
-    from vectorvision_widget.analyzer import scan
-    from vectorvision_widget.encoders import Encoders
-    from vectorvision_widget.library import Library
+    from vectorvision_widget.library.store import Library
+    from vectorvision_widget.models.encoders import Encoders
+    from vectorvision_widget.scanning.local import scan
 
     if work.exists():
         shutil.rmtree(work)
@@ -110,8 +110,11 @@ def run_child(mode: str, path: Path, widget: bool) -> dict:
     t0 = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-c", CHILD, mode, str(path), "1" if widget else "0"],
-        check=True, capture_output=True, text=True, cwd=ROOT,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     res = json.loads(out.stdout.strip().splitlines()[-1])
     res["process_s"] = time.perf_counter() - t0
     return res
@@ -121,8 +124,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--n", type=int, default=96, help="number of 12-MP photos")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--images-dir", type=Path,
-                    default=Path(tempfile.gettempdir()) / "vv-bench-reopen-photos")  # fmt: skip
+    ap.add_argument(
+        "--images-dir", type=Path, default=Path(tempfile.gettempdir()) / "vv-bench-reopen-photos"
+    )
     ap.add_argument("--widget", action="store_true", help="also time the whole widget reopen")
     args = ap.parse_args()
     print(f"BLAS: {blas_kernel()}")
@@ -139,8 +143,10 @@ def main() -> None:
             for _ in range(args.repeats):
                 for mode in ("scratch", "cached"):  # alternate: same conditions for both
                     rows[mode].append(run_child(mode, path, widget))
-            med = {m: {k: statistics.median(r[k] for r in v) for k in ("work_s", "process_s")}
-                   for m, v in rows.items()}  # fmt: skip
+            med = {
+                m: {k: statistics.median(r[k] for r in v) for k in ("work_s", "process_s")}
+                for m, v in rows.items()
+            }
             label = "load + widget + all background jobs" if widget else "load + all atlas tiles"
             print(f"\n{label} ({rows['cached'][-1]['used']}), median of {args.repeats}:")
             print("| case | load + tile work | whole fresh process |")

@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from vectorvision_widget.analyzer import scan  # noqa: E402
-from vectorvision_widget.encoders import Encoders  # noqa: E402
-from vectorvision_widget.keywords import KeywordTagger  # noqa: E402
-from vectorvision_widget.library import Library  # noqa: E402
+from vectorvision_widget.library.store import Library  # noqa: E402
+from vectorvision_widget.models.encoders import Encoders  # noqa: E402
+from vectorvision_widget.models.keywords import KeywordTagger  # noqa: E402
+from vectorvision_widget.scanning.local import scan  # noqa: E402
 
 NEEDED = ("dinov2_small.onnx", "siglip_vision.onnx", "siglip_text.onnx", "siglip_tokenizer.json")
 SIZES = [(1280, 960), (2048, 1536), (3024, 2016), (4000, 3000)]  # 1.2, 3.1, 6.1, 12 MP
@@ -87,8 +87,15 @@ def end_to_end(
 ) -> tuple[float, dict[str, float]]:
     """Images/s of a full scan into a fresh library (walk excluded, as in report.timings)."""
     lib = Library()
-    report = scan(folder, lib, encoders=enc, keywords=tagger, progress=False,
-                  batch_size=batch, workers=workers)  # fmt: skip
+    report = scan(
+        folder,
+        lib,
+        encoders=enc,
+        keywords=tagger,
+        progress=False,
+        batch_size=batch,
+        workers=workers,
+    )
     if report.failed:
         msg = f"benchmark images failed to scan: {report.failed[:3]}"
         raise SystemExit(msg)
@@ -138,14 +145,18 @@ def main(argv: list[str] | None = None) -> int:
         if rate > e2e:
             e2e, timings = rate, t
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"models: {label}; providers {enc.providers}; batch {args.batch_size}; "
-          f"workers {args.workers or 'default'}; cores {os.cpu_count()}; "
-          f"load avg {load:.1f}; best of {args.repeat}")  # fmt: skip
+    print(
+        f"models: {label}; providers {enc.providers}; batch {args.batch_size}; "
+        f"workers {args.workers or 'default'}; cores {os.cpu_count()}; "
+        f"load avg {load:.1f}; best of {args.repeat}"
+    )
     print("| measurement | images/s |")
     print("|---|---|")
     print(f"| (a) encoders alone: both models + keywords on preprocessed tensors | {alone:.1f} |")
-    print(f"| (b) end-to-end scan (read, hash, decode, colours, preprocess, models, keywords) "
-          f"| {e2e:.1f} |")  # fmt: skip
+    print(
+        f"| (b) end-to-end scan (read, hash, decode, colours, preprocess, models, keywords) "
+        f"| {e2e:.1f} |"
+    )
     print(f"| ratio (b)/(a) (goal >= 0.85) | {e2e / alone:.2f} |")
     print("scan timings (best run): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
     return 0

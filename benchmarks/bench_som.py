@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from vectorvision_widget.som import SOM
+from vectorvision_widget.som.map import SOM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchutil, also under runpy
 from benchutil import blas_kernel
@@ -94,7 +94,6 @@ def run_minisom(X: np.ndarray, rows: int, cols: int, epochs: int) -> np.ndarray:
     som.pca_weights_init(X)
     som.train_batch(X, epochs * X.shape[0])
     return som.get_weights()
-
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -231,7 +230,7 @@ def scale(sizes: list[int]) -> None:
     """The widget's default layout (``som.default_layout``) at large N: time and peak RSS."""
     import resource
 
-    from vectorvision_widget.som import default_layout
+    from vectorvision_widget.som.map import default_layout
 
     print(
         "| data | grid (working) | time s | CPU s | QE own cell (10k rows) | unique | peak RSS GB |"

@@ -29,16 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from vectorvision_widget.layout import default_grid_shape
-from vectorvision_widget.mapdata import tile_size_for
 from vectorvision_widget.modes import MODE_INFO
-from vectorvision_widget.serialize import (
+from vectorvision_widget.som.layout import default_grid_shape
+from vectorvision_widget.thumbs.tiles import ATLAS_COLS, atlas_image, encode_jpeg
+from vectorvision_widget.widget.mapdata import tile_size_for
+from vectorvision_widget.widget.serialize import (
     array_to_json,
-    encode_jpeg,
     narrow_to_json,
     quantized_to_json,
 )
-from vectorvision_widget.thumbnails import ATLAS_COLS, atlas_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchutil, also under runpy
 from benchutil import blas_kernel as _blas
@@ -123,23 +122,53 @@ def build_payload(n: int, out: Path, seed: int = 0) -> dict[str, Any]:
         atlas_bytes += len(jpeg)
         b64_bytes += len(base64.b64encode(jpeg))
     state = {
-        "_grid": [rows, cols], "_data_version": 1, "k": K, "_modes": [list(m) for m in MODE_INFO],
-        "mode": "visual", "hybrid_weight": 0.5, "query": "", "colour_query": "", "height": 700,
-        "selected": [], "highlighted": [], "hovered": None, "banner": "", "error": "",
-        "progress": {}, "_can_rescan": False, "_can_search": True, "status": "",
-    }  # fmt: skip
+        "_grid": [rows, cols],
+        "_data_version": 1,
+        "k": K,
+        "_modes": [list(m) for m in MODE_INFO],
+        "mode": "visual",
+        "hybrid_weight": 0.5,
+        "query": "",
+        "colour_query": "",
+        "height": 700,
+        "selected": [],
+        "highlighted": [],
+        "hovered": None,
+        "banner": "",
+        "error": "",
+        "progress": {},
+        "_can_rescan": False,
+        "_can_search": True,
+        "status": "",
+    }
     meta = {"state": state, "arrays": array_meta, "atlases": atlases}
     (out / "meta.json").write_text(json.dumps(meta))
     first = len(arrays["_cells"]) + len(arrays["_colours"]) + atlas_bytes + len(json.dumps(meta))
     table = len(arrays["idx"]) + len(arrays["scores"])
     m = min(n, 100_000)  # JSON of a sample, scaled: JSON of 1M rows would take minutes itself
-    as_json = len(
-        json.dumps({"cells": cells[:m].tolist(), "colors": colours[:m].tolist(),
+    as_json = (
+        len(
+            json.dumps(
+                {
+                    "cells": cells[:m].tolist(),
+                    "colors": colours[:m].tolist(),
                     "idx": idx[:m].tolist(),
-                    "scores": np.round(scores[:m].astype(float), 6).tolist()})
-    ) * n / max(m, 1) + b64_bytes  # fmt: skip
-    return {"ours": first + table, "first": first, "table": table, "json": as_json,
-            "atlases": len(atlases), "tile": t}  # fmt: skip
+                    "scores": np.round(scores[:m].astype(float), 6).tolist(),
+                }
+            )
+        )
+        * n
+        / max(m, 1)
+        + b64_bytes
+    )
+    return {
+        "ours": first + table,
+        "first": first,
+        "table": table,
+        "json": as_json,
+        "atlases": len(atlases),
+        "tile": t,
+    }
 
 
 def _serve(folder: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
@@ -240,14 +269,20 @@ def bench_one(browser: Any, n: int, args: argparse.Namespace) -> dict[str, Any]:
         if errors:
             raise RuntimeError(f"page errors: {errors}")
         return {
-            "n": n, "build_s": build_s, **sizes, "first_ms": first_ms, "frame_ms": frame_ms,
+            "n": n,
+            "build_s": build_s,
+            **sizes,
+            "first_ms": first_ms,
+            "frame_ms": frame_ms,
             "hover_p50": hover[len(hover) // 2] if hover else float("nan"),
             "hover_p95": hover[int(len(hover) * 0.95)] if hover else float("nan"),
             "hover_base_p50": hover_base[len(hover_base) // 2],
             "work_p50": work[len(work) // 2] if work else float("nan"),
             "work_p95": work[int(len(work) * 0.95)] if work else float("nan"),
-            "pan": pan, "pan_base": pan_base, "zoom": zoom,
-        }  # fmt: skip
+            "pan": pan,
+            "pan_base": pan_base,
+            "zoom": zoom,
+        }
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -262,8 +297,14 @@ def measure(sizes: list[int], *, hovers: int = 60, frames_ms: int = 2000) -> lis
     from playwright.sync_api import sync_playwright
 
     args = argparse.Namespace(hovers=hovers, frames_ms=frames_ms)
-    args_chrome = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                   "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+    args_chrome = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]
     results = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=args_chrome, headless=True)
@@ -280,30 +321,42 @@ def print_table(results: list[dict[str, Any]]) -> None:
     for r in results:
         n = f"{r['n']:,}"
         mb = 1e6
-        print(f"| {n} | initial payload: cells + colours + atlases (tile {r['tile']} px, "
-              f"{r['atlases']} atlases) | {r['first'] / mb:.1f} MB | – | – | "
-              "≤ 50 MB at 1M |")  # fmt: skip
-        print(f"| {n} | + neighbour table (after the map, k={K}) | {r['table'] / mb:.1f} MB | "
-              f"{r['json'] / mb:.1f} MB (all as JSON + base64) | "
-              f"{r['json'] / r['ours']:.1f}× smaller | – |")  # fmt: skip
-        print(f"| {n} | first frame of the map after data arrives | {r['frame_ms']:.0f} ms | – | – "
-              f"| ≤ 2000 ms at 1M |")  # fmt: skip
-        print(f"| {n} | every atlas tile drawn | {r['first_ms']:.0f} ms | – | – | "
-              f"≤ 1000 ms at 10k |")  # fmt: skip
+        print(
+            f"| {n} | initial payload: cells + colours + atlases (tile {r['tile']} px, "
+            f"{r['atlases']} atlases) | {r['first'] / mb:.1f} MB | – | – | "
+            "≤ 50 MB at 1M |"
+        )
+        print(
+            f"| {n} | + neighbour table (after the map, k={K}) | {r['table'] / mb:.1f} MB | "
+            f"{r['json'] / mb:.1f} MB (all as JSON + base64) | "
+            f"{r['json'] / r['ours']:.1f}× smaller | – |"
+        )
+        print(
+            f"| {n} | first frame of the map after data arrives | {r['frame_ms']:.0f} ms | – | – "
+            f"| ≤ 2000 ms at 1M |"
+        )
+        print(
+            f"| {n} | every atlas tile drawn | {r['first_ms']:.0f} ms | – | – | ≤ 1000 ms at 10k |"
+        )
         print(
             f"| {n} | Shift+Hover, pointer event → overlay drawn (p50 / p95) | "
             f"{r['hover_p50']:.1f} / {r['hover_p95']:.1f} ms | – | – | ≤ 16 ms |"
         )
-        print(f"| {n} | Shift+Hover, handler work only (p50 / p95) | {r['work_p50']:.2f} / "
-              f"{r['work_p95']:.2f} ms | {r['hover_base_p50']:.1f} ms (full redraw) | "
-              f"{r['hover_base_p50'] / max(r['work_p50'], 1e-3):.0f}× | – |")  # fmt: skip
+        print(
+            f"| {n} | Shift+Hover, handler work only (p50 / p95) | {r['work_p50']:.2f} / "
+            f"{r['work_p95']:.2f} ms | {r['hover_base_p50']:.1f} ms (full redraw) | "
+            f"{r['hover_base_p50'] / max(r['work_p50'], 1e-3):.0f}× | – |"
+        )
         p, pb, z = r["pan"], r["pan_base"], r["zoom"]
-        print(f"| {n} | pan + zoom, whole map: fps (draw p95) | {p['fps']:.0f} fps "
-              f"({p['p95']:.1f} ms) | {pb['fps']:.0f} fps ({pb['p95']:.1f} ms, tile per cell) | "
-              f"{pb['p95'] / max(p['p95'], 1e-3):.1f}× | ≥ 50 fps |")  # fmt: skip
-        print(f"| {n} | pan + zoom, zoomed in 6×: fps (draw p95) | {z['fps']:.0f} fps "
-              f"({z['p95']:.1f} ms) | – | – | ≥ 50 fps |")  # fmt: skip
-
+        print(
+            f"| {n} | pan + zoom, whole map: fps (draw p95) | {p['fps']:.0f} fps "
+            f"({p['p95']:.1f} ms) | {pb['fps']:.0f} fps ({pb['p95']:.1f} ms, tile per cell) | "
+            f"{pb['p95'] / max(p['p95'], 1e-3):.1f}× | ≥ 50 fps |"
+        )
+        print(
+            f"| {n} | pan + zoom, zoomed in 6×: fps (draw p95) | {z['fps']:.0f} fps "
+            f"({z['p95']:.1f} ms) | – | – | ≥ 50 fps |"
+        )
 
 
 def main() -> None:

@@ -77,18 +77,36 @@ def _modules(seed: int) -> dict[str, Any]:
     torch.manual_seed(seed)
     eager = {"attn_implementation": "eager"}  # plain MatMul/Softmax, as in the published exports
     dino_cfg = tf.Dinov2Config(  # facebook/dinov2-small config.json
-        hidden_size=384, num_hidden_layers=12, num_attention_heads=6, mlp_ratio=4,
-        patch_size=14, image_size=518, layerscale_value=1.0, **eager,
-    )  # fmt: skip
+        hidden_size=384,
+        num_hidden_layers=12,
+        num_attention_heads=6,
+        mlp_ratio=4,
+        patch_size=14,
+        image_size=518,
+        layerscale_value=1.0,
+        **eager,
+    )
     vision_cfg = tf.SiglipVisionConfig(  # google/siglip-base-patch16-224 vision_config
-        hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-        image_size=224, patch_size=16, **eager,
-    )  # fmt: skip
+        hidden_size=768,
+        intermediate_size=3072,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        image_size=224,
+        patch_size=16,
+        **eager,
+    )
     text_cfg = tf.SiglipTextConfig(  # google/siglip-base-patch16-224 text_config
-        vocab_size=32000, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-        num_attention_heads=12, max_position_embeddings=TEXT_LENGTH, pad_token_id=1,
-        eos_token_id=1, bos_token_id=None, **eager,
-    )  # fmt: skip
+        vocab_size=32000,
+        hidden_size=768,
+        intermediate_size=3072,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        max_position_embeddings=TEXT_LENGTH,
+        pad_token_id=1,
+        eos_token_id=1,
+        bos_token_id=None,
+        **eager,
+    )
 
     class Dino(torch.nn.Module):
         """pixel_values -> last_hidden_state only (the published export has no pooler_output)."""
@@ -125,13 +143,25 @@ def export_fp32(folder: Path, seed: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     pixels = torch.zeros(2, 3, 224, 224)
     plan = {  # file -> (example input, input name, output names, dynamic axes)
-        "dinov2_small.onnx": (pixels, "pixel_values", ["last_hidden_state"],
-                              {0: "batch", 2: "height", 3: "width"}),
-        "siglip_vision.onnx": (pixels, "pixel_values", ["last_hidden_state", "pooler_output"],
-                               {0: "batch"}),
-        "siglip_text.onnx": (torch.ones(2, TEXT_LENGTH, dtype=torch.int64), "input_ids",
-                             ["last_hidden_state", "pooler_output"], {0: "batch"}),
-    }  # fmt: skip
+        "dinov2_small.onnx": (
+            pixels,
+            "pixel_values",
+            ["last_hidden_state"],
+            {0: "batch", 2: "height", 3: "width"},
+        ),
+        "siglip_vision.onnx": (
+            pixels,
+            "pixel_values",
+            ["last_hidden_state", "pooler_output"],
+            {0: "batch"},
+        ),
+        "siglip_text.onnx": (
+            torch.ones(2, TEXT_LENGTH, dtype=torch.int64),
+            "input_ids",
+            ["last_hidden_state", "pooler_output"],
+            {0: "batch"},
+        ),
+    }
     for name, module in _modules(seed).items():
         example, inp, outs, axes = plan[name]
         t0 = time.perf_counter()
@@ -139,10 +169,16 @@ def export_fp32(folder: Path, seed: int) -> None:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # TracerWarnings about shape-dependent Python code
             torch.onnx.export(
-                module, (example,), str(folder / name), input_names=[inp], output_names=outs,
+                module,
+                (example,),
+                str(folder / name),
+                input_names=[inp],
+                output_names=outs,
                 dynamic_axes={inp: axes, **{o: {0: "batch"} for o in outs}},
-                opset_version=OPSET, dynamo=False, do_constant_folding=True,
-            )  # fmt: skip
+                opset_version=OPSET,
+                dynamo=False,
+                do_constant_folding=True,
+            )
         print(f"  {folder / name}: {_mb(folder / name)} ({time.perf_counter() - t0:.0f} s)")
 
 
@@ -178,8 +214,11 @@ def build_onnx(
 
     folder.mkdir(parents=True, exist_ok=True)
     look, vision, text = PAIRS[pair]
-    plan = ((vit_onnx.build_dinov2, look), (vit_onnx.build_siglip_vision, vision),
-            (vit_onnx.build_siglip_text, text))  # fmt: skip
+    plan = (
+        (vit_onnx.build_dinov2, look),
+        (vit_onnx.build_siglip_vision, vision),
+        (vit_onnx.build_siglip_text, text),
+    )
     for (build, arch_name), name in zip(plan, FILES[pair], strict=True):
         arch = vit_onnx.ARCHS[arch_name]
         if depth:
@@ -209,9 +248,12 @@ def build_tokenizer(path: Path) -> None:
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
     trainer = trainers.UnigramTrainer(
-        vocab_size=600, special_tokens=list(SPECIAL), unk_token="<unk>", show_progress=False,
+        vocab_size=600,
+        special_tokens=list(SPECIAL),
+        unk_token="<unk>",
+        show_progress=False,
         initial_alphabet=list("abcdefghijklmnopqrstuvwxyz0123456789"),
-    )  # fmt: skip
+    )
     tok.train_from_iterator(corpus, trainer)
     eos = tok.token_to_id("</s>")
     if [tok.token_to_id(t) for t in SPECIAL] != [0, 1, 2]:
@@ -231,7 +273,7 @@ def check(folder: Path, pair: str = "small") -> None:
     """Load through the package and embed two images + two texts: the contract is met."""
     from PIL import Image
 
-    from vectorvision_widget.encoders import Encoders
+    from vectorvision_widget.models.encoders import Encoders
 
     visual, semantic = MODELS[pair]
     enc = Encoders.load(folder, batch_size=2, visual=visual, semantic=semantic)
@@ -256,8 +298,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("/tmp/vv_realarch"), help="parent folder")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="rebuild files that already exist")
-    p.add_argument("--builder", choices=("auto", "onnx", "torch"), default="auto",
-                   help="auto: torch when importable (small pair), else onnx")  # fmt: skip
+    p.add_argument(
+        "--builder",
+        choices=("auto", "onnx", "torch"),
+        default="auto",
+        help="auto: torch when importable (small pair), else onnx",
+    )
     p.add_argument("--pairs", default="small", help="small (dinov2-small + siglip-base), large")
     p.add_argument("--variants", default="fp32,quantized", help="of fp32, quantized, fp16")
     p.add_argument("--depth", type=int, default=None, help="layers per tower (quick mode)")

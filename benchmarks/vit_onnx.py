@@ -102,8 +102,13 @@ class _Graph:
         scale = self.const(np.float32(1 / np.sqrt(d // arch.heads)))
         scores = self.op("Mul", [self.op("MatMul", [q, k]), scale])
         ctx = self.op("MatMul", [self.op("Softmax", [scores], axis=-1), v])
-        merged = self.op("Reshape", [self.op("Transpose", [ctx], perm=[0, 2, 1, 3]),
-                                     self.const(np.array([0, 0, d], np.int64))])  # fmt: skip
+        merged = self.op(
+            "Reshape",
+            [
+                self.op("Transpose", [ctx], perm=[0, 2, 1, 3]),
+                self.const(np.array([0, 0, d], np.int64)),
+            ],
+        )
         return self.linear(merged, d, d)
 
     def mlp(self, x: str, arch: Arch) -> str:
@@ -126,23 +131,29 @@ class _Graph:
         pixels = "pixel_values"
         if self.half:
             pixels = self.op("Cast", [pixels], to=TensorProto.FLOAT16)
-        conv = self.op("Conv", [pixels, self.weight(arch.dim, 3, arch.patch, arch.patch),
-                                self.weight(arch.dim)],
-                       kernel_shape=[arch.patch] * 2, strides=[arch.patch] * 2)  # fmt: skip
+        conv = self.op(
+            "Conv",
+            [pixels, self.weight(arch.dim, 3, arch.patch, arch.patch), self.weight(arch.dim)],
+            kernel_shape=[arch.patch] * 2,
+            strides=[arch.patch] * 2,
+        )
         flat = self.op("Reshape", [conv, self.const(np.array([0, arch.dim, -1], np.int64))])
         return self.op("Transpose", [flat], perm=[0, 2, 1])
 
     def token_like(self, tokens: str, dim: int) -> str:
         """A learned [B, 1, D] token (CLS or probe), batch taken from `tokens`."""
-        zero = self.op("Mul", [self.op("ReduceMean", [tokens], axes=[1], keepdims=1),
-                               self.const(np.float32(0.0))])  # fmt: skip
+        zero = self.op(
+            "Mul",
+            [self.op("ReduceMean", [tokens], axes=[1], keepdims=1), self.const(np.float32(0.0))],
+        )
         return self.op("Add", [zero, self.weight(1, 1, dim)])
 
 
 def _save(g: _Graph, inputs: list, outputs: list, path: Path) -> None:
     graph = helper.make_graph(g.nodes, path.stem, inputs, outputs, g.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="vectorvision-bench")  # fmt: skip
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="vectorvision-bench"
+    )
     model.ir_version = 8
     onnx.save(model, str(path))
 
@@ -157,13 +168,19 @@ def build_dinov2(path: Path, arch: Arch, seed: int = 0, half: bool = False) -> N
     g = _Graph(seed, half)
     tokens = g.patches(arch)
     n = (arch.image // arch.patch) ** 2 + 1
-    x = g.op("Add", [g.op("Concat", [g.token_like(tokens, arch.dim), tokens], axis=1),
-                     g.weight(1, n, arch.dim)])  # fmt: skip
+    x = g.op(
+        "Add",
+        [
+            g.op("Concat", [g.token_like(tokens, arch.dim), tokens], axis=1),
+            g.weight(1, n, arch.dim),
+        ],
+    )
     for _ in range(arch.layers):
         x = g.block(x, arch)
     g.output(g.layer_norm(x, arch.dim), "last_hidden_state")
-    out = helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT,
-                                        ["batch_size", n, arch.dim])  # fmt: skip
+    out = helper.make_tensor_value_info(
+        "last_hidden_state", TensorProto.FLOAT, ["batch_size", n, arch.dim]
+    )
     _save(g, [_pixels(arch)], [out], path)
 
 
@@ -171,10 +188,11 @@ def _pooled_outputs(g: _Graph, hidden: str, pooled: str, arch: Arch, tokens: int
     g.output(hidden, "last_hidden_state")
     g.output(pooled, "pooler_output")
     return [
-        helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT,
-                                      ["batch_size", tokens, arch.dim]),
+        helper.make_tensor_value_info(
+            "last_hidden_state", TensorProto.FLOAT, ["batch_size", tokens, arch.dim]
+        ),
         helper.make_tensor_value_info("pooler_output", TensorProto.FLOAT, ["batch_size", arch.dim]),
-    ]  # fmt: skip
+    ]
 
 
 def build_siglip_vision(path: Path, arch: Arch, seed: int = 1, half: bool = False) -> None:

@@ -32,7 +32,7 @@ def tiny_models_dir(tiny_models: TinyModels) -> Path:
 @pytest.fixture(scope="session")
 def encoders(tiny_models_dir: Path) -> Any:
     """`Encoders.load(tiny_models_dir)`: features 32-d, visual 24-d (read from the models)."""
-    from vectorvision_widget.encoders import Encoders
+    from vectorvision_widget.models.encoders import Encoders
 
     return Encoders.load(tiny_models_dir)
 

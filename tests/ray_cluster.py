@@ -43,10 +43,15 @@ def _start_local(ray: Any, attempts: int = 2) -> None:
     workers are kept (as in .ci/run), so small decode tasks do not each start a process."""
     for attempt in range(attempts):
         try:
-            ray.init(address="local", num_cpus=LOCAL_CPUS, include_dashboard=False,
-                     log_to_driver=False, configure_logging=False,
-                     object_store_memory=200 * 1024**2,
-                     _system_config={"num_workers_soft_limit": 4})  # fmt: skip
+            ray.init(
+                address="local",
+                num_cpus=LOCAL_CPUS,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+                object_store_memory=200 * 1024**2,
+                _system_config={"num_workers_soft_limit": 4},
+            )
             return
         except Exception:
             ray.shutdown()

@@ -18,10 +18,10 @@ import pytest
 from helpers import png_bomb
 from PIL import Image
 
-from vectorvision_widget import keywords as keywords_module
-from vectorvision_widget.analyzer import Failure, ScanReport, scan
-from vectorvision_widget.keywords import KeywordTagger
-from vectorvision_widget.library import Library
+import vectorvision_widget.models.keywords as keywords_module
+from vectorvision_widget.library.store import Library
+from vectorvision_widget.models.keywords import KeywordTagger
+from vectorvision_widget.scanning.local import Failure, ScanReport, scan
 
 LABELS = ["red", "green", "blue", "a car", "a yellow flower", "grey wall", "the sea"]
 SCALE, BIAS = 117.330765, -12.932437  # exp(logit_scale), logit_bias of siglip-base-patch16-224
@@ -67,8 +67,9 @@ def photo(w: int, h: int, seed: int) -> Image.Image:
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
 
 
-def two_colour(w: int, h: int, left: tuple[int, int, int], right: tuple[int, int, int],
-               split: float = 0.7) -> Image.Image:  # fmt: skip
+def two_colour(
+    w: int, h: int, left: tuple[int, int, int], right: tuple[int, int, int], split: float = 0.7
+) -> Image.Image:
     arr = np.empty((h, w, 3), np.uint8)
     cut = int(w * split)
     arr[:, :cut] = left
@@ -86,7 +87,6 @@ def jpeg_bytes(img: Image.Image) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=90)
     return buf.getvalue()
-
 
 
 def exif_rotated(img: Image.Image, path: Path, orientation: int) -> Path:
@@ -119,11 +119,21 @@ def make_folder(root: Path) -> dict[str, Any]:
     pal.paste(1, (30, 0, 60, 30))
     good[save(pal, root / "odd" / "palette_transparent.png", transparency=0)] = (60, 30)
     frames = [Image.new("RGB", (40, 30), c) for c in ((230, 20, 20), (20, 20, 230))]
-    good[save(frames[0], root / "odd" / "anim.gif", save_all=True, append_images=frames[1:],
-              duration=100, loop=0)] = (40, 30)  # fmt: skip
+    good[
+        save(
+            frames[0],
+            root / "odd" / "anim.gif",
+            save_all=True,
+            append_images=frames[1:],
+            duration=100,
+            loop=0,
+        )
+    ] = (40, 30)
     pages = [Image.new("RGB", (70, 50), (20, 200, 20)), Image.new("RGB", (30, 30), (0, 0, 0))]
     good[save(pages[0], root / "odd" / "pages.tiff", save_all=True, append_images=pages[1:])] = (
-        70, 50)  # fmt: skip
+        70,
+        50,
+    )
     good[save(Image.new("RGB", (1, 1), (10, 200, 10)), root / "odd" / "one.png")] = (1, 1)
     good[save(photo(1, 4000, 5), root / "odd" / "sliver.png")] = (1, 4000)
     good[save(photo(300, 120, 6), root / "odd" / "wide.webp", "WEBP")] = (300, 120)
@@ -195,7 +205,7 @@ def expected_keywords(features: np.ndarray, label_emb: np.ndarray) -> list[list[
 @pytest.fixture(scope="module")
 def scanned(tmp_path_factory: pytest.TempPathFactory, tiny_models_dir: Path) -> dict[str, Any]:
     """One scan of the generated folder, shared by the checks below (module scope: fast)."""
-    from vectorvision_widget.encoders import Encoders
+    from vectorvision_widget.models.encoders import Encoders
 
     root = tmp_path_factory.mktemp("photos")
     layout = make_folder(root)
@@ -204,8 +214,14 @@ def scanned(tmp_path_factory: pytest.TempPathFactory, tiny_models_dir: Path) -> 
     lib = Library()
     tagger = KeywordTagger(encoders, LABELS, cache_dir=tmp_path_factory.mktemp("kwcache"))
     report = scan(root, lib, encoders=encoders, keywords=tagger, progress=False, workers=3)
-    return {"root": root, "lib": lib, "report": report, "encoders": encoders, "before": before,
-            **layout}  # fmt: skip
+    return {
+        "root": root,
+        "lib": lib,
+        "report": report,
+        "encoders": encoders,
+        "before": before,
+        **layout,
+    }
 
 
 def test_scan_indexes_every_good_file_and_nothing_else(scanned: dict[str, Any]) -> None:
@@ -463,8 +479,16 @@ def test_keyboard_interrupt_keeps_what_was_done(
         if done == 6:
             raise KeyboardInterrupt
 
-    report = scan(root, lib, encoders=encoders, keywords=tagger, progress=False,
-                  on_progress=stop_after_six, batch_size=4, workers=2)  # fmt: skip
+    report = scan(
+        root,
+        lib,
+        encoders=encoders,
+        keywords=tagger,
+        progress=False,
+        on_progress=stop_after_six,
+        batch_size=4,
+        workers=2,
+    )
     assert report.interrupted
     assert "interrupted" in report.summary()
     assert seen == [1, 2, 3, 4, 5, 6]
@@ -491,8 +515,16 @@ def test_decoding_overlaps_inference(
         return original(siglip, dino)
 
     monkeypatch.setattr(encoders, "encode_pixels", slow)
-    report = scan(root, Library(), encoders=encoders, keywords=tagger, progress=False,
-                  batch_size=4, workers=2, trace=True)  # fmt: skip
+    report = scan(
+        root,
+        Library(),
+        encoders=encoders,
+        keywords=tagger,
+        progress=False,
+        batch_size=4,
+        workers=2,
+        trace=True,
+    )
     decodes = [(a, b) for kind, a, b in report.trace if kind == "decode"]
     infers = [(a, b) for kind, a, b in report.trace if kind == "inference"]
     assert len(decodes) == 16 and len(infers) == 4
@@ -512,8 +544,9 @@ def test_progress_callback_and_timings(
     _small_folder(root, 5)
     calls: list[tuple[int, int, str]] = []
     on_progress: Callable[[int, int, str], None] = lambda d, t, p: calls.append((d, t, p))  # noqa: E731
-    report = scan(root, Library(), encoders=encoders, keywords=tagger, progress=False,
-                  on_progress=on_progress)  # fmt: skip
+    report = scan(
+        root, Library(), encoders=encoders, keywords=tagger, progress=False, on_progress=on_progress
+    )
     assert [c[:2] for c in calls] == [(i, 5) for i in range(1, 6)]
     assert sorted(c[2] for c in calls) == sorted(report.added)
     for key in ("walk_s", "decode_wait_s", "inference_s", "keywords_s", "total_s"):
@@ -532,7 +565,7 @@ def test_unsupported_and_unsavable_names_are_failures_not_losses(
         fh.write(jpeg_bytes(photo(40, 30, 6)))
     lib = Library()
     report = scan(root, lib, encoders=encoders, keywords=tagger, progress=False)
-    from vectorvision_widget.scanfile import library_stores_any_path
+    from vectorvision_widget.scanning.files import library_stores_any_path
 
     failed = {f.path: f.error for f in report.failed}
     assert re.search(r"not an image format", failed.pop(str(root / "phone.heic")))
@@ -680,7 +713,7 @@ def test_fifos_and_sockets_are_never_opened(
 def test_a_file_replaced_by_a_fifo_after_the_walk_is_a_failure(
     tmp_path: Path, encoders: Any
 ) -> None:
-    from vectorvision_widget.analyzer import prepare_file
+    from vectorvision_widget.scanning.local import prepare_file
 
     path = tmp_path / "x.jpg"
     save(photo(40, 30, 1), path)
@@ -713,7 +746,7 @@ def test_unreadable_file_keeps_its_record(
 
 
 def test_a_big_non_image_is_refused_from_its_header(tmp_path: Path, encoders: Any) -> None:
-    from vectorvision_widget import scanfile
+    import vectorvision_widget.scanning.files as scanfile
 
     path = tmp_path / "video.jpg"
     with open(path, "wb") as fh:
@@ -726,7 +759,7 @@ def test_a_big_non_image_is_refused_from_its_header(tmp_path: Path, encoders: An
 def test_interrupt_during_the_walk_changes_nothing(
     tmp_path: Path, encoders: Any, tagger: KeywordTagger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from vectorvision_widget import analyzer
+    import vectorvision_widget.scanning.local as analyzer
 
     root = tmp_path / "photos"
     _small_folder(root, 2)
@@ -814,7 +847,7 @@ def test_a_non_utf8_root_never_makes_the_library_unsaveable(
 ) -> None:
     """Scan -> save -> load end to end with a Latin-1 root name (b'caf\\xe9'): the files are
     recorded when the library format keeps such names, else reported; the save never fails."""
-    from vectorvision_widget.scanfile import library_stores_any_path
+    from vectorvision_widget.scanning.files import library_stores_any_path
 
     root = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9")
     os.mkdir(root)
@@ -840,7 +873,7 @@ def test_a_non_utf8_root_never_makes_the_library_unsaveable(
 
 def test_vv_scan_is_the_engine_dispatcher(tmp_path: Path, encoders: Any) -> None:
     import vectorvision_widget as vv
-    from vectorvision_widget import scanning
+    import vectorvision_widget.scanning.engines as scanning
 
     assert vv.scan is scanning.scan
     _small_folder(tmp_path / "p", 1)

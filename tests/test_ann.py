@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vectorvision_widget import ann
-from vectorvision_widget.similarity import neighbour_table
+import vectorvision_widget.neighbours.index as ann
+from vectorvision_widget.neighbours import neighbour_table
 
 
 def clustered(n: int, d: int = 48, clusters: int = 40, sigma: float = 1.5, seed: int = 0):

@@ -1,6 +1,6 @@
-"""Architecture rules of the package (issue 9): no import cycles, small modules, no attr-defined
-ignores. Imports are read with `ast`, including lazy imports inside functions (they still form a
-cycle at run time); imports under `if TYPE_CHECKING:` are skipped (never executed)."""
+"""Architecture rules of the package: no import cycles, packages import only downwards, no
+attr-defined ignores. Imports are read with `ast`, including lazy imports inside functions (they
+still form a cycle at run time); imports under `if TYPE_CHECKING:` are skipped (never executed)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pytest
 
 PACKAGE = "vectorvision_widget"
 ROOT = Path(__file__).resolve().parent.parent / PACKAGE
-MAX_LINES = 500
 
 
 def _modules() -> dict[str, Path]:
@@ -158,13 +157,68 @@ def test_no_import_cycles() -> None:
     )
 
 
-def test_no_module_over_500_lines() -> None:
-    long = {
-        name or "__init__": n
-        for name, path in _modules().items()
-        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
-    }
-    assert long == {}, f"modules over {MAX_LINES} lines: {long}"
+# What each package may import (its `__init__` docstring says the same): data flows down.
+LAYERS: dict[str, set[str]] = {
+    "errors": set(),
+    "vectors": set(),
+    "atomicfile": set(),
+    "modes": set(),
+    "images": set(),
+    "som": {"errors"},
+    "neighbours": {"vectors", "modes"},
+    "thumbs": {"images", "atomicfile"},
+    "models": {"images", "errors", "vectors", "atomicfile"},
+    "library": {"neighbours", "images", "errors", "vectors", "atomicfile"},
+    "scanning": {"library", "models", "images", "thumbs", "errors", "vectors", "atomicfile"},
+    "widget": {
+        "library",
+        "scanning",
+        "som",
+        "neighbours",
+        "thumbs",
+        "images",
+        "models",
+        "modes",
+        "errors",
+        "vectors",
+        "atomicfile",
+    },
+    "sample": {"errors"},
+    "cli": {"library", "models", "scanning", "errors", "atomicfile"},
+    "__main__": {"cli"},
+    "": {"errors"},
+}
+
+
+def _package(module: str) -> str:
+    return module.split(".")[0]
+
+
+def package_imports(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Top-level package (or module) -> the other top-level packages it imports."""
+    out: dict[str, set[str]] = {}
+    for name, targets in graph.items():
+        deps = {_package(t) for t in targets} - {_package(name)}
+        out.setdefault(_package(name), set()).update(deps)
+    return out
+
+
+def test_packages_import_only_downwards() -> None:
+    found = package_imports(import_graph())
+    assert set(found) <= set(LAYERS), f"packages missing from LAYERS: {set(found) - set(LAYERS)}"
+    upward = {pkg: deps - LAYERS[pkg] for pkg, deps in found.items() if deps - LAYERS[pkg]}
+    assert upward == {}, f"imports a package may not make: {upward}"
+
+
+def test_layering_checker_can_fail() -> None:
+    graph = {"library.store": {"widget.widget"}, "widget.widget": set()}
+    assert package_imports(graph) == {"library": {"widget"}, "widget": set()}
+
+
+def test_every_subpackage_says_what_it_owns_and_may_import() -> None:
+    for init in sorted(ROOT.glob("*/__init__.py")):
+        doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
+        assert "May import" in doc, f"{init.parent.name}/__init__.py: say what it may import"
 
 
 def test_no_attr_defined_ignores() -> None:

@@ -17,9 +17,14 @@ SCRIPT = ROOT / "benchmarks" / "bench_gpu.sh"
 def _run(*args: str, out: Path, timeout: int) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "VV_BENCH_DIR": str(out)}
     return subprocess.run(
-        ["bash", str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=timeout,
-        cwd=ROOT, check=False,
-    )  # fmt: skip
+        ["bash", str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        cwd=ROOT,
+        check=False,
+    )
 
 
 def test_script_parses_and_plans_a_cpu_run_without_cuda(tmp_path: Path) -> None:

@@ -34,10 +34,9 @@ def _library(tmp_path: Path, n: int = 4, extra_paths: tuple[str, ...] = ()) -> A
     paths += list(extra_paths)
     records = [{"path": p, "color": list(COLOURS[i % len(COLOURS)])} for i, p in enumerate(paths)]
     m = len(paths)
-    return vv.Library.from_arrays(paths, rng.normal(size=(m, 8)), rng.normal(size=(m, 6)),
-                                  records=records)  # fmt: skip
-
-
+    return vv.Library.from_arrays(
+        paths, rng.normal(size=(m, 8)), rng.normal(size=(m, 6)), records=records
+    )
 
 
 @pytest.mark.parametrize(

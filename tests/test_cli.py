@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vectorvision_widget import cli, scanning
-from vectorvision_widget import keywords as keywords_module
-from vectorvision_widget.encoders import Encoders
-from vectorvision_widget.library import Library
+import vectorvision_widget.models.keywords as keywords_module
+import vectorvision_widget.scanning.engines as scanning
+from vectorvision_widget import cli
+from vectorvision_widget.library.store import Library
+from vectorvision_widget.models.encoders import Encoders
 
 
 @pytest.fixture(autouse=True)
@@ -69,8 +70,10 @@ def test_a_missing_folder_stops_before_any_work(
 ) -> None:
     photos(tmp_path / "good", 3)
     lib = tmp_path / "lib.json"
-    code = run(["scan", str(tmp_path / "good"), str(tmp_path / "missing"), "--library", str(lib)],
-               tiny_models_dir)  # fmt: skip
+    code = run(
+        ["scan", str(tmp_path / "good"), str(tmp_path / "missing"), "--library", str(lib)],
+        tiny_models_dir,
+    )
     assert code == 2
     assert "missing" in one_line_error(capsys.readouterr().err)
     assert encoded == [] and not lib.exists()
@@ -80,17 +83,22 @@ def test_a_library_in_a_missing_folder_stops_before_any_work(
     tmp_path: Path, tiny_models_dir: Path, encoded: list[int], capsys: pytest.CaptureFixture[str]
 ) -> None:
     photos(tmp_path / "good", 2)
-    code = run(["scan", str(tmp_path / "good"), "--library", str(tmp_path / "no/such/lib.json")],
-               tiny_models_dir)  # fmt: skip
+    code = run(
+        ["scan", str(tmp_path / "good"), "--library", str(tmp_path / "no/such/lib.json")],
+        tiny_models_dir,
+    )
     assert code == 2
     assert "does not exist" in one_line_error(capsys.readouterr().err)
     assert encoded == []
 
 
 def test_an_unwritable_library_folder_stops_before_any_work(
-    tmp_path: Path, tiny_models_dir: Path, encoded: list[int],
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+    tmp_path: Path,
+    tiny_models_dir: Path,
+    encoded: list[int],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     photos(tmp_path / "good", 2)
     libdir = tmp_path / "ro"
     libdir.mkdir()
@@ -102,8 +110,9 @@ def test_an_unwritable_library_folder_stops_before_any_work(
         return real_access(path, mode, **kw)
 
     monkeypatch.setattr(os, "access", access)
-    code = run(["scan", str(tmp_path / "good"), "--library", str(libdir / "lib.json")],
-               tiny_models_dir)  # fmt: skip
+    code = run(
+        ["scan", str(tmp_path / "good"), "--library", str(libdir / "lib.json")], tiny_models_dir
+    )
     assert code == 2
     assert "not writable" in one_line_error(capsys.readouterr().err)
     assert encoded == []
@@ -114,8 +123,17 @@ def test_batch_size_must_be_positive(
     tmp_path: Path, tiny_models_dir: Path, capsys: pytest.CaptureFixture[str], size: str
 ) -> None:
     photos(tmp_path / "good", 1)
-    code = run(["scan", str(tmp_path / "good"), "--library", str(tmp_path / "l.json"),
-                "--batch-size", size], tiny_models_dir)  # fmt: skip
+    code = run(
+        [
+            "scan",
+            str(tmp_path / "good"),
+            "--library",
+            str(tmp_path / "l.json"),
+            "--batch-size",
+            size,
+        ],
+        tiny_models_dir,
+    )
     assert code == 2
     assert "--batch-size" in one_line_error(capsys.readouterr().err)
 
@@ -136,8 +154,9 @@ def test_a_folder_that_is_a_file_is_one_line(
     tmp_path: Path, tiny_models_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "f.txt").write_text("x")
-    code = run(["scan", str(tmp_path / "f.txt"), "--library", str(tmp_path / "l.json")],
-               tiny_models_dir)  # fmt: skip
+    code = run(
+        ["scan", str(tmp_path / "f.txt"), "--library", str(tmp_path / "l.json")], tiny_models_dir
+    )
     assert code == 2 and "not a folder" in one_line_error(capsys.readouterr().err)
 
 
@@ -145,9 +164,11 @@ def test_a_folder_that_is_a_file_is_one_line(
 
 
 def test_an_interrupted_scan_saves_what_was_done(
-    tmp_path: Path, tiny_models_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    tiny_models_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     photos(tmp_path / "a", 12)
     original = Encoders.encode_pixels
     calls = []
@@ -160,8 +181,9 @@ def test_an_interrupted_scan_saves_what_was_done(
 
     monkeypatch.setattr(Encoders, "encode_pixels", interrupt_second)
     lib = tmp_path / "lib.json"
-    code = run(["scan", str(tmp_path / "a"), "--library", str(lib), "--batch-size", "4"],
-               tiny_models_dir)  # fmt: skip
+    code = run(
+        ["scan", str(tmp_path / "a"), "--library", str(lib), "--batch-size", "4"], tiny_models_dir
+    )
     out = capsys.readouterr().out
     assert code == 130
     assert "interrupted" in out and "saved 4 images" in out
@@ -172,9 +194,11 @@ def test_an_interrupted_scan_saves_what_was_done(
 
 
 def test_a_failure_in_a_later_folder_keeps_the_earlier_ones(
-    tmp_path: Path, tiny_models_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    tiny_models_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     photos(tmp_path / "a", 3)
     photos(tmp_path / "b", 2, seed=1)
     real = scanning.scan
@@ -186,8 +210,9 @@ def test_a_failure_in_a_later_folder_keeps_the_earlier_ones(
 
     monkeypatch.setattr(scanning, "scan", fail_on_b)
     lib = tmp_path / "lib.json"
-    code = run(["scan", str(tmp_path / "a"), str(tmp_path / "b"), "--library", str(lib)],
-               tiny_models_dir)  # fmt: skip
+    code = run(
+        ["scan", str(tmp_path / "a"), str(tmp_path / "b"), "--library", str(lib)], tiny_models_dir
+    )
     captured = capsys.readouterr()
     assert code == 2 and "Traceback" not in captured.err
     assert "Input/output error" in captured.err and "saved 3 images" in captured.out
@@ -203,16 +228,20 @@ def test_offline_folder_is_kept_and_prune_is_explicit(
     photos(tmp_path / "drive", 3)
     photos(tmp_path / "home", 2, seed=1)
     lib = tmp_path / "lib.json"
-    assert run(["scan", str(tmp_path / "drive"), str(tmp_path / "home"), "--library", str(lib)],
-               tiny_models_dir) == 0  # fmt: skip
+    assert (
+        run(
+            ["scan", str(tmp_path / "drive"), str(tmp_path / "home"), "--library", str(lib)],
+            tiny_models_dir,
+        )
+        == 0
+    )
     (tmp_path / "drive").rename(tmp_path / "unplugged")  # the drive is unmounted
     capsys.readouterr()
     assert run(["scan", str(tmp_path / "drive"), "--library", str(lib)], tiny_models_dir) == 2
     one_line_error(capsys.readouterr().err)
     assert run(["scan", str(tmp_path / "home"), "--library", str(lib)], tiny_models_dir) == 0
     assert len(Library.load(lib)) == 5  # the offline drive's records are kept
-    code = run(["scan", str(tmp_path / "drive"), "--library", str(lib), "--prune"],
-               tiny_models_dir)  # fmt: skip
+    code = run(["scan", str(tmp_path / "drive"), "--library", str(lib), "--prune"], tiny_models_dir)
     assert code == 0
     assert "pruned 3 records" in capsys.readouterr().out
     again = Library.load(lib)
@@ -235,7 +264,8 @@ def test_ray_flag_does_not_swallow_a_folder() -> None:
 
 
 def test_fetch_models_offers_the_model_choice(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vectorvision_widget import fetch, models
+    import vectorvision_widget.models.fetch as fetch
+    import vectorvision_widget.models.specs as models
 
     seen: dict[str, Any] = {}
     monkeypatch.setattr(fetch, "fetch_models", lambda **kw: seen.update(kw) or Path("m"))
@@ -247,16 +277,22 @@ def test_fetch_models_offers_the_model_choice(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_ray_flag_without_ray_installed_is_one_line(
-    tmp_path: Path, tiny_models_dir: Path, capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch, encoded: list[int],
-) -> None:  # fmt: skip
+    tmp_path: Path,
+    tiny_models_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    encoded: list[int],
+) -> None:
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "ray" else real(name, *a))  # fmt: skip
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a)
+    )
     photos(tmp_path / "a", 1)
-    code = run(["scan", str(tmp_path / "a"), "--library", str(tmp_path / "l.json"), "--ray"],
-               tiny_models_dir)  # fmt: skip
+    code = run(
+        ["scan", str(tmp_path / "a"), "--library", str(tmp_path / "l.json"), "--ray"],
+        tiny_models_dir,
+    )
     assert code == 2 and "pip install" in one_line_error(capsys.readouterr().err)
     assert encoded == []

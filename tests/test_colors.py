@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vectorvision_widget.colors import average_colour, delta_e, delta_e_cie76, palette, rgb_to_lab
+from vectorvision_widget.images.colors import (
+    average_colour,
+    delta_e,
+    delta_e_cie76,
+    palette,
+    rgb_to_lab,
+)
 
 # Sharma, Wu & Dalal (2005), "The CIEDE2000 color-difference formula", Table 1 (selected pairs,
 # chosen to exercise the hue wrap-around, the 180° branch and the blue rotation term).

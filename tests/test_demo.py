@@ -168,7 +168,7 @@ def test_demo_scans_every_sample_image(demo_run: dict) -> None:
     assert sorted(Path(p).name for p in probe["paths"]) == [p.name for p in sample_images()]
     library_file = Path(probe["library_file"])
     assert library_file.is_relative_to(demo_run["workdir"]), "library must go to the working dir"
-    from vectorvision_widget.library import Library
+    from vectorvision_widget.library.store import Library
 
     assert Library.load(library_file).paths == probe["paths"]
 
@@ -192,7 +192,7 @@ def test_demo_search_selects_the_hits_in_the_widget(demo_run: dict, encoders) ->
     rows = [r for r, _ in probe["hits"]]
     assert len(rows) == 5
     # independent ranking: cosine of the query's text vector against the saved features
-    from vectorvision_widget.library import Library
+    from vectorvision_widget.library.store import Library
 
     lib = Library.load(probe["library_file"])
     query = np.asarray(encoders.embed_texts([probe["query"]]))[0]
@@ -215,7 +215,7 @@ def test_demo_finds_the_planted_near_duplicate(demo_run: dict) -> None:
 
 def test_demo_hybrid_extremes_match_the_pure_spaces(demo_run: dict) -> None:
     """Weight 0 and 1 of the hybrid comparison are the pure visual and semantic neighbours."""
-    from vectorvision_widget.library import Library
+    from vectorvision_widget.library.store import Library
 
     probe = demo_run["probe"]
     neighbours, row = probe["neighbours"], probe["row"]

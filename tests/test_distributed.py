@@ -17,12 +17,12 @@ import pytest
 from PIL import Image
 
 import vectorvision_widget as vv
-from vectorvision_widget import distributed
-from vectorvision_widget import keywords as keywords_module
-from vectorvision_widget.analyzer import scan as scan_local
+import vectorvision_widget.models.keywords as keywords_module
+import vectorvision_widget.scanning.ray as distributed
 from vectorvision_widget.errors import ModelError
-from vectorvision_widget.keywords import KeywordTagger
-from vectorvision_widget.library import Library
+from vectorvision_widget.library.store import Library
+from vectorvision_widget.models.keywords import KeywordTagger
+from vectorvision_widget.scanning.local import scan as scan_local
 
 LABELS = ["red", "green", "blue", "a car", "a yellow flower", "grey wall", "the sea"]
 FACTS = ("color", "palette", "width", "height", "size", "mtime", "sha256")
@@ -72,7 +72,7 @@ def make_photos(root: Path) -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory, tiny_models_dir: Path) -> dict[str, Any]:
-    from vectorvision_widget.encoders import Encoders
+    from vectorvision_widget.models.encoders import Encoders
 
     root = tmp_path_factory.mktemp("photos")
     files = make_photos(root)
@@ -80,8 +80,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory, tiny_models_dir: Path) -> di
     tagger = KeywordTagger(enc, LABELS, cache_dir=tmp_path_factory.mktemp("kw"))
     local = Library()
     report = scan_local(root, local, encoders=enc, keywords=tagger, progress=False)
-    return {"root": root, "enc": enc, "tagger": tagger, "local": local, "local_report": report,
-            **files}  # fmt: skip
+    return {
+        "root": root,
+        "enc": enc,
+        "tagger": tagger,
+        "local": local,
+        "local_report": report,
+        **files,
+    }
 
 
 def ray_scan(setup: dict[str, Any], lib: Library, **kw: Any) -> Any:
@@ -104,8 +110,9 @@ def assert_same_library(a: Library, b: Library, paths: list[str] | None = None) 
         assert {k: rec_a.get(k) for k in FACTS} == {k: rec_b.get(k) for k in FACTS}, path
         kw_a, kw_b = rec_a["keywords"], rec_b["keywords"]
         assert [k["label"] for k in kw_a] == [k["label"] for k in kw_b], path
-        np.testing.assert_allclose([k["score"] for k in kw_a], [k["score"] for k in kw_b],
-                                   atol=1e-4)  # fmt: skip
+        np.testing.assert_allclose(
+            [k["score"] for k in kw_a], [k["score"] for k in kw_b], atol=1e-4
+        )
 
 
 def test_ray_scan_equals_the_local_scan(setup: dict[str, Any], ray_cluster: Any) -> None:
@@ -151,7 +158,7 @@ def test_ctrl_c_then_incremental_rescans(
 ) -> None:
     """Through `vv.scan(engine="ray")`: Ctrl-C keeps what arrived and stops the cluster's work;
     the next scans send only what is still to do; thumbnails land beside the library."""
-    from vectorvision_widget.thumbcache import ThumbStore
+    from vectorvision_widget.thumbs.cache import ThumbStore
 
     sent: list[list[str]] = []
     real = distributed.stream_embeddings
@@ -256,8 +263,15 @@ def test_cli_ray_flag(setup: dict[str, Any], tmp_path: Path, tiny_models_dir: Pa
     from vectorvision_widget.cli import main
 
     out = tmp_path / "lib.json"
-    argv = ["scan", str(setup["root"]), "--library", str(out), "--models-dir",
-            str(tiny_models_dir), "--ray"]  # fmt: skip
+    argv = [
+        "scan",
+        str(setup["root"]),
+        "--library",
+        str(out),
+        "--models-dir",
+        str(tiny_models_dir),
+        "--ray",
+    ]
     assert main(argv) == 0
     lib = Library.load(out)
     assert sorted(lib.paths) == setup["good"]

@@ -24,8 +24,14 @@ from tiny_models import (
 )
 
 from vectorvision_widget import ModelError
-from vectorvision_widget.encoders import CPU, CUDA, Encoders, choose_providers, physical_cores
-from vectorvision_widget.images import ImageDecodeError
+from vectorvision_widget.images.decode import ImageDecodeError
+from vectorvision_widget.models.encoders import (
+    CPU,
+    CUDA,
+    Encoders,
+    choose_providers,
+    physical_cores,
+)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -297,7 +303,7 @@ def test_model_onnxruntime_rejects_fails_with_model_error(models_copy: Path) -> 
 def test_cuda_sessions_get_cuda_options_bigger_batches_and_all_decode_cores(
     tiny_models_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from vectorvision_widget import runtime
+    import vectorvision_widget.models.runtime as runtime
 
     made: list[list] = []
 
@@ -332,9 +338,9 @@ def test_decode_limits_are_configurable_at_load(tiny_models_dir: Path, tmp_path:
     strict = Encoders.load(tiny_models_dir, pixel_budget=1_000_000)
     with pytest.raises(ImageDecodeError, match="decode budget of 1,000,000"):
         strict.embed_images([tmp_path / "big.png"])
-    assert Encoders.load(tiny_models_dir, pixel_budget=None).embed_images(
-        [tmp_path / "big.png"]
-    )[0].shape == (1, 32)
+    assert Encoders.load(tiny_models_dir, pixel_budget=None).embed_images([tmp_path / "big.png"])[
+        0
+    ].shape == (1, 32)
 
 
 def test_int8_files_on_cuda_get_a_hint(

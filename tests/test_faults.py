@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vectorvision_widget.library import Library
+from vectorvision_widget.library.store import Library
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and FIFOs")
 
@@ -41,8 +41,15 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def cli(args: list[str], models: Path, env: dict[str, str], **kw: Any) -> subprocess.Popen[str]:
-    argv = [sys.executable, "-m", "vectorvision_widget", *args, "--models-dir", str(models),
-            "--quiet"]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "vectorvision_widget",
+        *args,
+        "--models-dir",
+        str(models),
+        "--quiet",
+    ]
     return subprocess.Popen(argv, env=env, text=True, **kw)
 
 
@@ -71,14 +78,23 @@ def test_a_second_scan_waits_for_the_lock_and_says_so(
 ) -> None:
     photos(tmp_path / "a", 3)
     lib, release = tmp_path / "lib.json", tmp_path / "release"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lib), str(release)],
-                              env=env, text=True, stdout=subprocess.PIPE)  # fmt: skip
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(lib), str(release)],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         err = tmp_path / "err.txt"
         with open(err, "w") as fh:
-            scan = cli(["scan", str(tmp_path / "a"), "--library", str(lib)], tiny_models_dir, env,
-                       stderr=fh, stdout=subprocess.DEVNULL)  # fmt: skip
+            scan = cli(
+                ["scan", str(tmp_path / "a"), "--library", str(lib)],
+                tiny_models_dir,
+                env,
+                stderr=fh,
+                stdout=subprocess.DEVNULL,
+            )
             assert wait_for_text(err, "waiting for another scan of"), err.read_text()
             assert str(lib) in err.read_text()
             time.sleep(0.5)
@@ -96,8 +112,16 @@ def test_two_concurrent_scans_into_one_library_lose_nothing(
 ) -> None:
     a, b = photos(tmp_path / "a", 6), photos(tmp_path / "b", 5, seed=1)
     lib = tmp_path / "lib.json"
-    procs = [cli(["scan", str(tmp_path / n), "--library", str(lib)], tiny_models_dir, env,
-                 stdout=subprocess.PIPE, stderr=subprocess.PIPE) for n in ("a", "b")]  # fmt: skip
+    procs = [
+        cli(
+            ["scan", str(tmp_path / n), "--library", str(lib)],
+            tiny_models_dir,
+            env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for n in ("a", "b")
+    ]
     for p in procs:
         out, err = p.communicate(timeout=180)
         assert p.returncode == 0, err
@@ -115,15 +139,24 @@ def test_kill_9_during_a_scan_leaves_a_loadable_library_and_no_stale_lock(
     assert first.wait(120) == 0
     for delay in (0.3, 1.5, 3.0):
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        p = cli(["scan", str(tmp_path / "b"), "--library", str(lib), "--batch-size", "2"],
-                tiny_models_dir, env, **quiet)  # fmt: skip
+        p = cli(
+            ["scan", str(tmp_path / "b"), "--library", str(lib), "--batch-size", "2"],
+            tiny_models_dir,
+            env,
+            **quiet,
+        )
         time.sleep(delay)
         p.send_signal(signal.SIGKILL)
         p.wait(30)
         loaded = Library.load(lib)  # always a complete file: the old one or a new one
         assert {str(x) for x in a} <= set(loaded.paths)
-    done = cli(["scan", str(tmp_path / "b"), "--library", str(lib)], tiny_models_dir, env,
-               stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)  # fmt: skip
+    done = cli(
+        ["scan", str(tmp_path / "b"), "--library", str(lib)],
+        tiny_models_dir,
+        env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
     _, err = done.communicate(timeout=180)
     assert done.returncode == 0 and "waiting" not in err  # a killed scan leaves no held lock
     assert sorted(Library.load(lib).paths) == sorted(map(str, a + b))
@@ -132,7 +165,7 @@ def test_kill_9_during_a_scan_leaves_a_loadable_library_and_no_stale_lock(
 SAVE_LOOP = """
 import sys
 import numpy as np
-from vectorvision_widget.library import Library
+from vectorvision_widget.library.store import Library
 path, n = sys.argv[1], int(sys.argv[2])
 rng = np.random.default_rng(0)
 i = 0
@@ -150,8 +183,12 @@ def test_kill_9_during_save_leaves_the_old_or_the_new_file(
     tmp_path: Path, env: dict[str, str], delay: float
 ) -> None:
     lib = tmp_path / "lib.json"
-    p = subprocess.Popen([sys.executable, "-c", SAVE_LOOP, str(lib), "4000"], env=env,
-                         text=True, stdout=subprocess.PIPE)  # fmt: skip
+    p = subprocess.Popen(
+        [sys.executable, "-c", SAVE_LOOP, str(lib), "4000"],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+    )
     assert p.stdout is not None and p.stdout.readline().strip() == "start"
     time.sleep(delay)
     p.send_signal(signal.SIGKILL)
@@ -164,7 +201,7 @@ def test_kill_9_during_save_leaves_the_old_or_the_new_file(
 def test_a_root_renamed_away_mid_life_keeps_its_records_through_save_and_load(
     tmp_path: Path, tiny_models_dir: Path, encoders: Any, env: dict[str, str]
 ) -> None:
-    from vectorvision_widget.scanning import scan
+    from vectorvision_widget.scanning.engines import scan
 
     root = tmp_path / "drive"
     files = photos(root, 4)
@@ -180,8 +217,13 @@ def test_a_root_renamed_away_mid_life_keeps_its_records_through_save_and_load(
     assert sorted(Library.load(path).paths) == sorted(map(str, files))
     # the CLI refuses the missing folder without touching the file, and --prune is explicit
     before = path.read_bytes()
-    p = cli(["scan", str(root), "--library", str(path)], tiny_models_dir, env,
-            stderr=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+    p = cli(
+        ["scan", str(root), "--library", str(path)],
+        tiny_models_dir,
+        env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     _, err = p.communicate(timeout=120)
     assert p.returncode == 2 and "Traceback" not in err and path.read_bytes() == before
 
@@ -194,8 +236,7 @@ def test_a_read_only_image_folder_is_never_written(
     before = {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in root.iterdir()}
     root.chmod(0o555)
     try:
-        p = cli(["scan", str(root), "--library", str(tmp_path / "lib.json")], tiny_models_dir,
-                env)  # fmt: skip
+        p = cli(["scan", str(root), "--library", str(tmp_path / "lib.json")], tiny_models_dir, env)
         assert p.wait(120) == 0
         after = {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in root.iterdir()}
         assert after == before
@@ -211,8 +252,13 @@ def test_fifos_in_a_scanned_folder_never_block_the_cli(
     files = photos(root, 2)
     os.mkfifo(root / "stuck.jpg")
     os.mkfifo(root / "noext")
-    p = cli(["scan", str(root), "--library", str(tmp_path / "lib.json")], tiny_models_dir, env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    p = cli(
+        ["scan", str(root), "--library", str(tmp_path / "lib.json")],
+        tiny_models_dir,
+        env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         _, err = p.communicate(timeout=120)
     except subprocess.TimeoutExpired:

@@ -21,7 +21,10 @@ import pytest
 from huggingface_hub import errors as hf_errors
 from huggingface_hub import utils as hf_utils
 
-from vectorvision_widget import cli, fetch, manifest, models
+import vectorvision_widget.models.fetch as fetch
+import vectorvision_widget.models.manifest as manifest
+import vectorvision_widget.models.specs as models
+from vectorvision_widget import cli
 from vectorvision_widget.errors import ModelError
 
 
@@ -367,9 +370,11 @@ def test_other_models_are_fetched_and_recorded_with_the_revision_resolved_once(
     fetch, sha256 from the hub) land under their own names; manifest.json records the choice."""
     items = models.remote_files("quantized", visual="dinov2-base", semantic="siglip-large")
     assert [i.filename for i in items] == [
-        "dinov2_base.onnx", "siglip_large_vision.onnx", "siglip_large_text.onnx",
+        "dinov2_base.onnx",
+        "siglip_large_vision.onnx",
+        "siglip_large_text.onnx",
         "siglip_large_tokenizer.json",
-    ]  # fmt: skip
+    ]
     assert items[0].revision == models.DINOV2_BASE.revision and items[1].revision is None
     blobs = {(i.repo, i.path): os.urandom(1500 + k) for k, i in enumerate(items)}
     checkpoint = safetensors_blob(math.log(112.5), -16.25)
@@ -397,7 +402,9 @@ def test_other_models_are_fetched_and_recorded_with_the_revision_resolved_once(
     assert sum(size for _, _, size in reads) < 1000
     assert all(f"/resolve/{'c' * 40}/" in url for url, _, _ in reads)
     assert manifest.calibration(manifest.read_manifest(tmp_path), "siglip-large") == (
-        pytest.approx(112.5, rel=1e-6), -16.25)
+        pytest.approx(112.5, rel=1e-6),
+        -16.25,
+    )
     # the hub moves on; a rerun keeps the recorded revision and downloads nothing
     hub.commit = "d" * 40
     reads.clear()

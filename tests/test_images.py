@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vectorvision_widget import images
-from vectorvision_widget.images import ImageDecodeError, open_image, preprocess, thumbnail
-from vectorvision_widget.models import DINOV2_SMALL, SIGLIP_VISION
+import vectorvision_widget.images.decode as images
+from vectorvision_widget.images.decode import ImageDecodeError, open_image, thumbnail
+from vectorvision_widget.images.preprocess import preprocess
+from vectorvision_widget.models.specs import DINOV2_SMALL, SIGLIP_VISION
 
 DINO = DINOV2_SMALL.preprocess
 SIGLIP = SIGLIP_VISION.preprocess
@@ -311,7 +312,7 @@ def _peak_rss_mb(code: str) -> tuple[float, str]:
 PROBE = """
 from PIL import Image
 import numpy
-from vectorvision_widget import images
+import vectorvision_widget.images.decode as images
 import resource
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print('BASE', base)

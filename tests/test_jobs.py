@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from vectorvision_widget.jobs import Job, JobRunner, PoolBusyError, RequestPool, note
+from vectorvision_widget.widget.jobs import Job, JobRunner, PoolBusyError, RequestPool, note
 
 
 class Recorder:

@@ -30,7 +30,10 @@ def test_js_typecheck_passes() -> None:
     tsc = REPO / "node_modules" / "typescript" / "bin" / "tsc"
     assert tsc.exists(), "TypeScript is missing: run `npm ci` (it is a devDependency)"
     proc = subprocess.run(
-        [_node(), str(tsc), "--noEmit", "-p", "."], cwd=REPO, capture_output=True, text=True,
+        [_node(), str(tsc), "--noEmit", "-p", "."],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
         timeout=300,
-    )  # fmt: skip
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]

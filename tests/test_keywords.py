@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vectorvision_widget import keywords
-from vectorvision_widget.keywords import KeywordTagger, default_vocabulary
+import vectorvision_widget.models.keywords as keywords
+from vectorvision_widget.models.keywords import KeywordTagger, default_vocabulary
 
 LABELS = ["red", "green", "blue", "a car", "a yellow flower", "grey wall", "the sea"]
 SCALE, BIAS = 117.330765, -12.932437  # exp(logit_scale), logit_bias of siglip-base-patch16-224
@@ -134,9 +134,12 @@ def test_label_embeddings_are_cached_in_memory_and_on_disk(
 
 @pytest.mark.parametrize("damage", ["garbage", "wrong_rows", "nan"])
 def test_a_damaged_disk_cache_is_recomputed(
-    encoders: Any, text_calls: list[int], _isolated_cache: Path, monkeypatch: pytest.MonkeyPatch,
+    encoders: Any,
+    text_calls: list[int],
+    _isolated_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
     damage: str,
-) -> None:  # fmt: skip
+) -> None:
     good = KeywordTagger(encoders, LABELS).embeddings.copy()
     (path,) = _isolated_cache.glob("labels-*.npy")
     if damage == "garbage":

@@ -7,7 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from vectorvision_widget.layout import DEFAULT_FILL, assign_unique, default_grid_shape, grid_cells
+from vectorvision_widget.som.layout import (
+    DEFAULT_FILL,
+    assign_unique,
+    default_grid_shape,
+    grid_cells,
+)
 
 
 def _unique(cells: np.ndarray) -> bool:

@@ -8,8 +8,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vectorvision_widget.colors import delta_e, rgb_to_lab
-from vectorvision_widget.library import Library, ModelMismatchError, VisualFeaturesMissingWarning
+from vectorvision_widget.images.colors import delta_e, rgb_to_lab
+from vectorvision_widget.library.store import (
+    Library,
+    ModelMismatchError,
+    VisualFeaturesMissingWarning,
+)
 
 
 def unit(a: np.ndarray) -> np.ndarray:

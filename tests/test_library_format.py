@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vectorvision_widget import LibraryFormatError, libformat
-from vectorvision_widget.library import Library
+import vectorvision_widget.library.format as libformat
+from vectorvision_widget import LibraryFormatError
+from vectorvision_widget.library.store import Library
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -335,7 +336,7 @@ CHILD = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from vectorvision_widget.library import Library
+    from vectorvision_widget.library.store import Library
     rng = np.random.default_rng(0)
     n = 4000
     libs = []

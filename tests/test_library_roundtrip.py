@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vectorvision_widget import LibraryFormatError
-from vectorvision_widget.libfields import MAX_DEPTH
-from vectorvision_widget.library import Library
+from vectorvision_widget.library.fields import MAX_DEPTH
+from vectorvision_widget.library.store import Library
 
 # any code point, lone surrogates included (non-UTF-8 file names decode to them)
 TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=12)

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vectorvision_widget.liblock import lock_file
-from vectorvision_widget.library import (
+from vectorvision_widget.library.lock import lock_file
+from vectorvision_widget.library.store import (
     Library,
     LibraryChangedError,
     LibraryLockedError,
@@ -126,7 +126,7 @@ def test_a_second_process_waits_for_the_lock(tmp_path: Path) -> None:
     small().save(p)
     code = (
         "import sys, time\n"
-        "from vectorvision_widget.liblock import library_lock\n"
+        "from vectorvision_widget.library.lock import library_lock\n"
         "with library_lock(sys.argv[1]):\n"
         "    print('locked', flush=True)\n"
         "    time.sleep(1.5)\n"
@@ -212,7 +212,7 @@ OPERATIONS = {
 
 @pytest.mark.parametrize("op", sorted(OPERATIONS))
 def test_ctrl_c_at_any_line_leaves_rows_aligned(op: str, tmp_path: Path) -> None:
-    import vectorvision_widget.librows as librows
+    import vectorvision_widget.library.rows as librows
 
     funcs = [librows.upsert, librows._append, librows._replace, librows.remove, librows._buffers]
     points = [(f.__code__, ln) for f in funcs for ln in lines_of(f)]

@@ -14,18 +14,22 @@ from tiny_models import COLOURS, TinyModels, build_tiny_models
 
 import vectorvision_widget as vv
 from vectorvision_widget import ModelError
-from vectorvision_widget.encoders import Encoders
-from vectorvision_widget.keywords import KeywordTagger
-from vectorvision_widget.models import SIGLIP_ZERO_SHOT, semantic_model, visual_model
+from vectorvision_widget.models.encoders import Encoders
+from vectorvision_widget.models.keywords import KeywordTagger
+from vectorvision_widget.models.specs import SIGLIP_ZERO_SHOT, semantic_model, visual_model
 
 
 @pytest.fixture(scope="module")
 def large(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
     """Tiny models of the dims of dinov2-base and siglip-large, and a manifest naming them."""
     return build_tiny_models(
-        tmp_path_factory.mktemp("large"), feature_dim=1024, visual_dim=768,
-        visual="dinov2-base", semantic="siglip-large", manifest=True,
-    )  # fmt: skip
+        tmp_path_factory.mktemp("large"),
+        feature_dim=1024,
+        visual_dim=768,
+        visual="dinov2-base",
+        semantic="siglip-large",
+        manifest=True,
+    )
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

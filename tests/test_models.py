@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from vectorvision_widget import manifest, models
+import vectorvision_widget.models.manifest as manifest
+import vectorvision_widget.models.specs as models
 from vectorvision_widget.errors import ModelError
 
 HEX40 = re.compile(r"^[0-9a-f]{40}$")
@@ -210,16 +211,22 @@ def test_registry_models_have_distinct_files_and_honest_pins(model: Any) -> None
         for v in models.VARIANTS:
             sha = spec.sha256_for(v)
             assert sha is None or HEX64.match(sha)  # None = checked against the hub at fetch
-    names = [f for m in (*models.VISUAL_MODELS.values(), *models.SEMANTIC_MODELS.values())
-             for f in m.files]  # fmt: skip
+    names = [
+        f
+        for m in (*models.VISUAL_MODELS.values(), *models.SEMANTIC_MODELS.values())
+        for f in m.files
+    ]
     assert len(names) == len(set(names)), "two models would overwrite each other's files"
 
 
 def test_remote_files_follow_the_selection() -> None:
     default = models.remote_files("fp32")
     assert [f.filename for f in default] == [
-        "dinov2_small.onnx", "siglip_vision.onnx", "siglip_text.onnx", "siglip_tokenizer.json",
-    ]  # fmt: skip
+        "dinov2_small.onnx",
+        "siglip_vision.onnx",
+        "siglip_text.onnx",
+        "siglip_tokenizer.json",
+    ]
     other = models.remote_files("fp32", visual="dinov2-base", semantic="siglip-large")
     assert other[0].repo == "onnx-community/dinov2-base" and other[0].sha256 == (
         "320d1012a6fc65b101fc85ca30ee7a47b2e4f6a2e8bd78fb9d7036def0e30cb0"

@@ -58,10 +58,20 @@ def test_cli_scan_of_a_missing_folder_is_a_clear_error(tmp_path) -> None:
     models = tmp_path / "models"
     build_tiny_models(models)
     out = subprocess.run(
-        [sys.executable, "-m", "vectorvision_widget", "scan", str(tmp_path / "nope"),
-         "--library", str(tmp_path / "lib.json"), "--models-dir", str(models)],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "vectorvision_widget",
+            "scan",
+            str(tmp_path / "nope"),
+            "--library",
+            str(tmp_path / "lib.json"),
+            "--models-dir",
+            str(models),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr
     assert "nope" in out.stderr and "does not exist" in out.stderr

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vectorvision_widget.pipeline import THREAD_PREFIX, Pipeline, run_pipeline
+from vectorvision_widget.models.pipeline import THREAD_PREFIX, Pipeline, run_pipeline
 
 
 def _threads() -> list[threading.Thread]:
@@ -27,8 +27,14 @@ def test_results_come_in_input_order_in_batches() -> None:
         time.sleep(0.002 * ((7 * i) % 5))  # finish out of order
         return i * 10
 
-    run_pipeline(range(23), prepare, batches.append, batch_size=5, workers=3,
-                 on_item=lambda item, r: seen.append(item))  # fmt: skip
+    run_pipeline(
+        range(23),
+        prepare,
+        batches.append,
+        batch_size=5,
+        workers=3,
+        on_item=lambda item, r: seen.append(item),
+    )
     assert [x for b in batches for x in b] == [i * 10 for i in range(23)]
     assert [len(b) for b in batches] == [5, 5, 5, 5, 3]
     assert seen == list(range(23))
@@ -38,8 +44,14 @@ def test_results_come_in_input_order_in_batches() -> None:
 def test_items_not_ready_skip_the_batch_but_are_reported() -> None:
     batches: list[list[int]] = []
     reported: list[tuple[int, int]] = []
-    run_pipeline(range(10), lambda i: i, batches.append, batch_size=4, ready=lambda r: r % 3 != 0,
-                 on_item=lambda i, r: reported.append((i, r)))  # fmt: skip
+    run_pipeline(
+        range(10),
+        lambda i: i,
+        batches.append,
+        batch_size=4,
+        ready=lambda r: r % 3 != 0,
+        on_item=lambda i, r: reported.append((i, r)),
+    )
     assert [x for b in batches for x in b] == [1, 2, 4, 5, 7, 8]
     assert len(reported) == 10
 
@@ -63,8 +75,9 @@ def test_in_flight_is_bounded() -> None:
         with lock:
             consumed += 1
 
-    run_pipeline(range(200), prepare, lambda b: None, batch_size=4, workers=2, in_flight=6,
-                 on_item=on_item)  # fmt: skip
+    run_pipeline(
+        range(200), prepare, lambda b: None, batch_size=4, workers=2, in_flight=6, on_item=on_item
+    )
     assert consumed == 200
     assert worst <= 7  # in_flight prepared ahead (+1 resubmitted as one is consumed)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vectorvision_widget.similarity import (
+from vectorvision_widget.neighbours import (
     HybridNeighbours,
     _components,
     duplicates,
@@ -181,7 +181,7 @@ def _quantised(n: int, d: int, seed: int, levels: int = 2) -> np.ndarray:
 def test_neighbour_table_equals_canonical_brute_force_under_ties(
     n: int, k: int, block: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import vectorvision_widget.topk as sim
+    import vectorvision_widget.neighbours.topk as sim
 
     monkeypatch.setattr(sim, "_CHUNK", 5)  # make the chunk paths run on small data
     monkeypatch.setattr(sim, "_SCAN_CHUNK", 3)
@@ -218,7 +218,7 @@ def test_neighbour_table_all_identical_rows() -> None:
     [(1000, 3, 7), (1003, 40, 4), (999, 9, 32), (4096, 100, 8), (50, 49, 4), (64, 64, 4)],
 )
 def test_select_rows_matches_brute_force(n: int, k: int, chunk: int) -> None:
-    from vectorvision_widget.similarity import _select_rows
+    from vectorvision_widget.neighbours import _select_rows
 
     S = _quantised(40, n, n, levels=3)  # scores in -3..3: ties everywhere, also at the k-th
     S[0] = -np.inf
@@ -247,8 +247,8 @@ def test_top_k_ties_and_many_queries() -> None:
 def test_neighbour_table_switches_to_the_index_above_exact_max_n(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import vectorvision_widget.ann as ann
-    import vectorvision_widget.topk as topk
+    import vectorvision_widget.neighbours.index as ann
+    import vectorvision_widget.neighbours.topk as topk
 
     rng = np.random.default_rng(3)
     centres = rng.normal(size=(8, 16))
@@ -279,7 +279,7 @@ def test_neighbour_table_switches_to_the_index_above_exact_max_n(
 
 
 def test_hybrid_rerank_keys_equal_canonical_selection() -> None:
-    from vectorvision_widget.topk import _select
+    from vectorvision_widget.neighbours.topk import _select
 
     rng = np.random.default_rng(1)
     for ties in (True, False):

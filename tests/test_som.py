@@ -8,8 +8,8 @@ from concurrent.futures import CancelledError
 import numpy as np
 import pytest
 
-from vectorvision_widget.layout import default_grid_shape
-from vectorvision_widget.som import SOM, Progress
+from vectorvision_widget.som.layout import default_grid_shape
+from vectorvision_widget.som.map import SOM, Progress
 
 
 def _blobs(n: int = 600, d: int = 12, seed: int = 0) -> np.ndarray:
@@ -245,8 +245,8 @@ def test_for_samples_fill_is_honoured_and_cells_stay_unique(fill: float) -> None
 
 def test_refine_update_matches_dense_batch_update() -> None:
     """The banded in-place refinement equals the dense Gaussian batch update (kernel cut at 4σ)."""
-    from vectorvision_widget.somcells import refine_update
-    from vectorvision_widget.somtrain import batch_update
+    from vectorvision_widget.som.cells import refine_update
+    from vectorvision_widget.som.training import batch_update
 
     rng = np.random.default_rng(0)
     W = rng.normal(size=(37, 53, 8)).astype(np.float32)
@@ -263,7 +263,7 @@ def test_refine_update_matches_dense_batch_update() -> None:
 
 
 def test_default_layout_is_the_default_sized_som() -> None:
-    from vectorvision_widget.som import default_layout
+    from vectorvision_widget.som.map import default_layout
 
     X = _blobs(900)
     som = default_layout(X)

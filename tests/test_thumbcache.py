@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vectorvision_widget import keywords as keywords_module
-from vectorvision_widget import thumbcache, thumbnails
-from vectorvision_widget.analyzer import scan
-from vectorvision_widget.library import Library
-from vectorvision_widget.thumbcache import (
+import vectorvision_widget.models.keywords as keywords_module
+import vectorvision_widget.thumbs.cache as thumbcache
+import vectorvision_widget.thumbs.tiles as thumbnails
+from vectorvision_widget.library.store import Library
+from vectorvision_widget.scanning.local import scan
+from vectorvision_widget.thumbs.cache import (
     MID_SIZE,
     TILE_PX,
     CachedSharp,
@@ -188,8 +189,15 @@ def test_an_interrupted_scan_keeps_the_thumbnails_it_made(tmp_path: Path, encode
         if done == 4:
             raise KeyboardInterrupt
 
-    report = scan(tmp_path / "photos", lib, encoders=encoders, keywords=["x"], progress=False,
-                  on_progress=stop, batch_size=2)  # fmt: skip
+    report = scan(
+        tmp_path / "photos",
+        lib,
+        encoders=encoders,
+        keywords=["x"],
+        progress=False,
+        on_progress=stop,
+        batch_size=2,
+    )
     assert report.interrupted
     store = ThumbStore(sidecar_dir(lib.path))
     assert len(store) == len(lib) >= 2

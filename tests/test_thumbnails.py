@@ -12,8 +12,9 @@ import pytest
 from helpers import png_bomb
 from PIL import Image
 
-from vectorvision_widget import images, thumbnails
-from vectorvision_widget.thumbnails import SharpCache, TileCache, load_thumbnail
+import vectorvision_widget.images.decode as images
+import vectorvision_widget.thumbs.tiles as thumbnails
+from vectorvision_widget.thumbs.tiles import SharpCache, TileCache, load_thumbnail
 
 
 def test_the_pixel_limit_is_the_image_openers(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from vectorvision_widget.walk import is_candidate, iter_image_files, looks_like_image
+from vectorvision_widget.scanning.walk import is_candidate, iter_image_files, looks_like_image
 
 
 def _jpeg_bytes() -> bytes:
@@ -178,7 +178,7 @@ def test_extensionless_iso_bmff_files_by_brand(tmp_path: Path, head: bytes, expe
 def test_problems_are_reported_not_swallowed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from vectorvision_widget.walk import WalkProblem
+    from vectorvision_widget.scanning.walk import WalkProblem
 
     (tmp_path / "ok").mkdir()
     (tmp_path / "ok" / "a.jpg").write_bytes(_jpeg_bytes())

@@ -18,8 +18,8 @@ from helpers import capture_sends, wait_for
 from PIL import Image
 
 import vectorvision_widget as vv
-from vectorvision_widget import layout
-from vectorvision_widget.serialize import array_from_json, encode_array
+import vectorvision_widget.som.layout as layout
+from vectorvision_widget.widget.serialize import array_from_json, encode_array
 
 COLOURS = [
     (220, 30, 30),
@@ -46,8 +46,6 @@ def _library(tmp_path: Path, n: int = 12, *, visual: bool = True) -> Any:
     feats = rng.normal(size=(n, 8))
     vis = rng.normal(size=(n, 6)) if visual else None
     return vv.Library.from_arrays(paths, feats, vis, records=records)
-
-
 
 
 def _wire(w: Any, name: str, key: str | None = None) -> np.ndarray:
@@ -79,9 +77,11 @@ def test_every_synced_public_trait_has_a_docstring() -> None:
 
     src = inspect.getsource(vv.VectorVision)
     for name, trait in vv.VectorVision.class_traits(sync=True).items():
-        if name.startswith("_") or name in vars(traitlets.HasTraits) or name in (
-            "comm", "keys", "log", "tabbable", "tooltip", "layout"
-        ):  # fmt: skip
+        if (
+            name.startswith("_")
+            or name in vars(traitlets.HasTraits)
+            or name in ("comm", "keys", "log", "tabbable", "tooltip", "layout")
+        ):
             continue
         if f"\n    {name} = " in src:
             after = src.split(f"\n    {name} = ", 1)[1].split("\n", 2)[1]
@@ -359,7 +359,7 @@ def test_neighbours_range_checks_the_row(tmp_path: Path) -> None:
 def test_a_failed_background_job_shows_its_error_and_clears_its_progress(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from vectorvision_widget import mapdata
+    import vectorvision_widget.widget.mapdata as mapdata
 
     def broken(*_a: Any, **_k: Any) -> Any:
         raise FloatingPointError("neighbour scores are NaN")
@@ -454,9 +454,7 @@ def test_rescan_is_incremental_saves_to_lib_path_and_says_so(tmp_path: Path, enc
     w.close()
 
 
-def test_rescan_without_a_library_file_says_it_did_not_save(
-    tmp_path: Path, encoders: Any
-) -> None:
+def test_rescan_without_a_library_file_says_it_did_not_save(tmp_path: Path, encoders: Any) -> None:
     _photos(tmp_path / "photos", 2)
     lib = vv.Library()
     vv.scan(tmp_path / "photos", lib, encoders=encoders, progress=False)
@@ -472,7 +470,7 @@ def test_rescan_without_a_library_file_says_it_did_not_save(
 def test_hybrid_weight_changes_rerank_without_recomputing_candidates(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from vectorvision_widget import similarity
+    import vectorvision_widget.neighbours as similarity
 
     built: list[int] = []
     original = similarity.HybridNeighbours.__init__
@@ -503,7 +501,10 @@ def test_mode_switches_reuse_the_library_tables(
 ) -> None:
     """Hybrid first computes each space's candidates once; the visual and semantic Shift+Hover
     tables are then slices of them, not new all-pairs passes."""
-    from vectorvision_widget import libqueries, similarity, spaces, topk
+    import vectorvision_widget.library.queries as libqueries
+    import vectorvision_widget.neighbours as similarity
+    import vectorvision_widget.neighbours.spaces as spaces
+    import vectorvision_widget.neighbours.topk as topk
 
     built: list[int] = []
     real = topk.neighbour_table
@@ -532,7 +533,7 @@ def test_a_second_rescan_is_refused_while_one_runs_and_refresh_does_not_stop_it(
 ) -> None:
     import threading
 
-    from vectorvision_widget import scanning
+    import vectorvision_widget.scanning.engines as scanning
 
     _photos(tmp_path / "photos", 2)
     lib = vv.Library()
@@ -561,7 +562,7 @@ def test_a_second_rescan_is_refused_while_one_runs_and_refresh_does_not_stop_it(
 
 
 def test_array_traits_carry_dtype_and_shape_with_the_bytes() -> None:
-    from vectorvision_widget.serialize import (
+    from vectorvision_widget.widget.serialize import (
         ArraysTrait,
         ArrayTrait,
         narrow_to_json,

@@ -50,10 +50,35 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 }
 FILLER = ("this", "is", "a", "an", "the", "photo", "of", "picture", "image")
 NOUNS = (
-    "car", "cat", "dog", "bird", "beach", "sky", "sea", "tree", "forest", "mountain", "snow",
-    "city", "house", "flower", "grass", "sunset", "night", "food", "person", "face", "water",
-    "bridge", "rocket", "clock", "cup", "texture", "brick", "wall",
-)  # fmt: skip
+    "car",
+    "cat",
+    "dog",
+    "bird",
+    "beach",
+    "sky",
+    "sea",
+    "tree",
+    "forest",
+    "mountain",
+    "snow",
+    "city",
+    "house",
+    "flower",
+    "grass",
+    "sunset",
+    "night",
+    "food",
+    "person",
+    "face",
+    "water",
+    "bridge",
+    "rocket",
+    "clock",
+    "cup",
+    "texture",
+    "brick",
+    "wall",
+)
 SPECIAL = ("<pad>", "</s>", "<unk>")  # ids 0, 1, 2 as in SigLIP's tokenizer
 PAD_ID = 1
 
@@ -187,9 +212,10 @@ def build_siglip_text(path: Path, table: np.ndarray, max_length: int = 64) -> No
     dim = table.shape[1]
     nodes = [
         helper.make_node("Gather", ["table", "input_ids"], ["last_hidden_state"], axis=0),
-        helper.make_node("ReduceMean", ["last_hidden_state"], ["pooler_output"], axes=[1],
-                         keepdims=0),
-    ]  # fmt: skip
+        helper.make_node(
+            "ReduceMean", ["last_hidden_state"], ["pooler_output"], axes=[1], keepdims=0
+        ),
+    ]
     inp = helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", max_length])
     outs = [
         helper.make_tensor_value_info(
@@ -224,12 +250,13 @@ def build_tiny_models(
 ) -> TinyModels:
     """Write dinov2_small.onnx, siglip_vision.onnx, siglip_text.onnx, siglip_tokenizer.json.
 
-    `visual` / `semantic` name registry models (vectorvision_widget.models): the files then get
+    `visual` / `semantic` name registry models (vectorvision_widget.models.specs): the files then
+    get
     those models' names and the SigLIP input its preprocessing size (e.g. 256 for siglip-large).
     With `manifest=True` also a manifest.json holding each file's sha256 (as the fetch writes it)
     and, for non-default models, the selection.
     """
-    from vectorvision_widget.models import semantic_model, visual_model
+    from vectorvision_widget.models.specs import semantic_model, visual_model
 
     look, meaning = visual_model(visual), semantic_model(semantic)
     image = meaning.vision.preprocess.output_size  # type: ignore[union-attr]
@@ -255,18 +282,31 @@ def build_tiny_models(
         ]  # SigLIP-normalised uniform image
         table[vocab[word]] = grid_average(uniform) @ siglip_w.T + siglip_b
 
-    build_dinov2(folder / look.model.filename, dino_w, dino_b,
-                 rng.normal(0, 0.02, (visual_dim, 3, 14, 14)))  # fmt: skip
-    build_siglip_vision(folder / meaning.vision.filename, siglip_w, siglip_b,
-                        rng.normal(0, 0.02, (feature_dim, 3, 16, 16)), image)  # fmt: skip
+    build_dinov2(
+        folder / look.model.filename, dino_w, dino_b, rng.normal(0, 0.02, (visual_dim, 3, 14, 14))
+    )
+    build_siglip_vision(
+        folder / meaning.vision.filename,
+        siglip_w,
+        siglip_b,
+        rng.normal(0, 0.02, (feature_dim, 3, 16, 16)),
+        image,
+    )
     build_siglip_text(folder / meaning.text.filename, table)
     build_tokenizer(folder / meaning.tokenizer.filename, vocab)
     if manifest:
         write_manifest(folder, visual=visual, semantic=semantic)
     return TinyModels(
-        folder, feature_dim, visual_dim, dino_w.astype(np.float32), dino_b.astype(np.float32),
-        siglip_w.astype(np.float32), siglip_b.astype(np.float32), table.astype(np.float32), vocab,
-    )  # fmt: skip
+        folder,
+        feature_dim,
+        visual_dim,
+        dino_w.astype(np.float32),
+        dino_b.astype(np.float32),
+        siglip_w.astype(np.float32),
+        siglip_b.astype(np.float32),
+        table.astype(np.float32),
+        vocab,
+    )
 
 
 def write_manifest(
@@ -275,15 +315,20 @@ def write_manifest(
     """A manifest.json in the fetch's format, with the files' real sha256 values."""
     import hashlib
 
-    from vectorvision_widget.models import semantic_model, visual_model
+    from vectorvision_widget.models.specs import semantic_model, visual_model
 
     folder = Path(folder)
     files = {}
     for name in (*visual_model(visual).files, *semantic_model(semantic).files):
         data = (folder / name).read_bytes()
-        files[name] = {"repo": "tests/tiny", "revision": "0" * 40, "path": name,
-                       "variant": "tiny", "sha256": hashlib.sha256(data).hexdigest(),
-                       "size": len(data)}  # fmt: skip
+        files[name] = {
+            "repo": "tests/tiny",
+            "revision": "0" * 40,
+            "path": name,
+            "variant": "tiny",
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+        }
     path = folder / "manifest.json"
     doc = {"format": "vectorvision-models", "version": 1, "files": files}
     if (visual, semantic) != ("dinov2-small", "siglip-base"):

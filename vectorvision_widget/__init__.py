@@ -10,7 +10,7 @@ import importlib
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-from .errors import LibraryFormatError, ModelError, VectorVisionError
+from vectorvision_widget.errors import LibraryFormatError, ModelError, VectorVisionError
 
 try:
     __version__ = version("vectorvision-widget")
@@ -19,21 +19,21 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 # public name -> module that defines it
 _LAZY = {
-    "fetch_models": "fetch",
-    "resolve_models_dir": "models",
-    "Encoders": "encoders",
-    "Library": "library",
-    "VisualFeaturesMissingWarning": "library",
-    "ModelMismatchError": "library",
-    "LibraryChangedError": "library",
-    "LibraryLockedError": "library",
-    "scan": "scanning",
-    "ScanReport": "analyzer",
-    "SOM": "som",
-    "grid_cells": "layout",
-    "default_grid_shape": "layout",
-    "neighbour_table": "similarity",
-    "VectorVision": "widget",
+    "fetch_models": "models.fetch",
+    "resolve_models_dir": "models.specs",
+    "Encoders": "models.encoders",
+    "Library": "library.store",
+    "VisualFeaturesMissingWarning": "library.store",
+    "ModelMismatchError": "library.store",
+    "LibraryChangedError": "library.store",
+    "LibraryLockedError": "library.store",
+    "scan": "scanning.engines",
+    "ScanReport": "scanning.local",
+    "SOM": "som.map",
+    "grid_cells": "som.layout",
+    "default_grid_shape": "som.layout",
+    "neighbour_table": "neighbours",
+    "VectorVision": "widget.widget",
 }
 
 __all__ = [  # noqa: RUF022 - grouped by module, like _LAZY
@@ -74,19 +74,19 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from .analyzer import ScanReport
-    from .encoders import Encoders
-    from .fetch import fetch_models
-    from .layout import default_grid_shape, grid_cells
-    from .library import (
+    from vectorvision_widget.library.store import (
         Library,
         LibraryChangedError,
         LibraryLockedError,
         ModelMismatchError,
         VisualFeaturesMissingWarning,
     )
-    from .models import resolve_models_dir
-    from .scanning import scan
-    from .similarity import neighbour_table
-    from .som import SOM
-    from .widget import VectorVision
+    from vectorvision_widget.models.encoders import Encoders
+    from vectorvision_widget.models.fetch import fetch_models
+    from vectorvision_widget.models.specs import resolve_models_dir
+    from vectorvision_widget.neighbours import neighbour_table
+    from vectorvision_widget.scanning.engines import scan
+    from vectorvision_widget.scanning.local import ScanReport
+    from vectorvision_widget.som.layout import default_grid_shape, grid_cells
+    from vectorvision_widget.som.map import SOM
+    from vectorvision_widget.widget.widget import VectorVision

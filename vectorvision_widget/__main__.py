@@ -1,5 +1,5 @@
 """`python -m vectorvision_widget` is the `vectorvision` command."""
 
-from .cli import main
+from vectorvision_widget.cli import main
 
 raise SystemExit(main())

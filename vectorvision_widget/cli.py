@@ -26,12 +26,16 @@ class UsageError(Exception):
 
 
 def _fetch_models(args: argparse.Namespace) -> int:
-    from .fetch import fetch_models
+    from vectorvision_widget.models.fetch import fetch_models
 
     path = fetch_models(
-        variant=args.variant, models_dir=args.models_dir, force=args.force,
-        progress=not args.quiet, visual=args.visual, semantic=args.semantic,
-    )  # fmt: skip
+        variant=args.variant,
+        models_dir=args.models_dir,
+        force=args.force,
+        progress=not args.quiet,
+        visual=args.visual,
+        semantic=args.semantic,
+    )
     print(f"models ready in {path}")
     return 0
 
@@ -100,7 +104,7 @@ def _validate_scan(args: argparse.Namespace) -> tuple[list[str], Path]:
 def library_lock(path: Path) -> Iterator[Path]:
     """Hold the library's lock (`liblock`: one writer per library file) for a whole scan,
     saying so on stderr while waiting for another scan; yields the lock file."""
-    from .liblock import library_lock as lock
+    from vectorvision_widget.library.lock import library_lock as lock
 
     def on_wait(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -114,7 +118,7 @@ def library_lock(path: Path) -> Iterator[Path]:
 
 def _prune(lib: Any, report: Any) -> list[str]:
     """--prune: forget the records kept for offline folders whose files are really absent."""
-    from .analyzer import _under
+    from vectorvision_widget.scanning.local import _under
 
     gone: list[str] = []
     for failure in report.failed:
@@ -133,9 +137,9 @@ def _save(lib: Any, library: Path, why: str = "") -> None:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from .encoders import Encoders
-    from .library import Library
-    from .scanning import scan
+    from vectorvision_widget.library.store import Library
+    from vectorvision_widget.models.encoders import Encoders
+    from vectorvision_widget.scanning.engines import scan
 
     _split_ray(args)
     folders, library = _validate_scan(args)
@@ -149,8 +153,15 @@ def _scan(args: argparse.Namespace) -> int:
         status = 0
         try:
             for folder in folders:
-                report = scan(folder, lib, encoders=enc, force=args.force, engine=engine,
-                              ray_address=args.ray or None, progress=not args.quiet)  # fmt: skip
+                report = scan(
+                    folder,
+                    lib,
+                    encoders=enc,
+                    force=args.force,
+                    engine=engine,
+                    ray_address=args.ray or None,
+                    progress=not args.quiet,
+                )
                 if args.prune:
                     pruned = _prune(lib, report)
                     if pruned:
@@ -177,7 +188,7 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .library import Library
+    from vectorvision_widget.library.store import Library
 
     lib = Library.load(args.library)
     print(lib.describe())
@@ -189,7 +200,7 @@ def _info(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (separate so tests and docs can inspect it)."""
-    from .models import SEMANTIC_MODELS, VISUAL_MODELS
+    from vectorvision_widget.models.specs import SEMANTIC_MODELS, VISUAL_MODELS
 
     parser = argparse.ArgumentParser(
         prog="vectorvision",
@@ -206,10 +217,18 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["quantized", "fp32", "fp16"],
         help="int8 'quantized' (default, best on CPU), fp32, or fp16 (GPU)",
     )
-    p.add_argument("--visual", default=None, choices=sorted(VISUAL_MODELS),
-                   help="the visual (look-alike) model (default dinov2-small)")  # fmt: skip
-    p.add_argument("--semantic", default=None, choices=sorted(SEMANTIC_MODELS),
-                   help="the semantic (meaning, text) model (default siglip-base)")  # fmt: skip
+    p.add_argument(
+        "--visual",
+        default=None,
+        choices=sorted(VISUAL_MODELS),
+        help="the visual (look-alike) model (default dinov2-small)",
+    )
+    p.add_argument(
+        "--semantic",
+        default=None,
+        choices=sorted(SEMANTIC_MODELS),
+        help="the semantic (meaning, text) model (default siglip-base)",
+    )
     p.add_argument(
         "--models-dir",
         default=None,
@@ -231,15 +250,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--force", action="store_true", help="re-analyse unchanged files too")
     p.add_argument(
-        "--prune", action="store_true",
+        "--prune",
+        action="store_true",
         help="forget the records of offline folders (missing or unreadable); by default they "
         "are kept",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
         help="scan on Ray Data: the cluster at ADDRESS (e.g. auto, ray://host:10001), else "
         "$RAY_ADDRESS, else a local Ray",
-    )  # fmt: skip
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_scan)
 
@@ -251,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `vectorvision` and `python -m vectorvision_widget`."""
-    from .errors import VectorVisionError
+    from vectorvision_widget.errors import VectorVisionError
 
     args = build_parser().parse_args(argv)
     try:

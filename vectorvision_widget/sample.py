@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import VectorVisionError
+from vectorvision_widget.errors import VectorVisionError
 
 __all__ = ["sample_folder", "sample_images", "sample_notice"]
 

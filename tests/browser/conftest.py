@@ -97,18 +97,25 @@ def lab_server() -> Iterator[dict[str, Any]]:
         PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
     )
     cmd = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-        f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--IdentityProvider.token={TOKEN}",
+        f"--ServerApp.root_dir={root}",
         f"--LabApp.workspaces_dir={root / '.ws'}",
         f"--LabApp.user_settings_dir={root / '.settings'}",
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        "--ServerApp.port_retries=0", "--LabApp.extension_manager=readonly",
+        "--ServerApp.port_retries=0",
+        "--LabApp.extension_manager=readonly",
         "--LabApp.expose_app_in_browser=True",
         "--JupyterNotebookApp.expose_app_in_browser=True",
         f"--JupyterNotebookApp.user_settings_dir={root / '.nb-settings'}",
         f"--JupyterNotebookApp.workspaces_dir={root / '.nb-ws'}",
-    ]  # fmt: skip
+    ]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     notes = root / ".settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings"

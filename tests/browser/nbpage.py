@@ -70,16 +70,22 @@ def setup_code(state: str = "kernel_state.json") -> str:
 
 def write_nb(path: Path, cells: list[str]) -> None:
     def cell(src: str) -> dict[str, Any]:
-        return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-                "source": src}  # fmt: skip
+        return {
+            "cell_type": "code",
+            "execution_count": None,
+            "metadata": {},
+            "outputs": [],
+            "source": src,
+        }
 
     nb = {
         "nbformat": 4,
         "nbformat_minor": 5,
         "cells": [cell(c) for c in cells],
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                    "language": "python"}},
-    }  # fmt: skip
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    }
     path.write_text(json.dumps(nb))
 
 

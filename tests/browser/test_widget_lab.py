@@ -82,11 +82,23 @@ def lab(lab_server: dict[str, Any], browser: Any, tiny_models_dir: Path) -> Iter
     lab = Lab(page, root)
     lab.stage.scroll_into_view_if_needed()
     # Ready: SOM done, neighbour table ready, thumbnails sent.
-    lab.wait_state(lambda s: "som" not in s["progress"] and s["progress"].get("table") == "ready"
-                   and "thumbs" not in s["progress"], timeout=60)  # fmt: skip
+    lab.wait_state(
+        lambda s: (
+            "som" not in s["progress"]
+            and s["progress"].get("table") == "ready"
+            and "thumbs" not in s["progress"]
+        ),
+        timeout=60,
+    )
     lab.second = NotebookPage(page, root, 1)
-    lab.second.wait_state(lambda s: "som" not in s["progress"] and "thumbs" not in s["progress"]
-                          and s["progress"].get("table") == "ready", timeout=60)  # fmt: skip
+    lab.second.wait_state(
+        lambda s: (
+            "som" not in s["progress"]
+            and "thumbs" not in s["progress"]
+            and s["progress"].get("table") == "ready"
+        ),
+        timeout=60,
+    )
     lab.stage.scroll_into_view_if_needed()
     page.wait_for_timeout(500)  # atlases decoded and drawn
     yield lab
@@ -116,15 +128,15 @@ def test_shift_hover_sets_hovered_and_lights_up_neighbours(lab: Lab) -> None:
         lab.page.keyboard.up("Shift")
     others = [r for r in range(N) if r != row and r not in nbrs]
     dimmed = sum(
-        not near(lab.pixel_at(after, lab.local_xy(r, st)),
-                 lab.pixel_at(before, lab.local_xy(r, st)), 30)
+        not near(
+            lab.pixel_at(after, lab.local_xy(r, st)), lab.pixel_at(before, lab.local_xy(r, st)), 30
+        )
         for r in others
-    )  # fmt: skip
+    )
     kept = sum(
-        near(lab.pixel_at(after, lab.local_xy(r, st)),
-             lab.pixel_at(before, lab.local_xy(r, st)), 8)
+        near(lab.pixel_at(after, lab.local_xy(r, st)), lab.pixel_at(before, lab.local_xy(r, st)), 8)
         for r in nbrs
-    )  # fmt: skip
+    )
     assert dimmed == len(others), f"{dimmed}/{len(others)} non-neighbours dimmed"
     assert kept == len(nbrs), f"{kept}/{len(nbrs)} neighbours kept at full strength"
     # A ring (the theme accent) around each neighbour: the cell's edge pixels change colour.
@@ -259,8 +271,9 @@ def test_name_search_dims_counts_fits_and_escape_clears(lab: Lab) -> None:
     lab.page.wait_for_timeout(200)
     dimmed = lab.pixels()
     far = 30
-    assert not near(lab.pixel_at(dimmed, lab.local_xy(far, st)),
-                    lab.pixel_at(before, lab.local_xy(far, st)), 30)  # fmt: skip
+    assert not near(
+        lab.pixel_at(dimmed, lab.local_xy(far, st)), lab.pixel_at(before, lab.local_xy(far, st)), 30
+    )
     assert near(lab.pixel_at(dimmed, lab.local_xy(0, st)), st["colours"][0], 30)
     lab.run("w.highlight([])")
     lab.wait_state(lambda s: s["highlighted"] == [])
@@ -291,8 +304,9 @@ def test_colour_search_fits_counts_and_escape_clears(lab: Lab) -> None:
 def test_mode_toggle_retrains_the_layout(lab: Lab) -> None:
     old = lab.state()["cells"]
     lab.page.locator("button.vv-mode[data-mode='semantic']").first.click()
-    st = lab.wait_state(lambda s: s["mode"] == "semantic" and "som" not in s["progress"]
-                        and s["cells"] != old)  # fmt: skip
+    st = lab.wait_state(
+        lambda s: s["mode"] == "semantic" and "som" not in s["progress"] and s["cells"] != old
+    )
     assert len({tuple(c) for c in st["cells"]}) == N  # still one image per cell
     lab.page.locator("button.vv-mode[data-mode='visual']").first.click()
     lab.wait_state(lambda s: s["mode"] == "visual" and s["cells"] == old)
@@ -400,8 +414,10 @@ def test_rescan_button_is_incremental_and_shift_click_forces(lab: Lab) -> None:
     expect(button).to_be_enabled()
     assert not lab.widget.locator("button.vv-rescan").is_enabled()  # no encoders: disabled
     button.click()
-    st = two.wait_state(lambda s: s["version"] > v0 and s["last_scan"] is not None
-                        and "scan" not in s["progress"], timeout=90)  # fmt: skip
+    st = two.wait_state(
+        lambda s: s["version"] > v0 and s["last_scan"] is not None and "scan" not in s["progress"],
+        timeout=90,
+    )
     assert st["last_scan"] == {"added": 0, "updated": 0, "failed": 0}  # nothing changed
     expect(two.widget.locator(".vv-status")).to_contain_text("rescan: 0 added, 0 updated")
     two.wait_state(lambda s: "som" not in s["progress"] and "thumbs" not in s["progress"])
@@ -409,8 +425,14 @@ def test_rescan_button_is_incremental_and_shift_click_forces(lab: Lab) -> None:
     dialogs: list[str] = []
     two.page.once("dialog", lambda d: (dialogs.append(d.message), d.accept()))
     button.click(modifiers=["Shift"])
-    st = two.wait_state(lambda s: s["version"] > v1 and "scan" not in s["progress"]
-                        and s["last_scan"]["updated"] == s["n"], timeout=90)  # fmt: skip
+    st = two.wait_state(
+        lambda s: (
+            s["version"] > v1
+            and "scan" not in s["progress"]
+            and s["last_scan"]["updated"] == s["n"]
+        ),
+        timeout=90,
+    )
     assert dialogs and "re-embedded" in dialogs[0]
     assert st["last_scan"]["failed"] == 0
     two.wait_state(lambda s: "som" not in s["progress"] and "thumbs" not in s["progress"])

@@ -58,8 +58,14 @@ def nb7(lab_server: dict[str, Any], browser: Any) -> Iterator[dict[str, Any]]:
     plain.close()
     page.locator("canvas.vv-base[data-ready='1']").first.wait_for(timeout=90_000)
     nb = NotebookPage(page, root, 0, STATE)
-    nb.wait_state(lambda s: "som" not in s["progress"] and s["progress"].get("table") == "ready"
-                  and "thumbs" not in s["progress"], timeout=60)  # fmt: skip
+    nb.wait_state(
+        lambda s: (
+            "som" not in s["progress"]
+            and s["progress"].get("table") == "ready"
+            and "thumbs" not in s["progress"]
+        ),
+        timeout=60,
+    )
     page.wait_for_timeout(300)
     yield {"nb": nb, "plain": plain_log, "widget": widget_log}
     page.close()

@@ -1,0 +1,20 @@
+"""Images: the one open/decode of the package and the models' preprocessing.
+
+Owns `decode` (regular files only, pixel budget, draft decoding, EXIF orientation, RGB),
+`preprocess` (the `Preprocess` spec and the tensors it makes) and `colors` (average colour,
+palette, CIELAB distances).
+
+May import: nothing else of the package (Pillow and numpy only); every other layer may use it.
+"""
+
+from vectorvision_widget.images.decode import ImageDecodeError, image_info, open_image, thumbnail
+from vectorvision_widget.images.preprocess import Preprocess, load_for_models
+
+__all__ = [
+    "ImageDecodeError",
+    "Preprocess",
+    "image_info",
+    "load_for_models",
+    "open_image",
+    "thumbnail",
+]

@@ -1,0 +1,23 @@
+"""The library: every image's record and vectors in memory, and the file they live in.
+
+Owns `Library` (`store`: records plus row-aligned float32 matrices, each mutation all-or-nothing
+in `rows`), the record fields (`fields`), the JSON file format (`format` to write, `read` to
+read, streamed and legacy), one writer per file and conflict detection (`lock`), which models
+made the vectors (`provenance`) and the queries (`queries`: search, similar, colour, duplicates,
+neighbour tables).
+
+May import: `neighbours`, `images` (colours), `errors`, `vectors`, `atomicfile`. Knows nothing
+about ONNX (an `Encoders` is only called, through its public methods) or the widget.
+"""
+
+from vectorvision_widget.library.lock import LibraryChangedError, LibraryLockedError
+from vectorvision_widget.library.provenance import ModelMismatchError
+from vectorvision_widget.library.store import Library, VisualFeaturesMissingWarning
+
+__all__ = [
+    "Library",
+    "LibraryChangedError",
+    "LibraryLockedError",
+    "ModelMismatchError",
+    "VisualFeaturesMissingWarning",
+]

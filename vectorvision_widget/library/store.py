@@ -1,0 +1,449 @@
+"""The in-memory image library: records plus row-aligned float32 matrices (the storage).
+
+Row i of `features` (SigLIP, the "meaning" space), `visual_features` (DINOv2, the "look" space)
+and `has_visual` all describe `records[i]` / `paths[i]`. The matrices live in capacity-doubling
+buffers so the analyzer's one-image-at-a-time `upsert` is amortised O(1) and readers get views,
+never a re-stacked copy. Every mutation bumps `version` so caches (here and in the widget) know
+when to rebuild. The file format lives in `libformat.py`; the queries (search, similar, colour,
+duplicates, hybrid tables) in `libqueries.py`, which the methods here delegate to.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import vectorvision_widget.library.format as libformat
+import vectorvision_widget.library.queries as libqueries
+import vectorvision_widget.library.read as libread
+import vectorvision_widget.library.rows as librows
+from vectorvision_widget.atomicfile import atomic_write_bytes, resolve_target
+from vectorvision_widget.library.fields import clean_record, unit_rows
+from vectorvision_widget.library.format import LibraryData
+from vectorvision_widget.library.lock import (
+    Fingerprint,
+    LibraryChangedError,
+    LibraryLockedError,
+    fingerprint,
+    library_lock,
+)
+from vectorvision_widget.library.provenance import (
+    ModelMismatchError,
+    VisualFeaturesMissingWarning,
+    model_text,
+    same_model,
+)
+
+__all__ = [
+    "Library",
+    "LibraryChangedError",
+    "LibraryLockedError",
+    "ModelMismatchError",
+    "VisualFeaturesMissingWarning",
+    "library_lock",
+]
+
+
+class LibraryPath(type(Path())):  # type: ignore[misc]  # PosixPath/WindowsPath (3.10+)
+    """A `Path` that also equals the same path given as a string, so `lib.path == "lib.json"`
+    and `lib.path == Path("lib.json")` both hold for a library loaded from "lib.json"."""
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return os.fspath(self) == os.path.normpath(other)
+        return super().__eq__(other)
+
+    def __hash__(self) -> int:
+        return super().__hash__()
+
+
+class Library:
+    """Images (records) with aligned SigLIP and DINOv2 matrices; see the README's Library API."""
+
+    def __init__(self) -> None:
+        self._records: list[dict[str, Any]] = []
+        self._paths: list[str] = []
+        self._index: dict[str, int] = {}
+        self._n = 0
+        self._feat = np.zeros((0, 0), dtype=np.float32)
+        self._vis = np.zeros((0, 0), dtype=np.float32)
+        self._has_vis = np.zeros(0, dtype=bool)
+        self.models: dict[str, dict[str, Any]] = {}
+        self.roots: list[str] = []
+        self.failures: list[dict[str, str]] = []
+        self.version = 0
+        self._path: Path | None = None
+        self._disk: Fingerprint | None = None  # the file as last loaded/saved (see save)
+        self._queries = libqueries.QueryCache()
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Library:
+        """Read a library file (current or legacy format); LibraryFormatError if unreadable.
+        The library remembers the file: `lib.path`, and `lib.save()` writes back there."""
+        p = Path(path)
+        if not p.is_file():
+            msg = f"library file {str(p)!r} does not exist or is not a file (start with Library())"
+            raise FileNotFoundError(msg)
+        disk = fingerprint(p)  # before reading: a write during the read then shows as a change
+        lib = cls._from_data(libread.read_library(p))
+        lib._path, lib._disk = p, disk
+        return lib
+
+    @classmethod
+    def from_arrays(
+        cls,
+        paths: Sequence[str | os.PathLike[str]],
+        features: Any,
+        visual_features: Any = None,
+        records: Sequence[Mapping[str, Any]] | None = None,
+    ) -> Library:
+        """A library from your own vectors: rows are normalised to unit length; all-zero rows of
+        `visual_features` mean "no visual vector". Raises ValueError on bad shapes or values."""
+        path_list = [os.fspath(p) for p in paths]
+        n = len(path_list)
+        if any(not isinstance(p, str) or not p for p in path_list):
+            msg = "every path must be a non-empty string"
+            raise ValueError(msg)
+        if len(set(path_list)) != n:
+            dup = next(p for i, p in enumerate(path_list) if p in path_list[:i])
+            msg = f"duplicate path {dup!r}: each image may appear once"
+            raise ValueError(msg)
+        feat, _ = unit_rows(features, "features", allow_zero=False)
+        if feat.shape[0] != n:
+            msg = f"features has {feat.shape[0]} rows but {n} paths were given"
+            raise ValueError(msg)
+        if visual_features is None:
+            vis, has_vis = np.zeros((n, 0), np.float32), np.zeros(n, bool)
+        else:
+            vis, has_vis = unit_rows(visual_features, "visual_features", allow_zero=True)
+            if vis.shape[0] != n:
+                msg = f"visual_features has {vis.shape[0]} rows but {n} paths were given"
+                raise ValueError(msg)
+        if records is not None and len(records) != n:
+            msg = f"records has {len(records)} entries but {n} paths were given"
+            raise ValueError(msg)
+        recs = []
+        for i, p in enumerate(path_list):
+            given = records[i] if records is not None else {}
+            if given.get("path") not in (None, p):
+                msg = f"records[{i}]['path'] is {given['path']!r} but paths[{i}] is {p!r}"
+                raise ValueError(msg)
+            recs.append(clean_record(given, p))
+        data = LibraryData(records=recs, features=feat, visual=vis, has_visual=has_vis)
+        return cls._from_data(data)
+
+    @classmethod
+    def _from_data(cls, data: LibraryData) -> Library:
+        lib = cls()
+        n = len(data.records)
+        lib._records = data.records
+        lib._paths = [r["path"] for r in data.records]
+        lib._index = {p: i for i, p in enumerate(lib._paths)}
+        lib._n = n
+        lib._feat = np.ascontiguousarray(data.features, dtype=np.float32)
+        if lib._feat.shape[0] != n:  # empty library
+            lib._feat = np.zeros((n, lib._feat.shape[1] if lib._feat.ndim == 2 else 0), np.float32)
+        vis = np.ascontiguousarray(data.visual, dtype=np.float32)
+        lib._vis = vis if vis.ndim == 2 and vis.shape[0] == n else np.zeros((n, 0), np.float32)
+        lib._has_vis = np.asarray(data.has_visual, dtype=bool).copy()
+        lib.models = dict(data.models)
+        lib.roots = list(data.roots)
+        lib.failures = list(data.failures)
+        return lib
+
+    # ------------------------------------------------------------------ read access
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, (str, os.PathLike)) and os.fspath(path) in self._index
+
+    def __repr__(self) -> str:
+        return f"<Library {self._n} images, version {self.version}>"
+
+    @staticmethod
+    def _view(arr: np.ndarray) -> np.ndarray:
+        view = arr.view()
+        view.flags.writeable = False  # callers must not break the unit-row invariant
+        return view
+
+    @property
+    def paths(self) -> list[str]:
+        """File paths by row (the library's own list: do not modify)."""
+        return self._paths
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """Metadata by row: path, keywords [{label, score}], color, palette, width, height, ..."""
+        return self._records
+
+    @property
+    def features(self) -> np.ndarray:
+        """(N, Df) float32 unit rows from the text-aligned model (SigLIP); read-only view."""
+        return self._view(self._feat[: self._n])
+
+    @property
+    def visual_features(self) -> np.ndarray:
+        """(N, Dv) float32 unit rows from the visual model (DINOv2); zeros where missing."""
+        return self._view(self._vis[: self._n])
+
+    @property
+    def has_visual(self) -> np.ndarray:
+        """(N,) bool: which rows have a visual vector."""
+        return self._view(self._has_vis[: self._n])
+
+    @property
+    def missing_visual_count(self) -> int:
+        """How many images need a rescan to get a visual vector."""
+        return int(self._n - np.count_nonzero(self._has_vis[: self._n]))
+
+    @property
+    def feature_dim(self) -> int | None:
+        """Dimension of `features`, None until the first vector arrives."""
+        return self._feat.shape[1] or None
+
+    @property
+    def visual_dim(self) -> int | None:
+        """Dimension of `visual_features`, None while no image has one."""
+        return self._vis.shape[1] or None
+
+    def row_of(self, path: str | os.PathLike[str]) -> int | None:
+        """Row of an image, or None if it is not in the library."""
+        return self._index.get(os.fspath(path))
+
+    # ------------------------------------------------------------------ mutation
+
+    def _bump(self) -> None:
+        self.version += 1
+
+    def upsert(self, record: Mapping[str, Any], features: Any, visual: Any | None = None) -> int:
+        """Add or replace one image (keyed by record["path"]); returns its row.
+
+        Vectors are normalised; a dimension different from the library's raises ValueError.
+        `visual=None` marks the image as needing a rescan for visual features.
+        Everything is checked and prepared before the library changes, so an error or Ctrl-C
+        at any point leaves it as it was (records and matrices stay aligned).
+        """
+        return librows.upsert(self, record, features, visual)
+
+    def remove(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> int:
+        """Remove images by path (unknown paths are ignored); returns how many were removed.
+        Remaining rows keep their relative order. Pass all paths in one call: one pass over
+        the rows after the first removed one, however many go; all-or-nothing (Ctrl-C safe)."""
+        return librows.remove(self, paths)
+
+    def clear_vectors(self) -> None:
+        """Forget every image and the model provenance (roots are kept), so that a rescan with
+        other model files starts clean; vectors from different models are never mixed."""
+        self._records, self._paths, self._index, self._n = [], [], {}, 0
+        self._feat = np.zeros((0, 0), dtype=np.float32)
+        self._vis = np.zeros((0, 0), dtype=np.float32)
+        self._has_vis = np.zeros(0, dtype=bool)
+        self.models = {}
+        self.failures = []
+        self._bump()
+
+    def set_models(
+        self, provenance: Mapping[str, Mapping[str, Any]], *, replace: bool = False
+    ) -> None:
+        """Record which model files made the vectors (the analyzer calls this before a scan).
+
+        A library made by other model files raises ModelMismatchError, unless `replace=True`:
+        then a different text/features model empties the library (`clear_vectors`) and a
+        different visual model only drops the visual vectors (they are recomputed by a rescan).
+        """
+        new = {k: dict(v) for k, v in provenance.items()}
+        if not self._n:  # nothing stored yet: the new models define the dimensions
+            self._feat = np.zeros((0, 0), dtype=np.float32)
+            self._vis = np.zeros((0, 0), dtype=np.float32)
+            self._has_vis = np.zeros(0, dtype=bool)
+            self.models = {}
+        dims = {"features": self.feature_dim, "visualFeatures": self.visual_dim}
+        for key in ("features", "visualFeatures"):
+            if key not in new or not self._n:
+                continue
+            old = self.models.get(key)
+            differs = (old is not None and not same_model(old, new[key])) or (
+                dims[key] is not None
+                and new[key].get("dim") is not None
+                and new[key]["dim"] != dims[key]
+            )
+            if not differs:
+                continue
+            if not replace:
+                was = old or {"dim": dims[key]}
+                msg = (
+                    f"this library's {key} come from {model_text(was)} but the encoders use "
+                    f"{model_text(new[key])}; vectors from different models are never mixed. "
+                    "Scan into a new library file, or rescan with force=True (or call "
+                    "lib.clear_vectors() first) to re-embed everything."
+                )
+                raise ModelMismatchError(msg)
+            if key == "features":
+                self.clear_vectors()
+                break
+            self._vis = np.zeros((self._feat.shape[0], 0), np.float32)
+            self._has_vis[:] = False
+        self.models.update(new)
+        self._bump()
+
+    # ------------------------------------------------------------------ analysis
+
+    def clustering_features(self) -> np.ndarray:
+        """Visual vectors when every image has one, else `features` with a warning."""
+        return libqueries.clustering_features(self)
+
+    def search(
+        self, text: str | np.ndarray, encoders: Any = None, k: int = 20
+    ) -> list[tuple[int, float]]:
+        """Images best matching a text (or a query vector in the features space), best first."""
+        return libqueries.search(self, text, encoders, k)
+
+    def similar(
+        self, row: int, k: int = 20, space: str = "visual", weight: float = 0.5
+    ) -> list[tuple[int, float]]:
+        """Images most like image `row` (itself excluded), in the visual, semantic, hybrid or
+        fused space. Without visual vectors for every image the visual part uses `features`."""
+        return libqueries.similar(self, row, k, space, weight)
+
+    def by_colour(
+        self, rgb: Any, k: int = 20, *, rank_weight: float = 1.0
+    ) -> list[tuple[int, float]]:
+        """Images whose palette holds a colour close to `rgb`, closest first, as (row, score).
+
+        score = min over the image's palette of (CIEDE2000 ΔE + rank_weight × palette rank), so a
+        dominant colour (rank 0) beats an equally close minor one; `rank_weight=0` gives the
+        plain smallest ΔE. Images with no palette use their average colour; images with
+        neither are never returned.
+        """
+        return libqueries.by_colour(self, rgb, k, rank_weight)
+
+    def duplicates(self, **kwargs: Any) -> dict[str, list[list[int]]]:
+        """Exact (same file bytes), near and similar groups of rows; see similarity.duplicates.
+        Uses visual vectors, or `features` with a warning where some are missing."""
+        return libqueries.duplicates(self, **kwargs)
+
+    def neighbour_table(
+        self,
+        k: int = 10,
+        space: str = "visual",
+        *,
+        exact: bool | None = None,
+        progress: Any = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(N, k) int32 neighbours and float32 cosines of every image in the "visual" or
+        "semantic" space (`vv.neighbour_table` on the library's matrices), computed once per
+        library version and k or deeper: a smaller k, and the hybrid candidates, reuse it.
+        Kept until the library changes: N × k × 8 bytes per space (80 MB at 1M images, k=10)."""
+        return libqueries.space_table(self, k, space, exact, progress)
+
+    def hybrid_neighbours(
+        self, k: int = 10, candidates: int | None = None, *, exact: bool | None = None
+    ) -> Any:
+        """The hybrid neighbour tables for this library (a `similarity.HybridNeighbours`):
+        candidates are computed once per library version and k; `.table(weight)` re-ranks
+        them for any weight in tens of milliseconds (the live hybrid slider)."""
+        return libqueries.hybrid_neighbours(self, k, candidates, exact)
+
+    # ------------------------------------------------------------------ persistence
+
+    def _data(self) -> LibraryData:
+        return LibraryData(
+            records=self._records,
+            features=self.features,
+            visual=self.visual_features,
+            has_visual=self.has_visual,
+            models=self.models,
+            roots=self.roots,
+            failures=self.failures,
+        )
+
+    @property
+    def path(self) -> Path | None:
+        """The library's file: set by `Library.load(path)` and by the first `save(path)`."""
+        return None if self._path is None else LibraryPath(self._path)
+
+    @path.setter
+    def path(self, value: str | os.PathLike[str] | None) -> None:
+        self._path = None if value is None else Path(value)
+        self._disk = None
+
+    @property
+    def file(self) -> Path | None:
+        """Old name of `path`."""
+        return self.path
+
+    def lock(
+        self, timeout: float = -1, on_wait: Callable[[str], None] | None = None
+    ) -> AbstractContextManager[Path]:
+        """Hold the lock of `lib.path` (one writer per library file), e.g. for a whole scan:
+        `with lib.lock(on_wait=print): scan(...); lib.save()`. Re-entrant in this thread;
+        LibraryLockedError after `timeout` seconds. See `liblock.library_lock` to lock a file
+        before loading it."""
+        if self._path is None:
+            msg = "this library has no file yet: lib.save(path) first, or use liblock.library_lock"
+            raise ValueError(msg)
+        return library_lock(self._path, timeout, on_wait)
+
+    def save(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        vectors: str = "b64",
+        *,
+        timeout: float = -1,
+        overwrite: bool = False,
+    ) -> Path:
+        """Write the library atomically (a crash leaves the previous file intact), under the
+        file's lock; returns the file written (a symlink's target: the link stays a link).
+
+        `path`: defaults to `lib.path`; sets `lib.path` when it was unset. Saving over the
+        library's own file when that file changed on disk since it was loaded or last saved
+        (another scan or notebook wrote it) raises LibraryChangedError and writes nothing;
+        `overwrite=True` replaces it anyway. `vectors="list"` writes plain number lists
+        (bigger, slower) for other tools. `timeout`: seconds to wait for the lock.
+        """
+        if path is None and self._path is None:
+            msg = "lib.save() needs a path the first time: lib.save('library.json')"
+            raise ValueError(msg)
+        target = Path(path) if path is not None else self._path
+        assert target is not None
+        own = self._path is None or resolve_target(target) == resolve_target(self._path)
+        with library_lock(target, timeout):
+            if own and not overwrite and self._disk is not None:
+                now = fingerprint(target)
+                if now is not None and now != self._disk:
+                    msg = (
+                        f"library {str(target)!r} changed on disk since this library was loaded "
+                        "(another scan or notebook saved it); nothing was written. Load it "
+                        "again and redo your changes, or save(overwrite=True) to replace it"
+                    )
+                    raise LibraryChangedError(msg)
+            written = atomic_write_bytes(target, libformat.iter_library(self._data(), vectors))
+            if own:
+                self._path = self._path or target
+                self._disk = fingerprint(written)
+        return written
+
+    def describe(self) -> str:
+        """A few human-readable lines: size, models, missing visual vectors, roots, failures."""
+        lines = [f"{self._n} images" + (f" in {self._path}" if self._path else "")]
+        for key, label in (("features", "semantic (features)"), ("visualFeatures", "visual")):
+            dim = self.feature_dim if key == "features" else self.visual_dim
+            info = {**self.models.get(key, {}), "dim": dim}
+            lines.append(f"{label}: {model_text(info) if dim else 'none'}")
+        missing = self.missing_visual_count
+        if missing:
+            lines.append(f"{missing} images have no visual features: rescan with force=True")
+        if self.roots:
+            lines.append("roots: " + ", ".join(self.roots))
+        if self.failures:
+            lines.append(f"{len(self.failures)} files could not be read (see lib.failures)")
+        return "\n".join(lines)

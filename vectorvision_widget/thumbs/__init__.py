@@ -1,0 +1,7 @@
+"""Thumbnails: the tiles the map draws and the sidecar cache that keeps them.
+
+Owns tiles and JPEG atlases, sharp tiles on demand (`tiles`) and the thumbnail sidecar beside a
+library (`cache`: packs with a checksummed index, never written into the image folders).
+
+May import: `images`, `atomicfile`. Knows nothing about libraries or the widget.
+"""

@@ -1,0 +1,14 @@
+"""The widget: `VectorVision`, the anywidget a notebook shows, and its kernel-side work.
+
+Owns the traits and public methods (`widget`), background jobs (`jobs`), the browser's requests
+and their binary answers (`requests`), the long tasks of a map (`mapwork`: layout, neighbour
+table, thumbnails, search, rescan), what each mode shows (`mapdata`) and the wire codecs
+(`serialize`).
+
+May import everything below it: `library`, `scanning`, `som`, `neighbours`, `thumbs`, `images`,
+`modes`. Nothing imports the widget except the package's lazy `vv.VectorVision`.
+"""
+
+from vectorvision_widget.widget.widget import ModeError, VectorVision
+
+__all__ = ["ModeError", "VectorVision"]

@@ -1,0 +1,270 @@
+"""What the map shows for each layout mode: the vectors a SOM is trained on, the neighbour table
+behind Shift+Hover, the tile size of the overview, and which files the widget may open.
+
+Modes: ``visual`` (DINOv2 look, the default), ``semantic`` (SigLIP meaning), ``hybrid`` (both,
+weighted by ``hybrid_weight`` = share of *look*), ``colour`` (CIELAB of each image's average
+colour). Shift+Hover uses the visual table in visual/colour mode, the semantic one in semantic
+mode and the weighted hybrid one in hybrid mode.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+import vectorvision_widget.som.layout as layout
+from vectorvision_widget.modes import MODES
+
+__all__ = [
+    "MODES",
+    "HybridTables",
+    "banner_text",
+    "cells_for",
+    "colour_vectors",
+    "file_problem",
+    "mode_vectors",
+    "neighbours",
+    "row_order_cells",
+    "safe_paths",
+    "tile_size_for",
+    "train_layout",
+]
+
+
+def _visual(lib: Any) -> tuple[np.ndarray, str]:
+    """Clustering vectors plus the banner text when visual features are missing."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        X = lib.clustering_features()
+    note = next((str(w.message) for w in caught if "rescan" in str(w.message)), "")
+    return np.asarray(X, dtype=np.float32), note
+
+
+def colour_vectors(lib: Any) -> np.ndarray:
+    """(N, 3) CIELAB of each record's average colour scaled to ~unit range (grey if unknown)."""
+    import vectorvision_widget.images.colors as colors
+
+    rgb = np.array(
+        [(r.get("color") or [128, 128, 128])[:3] for r in lib.records], dtype=np.float64
+    ).reshape(-1, 3)
+    return (np.asarray(colors.rgb_to_lab(rgb), dtype=np.float32) / 100.0).astype(np.float32)
+
+
+def mode_vectors(lib: Any, mode: str, weight: float) -> tuple[np.ndarray, str]:
+    """(vectors to lay out, banner note) for ``mode``; hybrid concatenates the two unit spaces
+    scaled by sqrt(weight) and sqrt(1-weight) so squared distances mix in that proportion."""
+    if mode == "semantic":
+        return np.asarray(lib.features, dtype=np.float32), ""
+    if mode == "colour":
+        return colour_vectors(lib), ""
+    vis, note = _visual(lib)
+    if mode == "hybrid":
+        sem = np.asarray(lib.features, dtype=np.float32)
+        w = float(np.clip(weight, 0.0, 1.0))
+        return np.hstack([np.sqrt(w) * vis, np.sqrt(1.0 - w) * sem]).astype(np.float32), note
+    return vis, note
+
+
+class HybridTables:
+    """Hybrid candidates computed once per library version and k, re-ranked per weight.
+
+    A weight change on the slider then costs one re-rank (``HybridNeighbours.table``, ~0.1 s
+    at 100k) instead of two fresh top-k passes over the whole library.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[Any, int] | None = None
+        self._hn: Any = None
+
+    def table(self, lib: Any, vis: np.ndarray, weight: float, k: int) -> tuple[Any, Any]:
+        import vectorvision_widget.neighbours as similarity
+
+        if hasattr(lib, "hybrid_neighbours"):  # the library caches candidates per version and k
+            return lib.hybrid_neighbours(k=k).table(float(weight))
+        key = (getattr(lib, "version", id(lib)), len(lib), k)
+        if self._key != key or self._hn is None:
+            sem = np.asarray(lib.features, np.float32)
+            self._hn, self._key = similarity.HybridNeighbours(vis, sem, k), key
+        return self._hn.table(float(weight))
+
+    def clear(self) -> None:
+        self._key, self._hn = None, None
+
+
+def neighbours(
+    lib: Any, mode: str, weight: float, k: int, hybrid: HybridTables | None = None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """(idx int32 (N, k), scores float32 (N, k), note) for Shift+Hover in ``mode``; hybrid
+    tables re-rank the cached candidates of ``hybrid`` when given."""
+    import vectorvision_widget.neighbours as similarity
+
+    n = len(lib)
+    k = max(0, min(int(k), n - 1))
+    if k == 0:
+        return np.zeros((n, 0), np.int32), np.zeros((n, 0), np.float32), ""
+    cached = getattr(lib, "neighbour_table", None)  # a Library caches tables per version
+    if mode == "semantic":
+        if cached is not None:
+            idx, scores = cached(k, "semantic")
+        else:
+            idx, scores = similarity.neighbour_table(np.asarray(lib.features, np.float32), k)
+        return np.asarray(idx, np.int32), np.asarray(scores, np.float32), ""
+    vis, note = _visual(lib)
+    if mode == "hybrid":
+        idx, scores = (hybrid or HybridTables()).table(lib, vis, weight, k)
+    elif cached is not None:
+        with warnings.catch_warnings():  # _visual's note already says what is missing
+            warnings.simplefilter("ignore")
+            idx, scores = cached(k, "visual")
+    else:
+        idx, scores = similarity.neighbour_table(vis, k)
+    return np.asarray(idx, np.int32), np.asarray(scores, np.float32), note
+
+
+def row_order_cells(n: int, rows: int, cols: int) -> np.ndarray:
+    """Placeholder layout (row-major fill) shown until the SOM's first report arrives."""
+    del rows
+    r, c = np.divmod(np.arange(n, dtype=np.int64), max(cols, 1))
+    return np.stack([r, c], axis=1).astype(np.int32)
+
+
+def train_layout(
+    X: np.ndarray,
+    grid: tuple[int, int],
+    on_cells: Callable[[np.ndarray, int, int], None],
+    job: Any,
+) -> np.ndarray:
+    """Train a SOM on X inside ``job`` (a ``jobs.Job``), reporting cells after each epoch (so
+    images visibly move), and return the final unique cells. Cancelling the job cancels the
+    training (``job.on_cancel``), so nothing polls; a cancelled fit raises ``CancelledError``.
+    Small inputs (N < 2) need no training."""
+    import vectorvision_widget.som.map as som
+
+    n = X.shape[0]
+    rows, cols = grid
+    if n < 2:
+        return row_order_cells(n, rows, cols)
+    if not np.isfinite(X).all():
+        msg = "the layout vectors hold NaN or infinite values; rescan or fix the library"
+        raise ValueError(msg)
+    model = som.SOM(rows, cols, seed=0)
+
+    def report(epoch: int, n_epochs: int, qe: float, cells: Any) -> None:
+        del qe
+        if not job.cancelled and cells is not None:
+            on_cells(np.asarray(cells, np.int32), int(epoch), int(n_epochs))
+
+    handle = model.fit_async(X, on_progress=report, every=1)
+    job.on_cancel(handle.cancel)
+    handle.result()
+    return np.asarray(model.cells, np.int32)
+
+
+def unique_cells(cells: np.ndarray) -> bool:
+    """True when no two rows share a cell."""
+    if cells.shape[0] == 0:
+        return True
+    keys = cells[:, 0].astype(np.int64) * (int(cells[:, 1].max()) + 1) + cells[:, 1]
+    return np.unique(keys).size == keys.size
+
+
+def cells_for(coords: Any, grid: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """Cells for :meth:`VectorVision.set_layout`: unique non-negative int (N, 2) cells are used as
+    they are (the grid grows to fit them); anything else goes through ``layout.grid_cells``."""
+    arr = np.asarray(coords)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        msg = f"set_layout expects an (N, 2) array of cells or coordinates, got shape {arr.shape}"
+        raise ValueError(msg)
+    if np.issubdtype(arr.dtype, np.integer) and (arr.size == 0 or arr.min() >= 0):
+        cells = arr.astype(np.int32)
+        if unique_cells(cells):
+            rows = max(grid[0], int(cells[:, 0].max(initial=-1)) + 1)
+            cols = max(grid[1], int(cells[:, 1].max(initial=-1)) + 1)
+            return cells, (rows, cols)
+    rows, cols = grid
+    if rows * cols < arr.shape[0]:
+        rows, cols = layout.default_grid_shape(arr.shape[0])
+    return np.asarray(layout.grid_cells(arr.astype(np.float64), rows, cols), np.int32), (rows, cols)
+
+
+def tile_size_for(n: int) -> int:
+    """Atlas tile size by library size, so the first payload stays small (level of detail):
+    32 px up to 2k images, 24 up to 20k, 16 up to 200k, then 8 up to 500k and 4 beyond (at 1M,
+    4-px tiles are ~10 MB of JPEG). Zoomed-in cells fetch sharper thumbnails on demand."""
+    for limit, size in ((2_000, 32), (20_000, 24), (200_000, 16), (500_000, 8)):
+        if n <= limit:
+            return size
+    return 4
+
+
+def file_problem(path: Any) -> str | None:
+    """Why the widget must not open ``path`` (None if it may; a missing file may be "opened":
+    it becomes a placeholder). Invalid names and non-regular files (FIFOs, sockets, devices)
+    are refused before any ``open``, so a FIFO can never block a thumbnail worker."""
+    if not isinstance(path, str) or not path:
+        return "invalid path"
+    if "\x00" in path:
+        return "invalid path (NUL byte)"
+    try:
+        os.fsencode(path)
+        st = os.stat(path)
+    except UnicodeEncodeError:
+        return "invalid path (not encodable: lone surrogate)"
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError) as err:
+        return f"cannot read ({getattr(err, 'strerror', None) or err})"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    return None
+
+
+def safe_paths(paths: Sequence[Any]) -> tuple[list[str], dict[int, str]]:
+    """(paths with every refused one replaced by "" (a placeholder tile), {row: problem})."""
+    out, bad = [], {}
+    for row, p in enumerate(paths):
+        problem = file_problem(p)
+        if problem is None:
+            out.append(p)
+        else:
+            out.append("")
+            bad[row] = problem
+    return out, bad
+
+
+def describe_bad(bad: dict[int, str], paths: Sequence[Any], limit: int = 3) -> str:
+    """A short message naming the first refused files (names shown with escapes, never raw)."""
+    items = [f"{ascii_name(paths[r])} ({why})" for r, why in list(bad.items())[:limit]]
+    more = f" and {len(bad) - limit} more" if len(bad) > limit else ""
+    return f"{len(bad)} file(s) cannot be shown: " + ", ".join(items) + more
+
+
+def ascii_name(path: Any) -> str:
+    """``path`` safe to send to the browser: lone surrogates and NUL bytes become escapes."""
+    text = path if isinstance(path, str) else repr(path)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def banner_text(lib: Any, *, can_rescan: bool) -> str:
+    """The notice for libraries scanned before visual features existed. Shown in every mode
+    (colour mode's Shift+Hover uses the visual table too), so users know why the map looks
+    different from a fresh scan and what fixes it."""
+    n = len(lib)
+    missing = int(getattr(lib, "missing_visual_count", 0) or 0)
+    if not n or not missing:
+        return ""
+    remedy = (
+        "click ⟳ to rescan"
+        if can_rescan
+        else "rescan with vv.scan(folder, lib, encoders=enc, force=True), then w.refresh()"
+    )
+    count = f"{missing} images need" if missing == n else f"{missing} of {n} images need"
+    return (
+        f"{count} a rescan: without visual (DINOv2) features, the map and Shift+Hover use "
+        f"`features` (SigLIP meaning) instead; {remedy}"
+    )
