@@ -37,10 +37,11 @@ def row_norms(X: np.ndarray) -> np.ndarray:
     One fused pass (einsum of float32 squares); only rows whose squares overflow are redone in
     float64 (then the result is float64), so a finite row never reports an infinite norm.
     """
-    squares = np.einsum("ij,ij->i", X, X)
+    squares: np.ndarray = np.einsum("ij,ij->i", X, X)
     suspect = ~np.isfinite(squares)
     if not suspect.any():
-        return np.sqrt(squares)
+        norms32: np.ndarray = np.sqrt(squares)
+        return norms32
     big = X[suspect].astype(np.float64)
     redo = np.sqrt(np.einsum("ij,ij->i", big, big))
     redo[~np.isfinite(big).all(axis=1)] = np.nan
