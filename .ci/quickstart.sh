@@ -16,4 +16,5 @@ VECTORVISION_MODELS="$QS/models" PATH="$QS/venv/bin:$PATH" \
   jupyter nbconvert --to notebook --execute demo.ipynb --output "$QS/demo-run.ipynb" \
   --ExecutePreprocessor.timeout=600
 test -f "$QS/repo/vectorvision-demo/library.json"
+PATH="$QS/venv/bin:$PATH" jupyter notebook --version   # the Quick start also offers Notebook 7
 echo "quick start: fresh venv install + demo executed in $((SECONDS - T0)) s"
