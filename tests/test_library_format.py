@@ -326,6 +326,62 @@ def test_truncated_file_is_rejected(tmp_path: Path) -> None:
         assert str(bad) in str(info.value)
 
 
+def _reformat(text: str, how: str) -> str:
+    """The same JSON as a person or a tool might leave it (still one valid document)."""
+    lines = text.splitlines()
+    head, records, tail = lines[0], lines[1:-1], lines[-1]
+    if how == "blank lines":
+        return "\n\n".join([head, *records, tail]) + "\n"
+    if how == "trailing spaces":
+        return "\n".join(line + "   " for line in lines) + "\n"
+    if how == "indented close":
+        return "\n".join([head, *records, "  " + tail]) + "\n"
+    if how == "comma first":
+        bare = [r.rstrip(",") for r in records]
+        return "\n".join([head, bare[0], *("," + r for r in bare[1:]), tail]) + "\n"
+    if how == "wrapped records":
+        return "\n".join([head, *(r.replace(', "', ',\n "') for r in records), tail]) + "\n"
+    raise AssertionError(how)
+
+
+@pytest.mark.parametrize(
+    "how", ["blank lines", "trailing spaces", "indented close", "comma first", "wrapped records"]
+)
+def test_reformatted_file_loads_like_the_original(tmp_path: Path, how: str) -> None:
+    path = tmp_path / "lib.json"
+    lib = make_library(7)
+    lib.save(path)
+    text = path.read_text(encoding="utf-8")
+    json.loads(_reformat(text, how))  # the reformatted text is still valid JSON
+    edited = tmp_path / "edited.json"
+    edited.write_text(_reformat(text, how), encoding="utf-8")
+    back = Library.load(edited)
+    assert back.paths == lib.paths
+    np.testing.assert_array_equal(back.features, lib.features)
+    np.testing.assert_array_equal(back.visual_features, lib.visual_features)
+
+
+@pytest.mark.parametrize("delta", [-1, 1])
+def test_a_wrong_header_count_is_named(tmp_path: Path, delta: int) -> None:
+    path = tmp_path / "lib.json"
+    make_library(5).save(path)
+    text = path.read_text(encoding="utf-8")
+    assert '"count":5,' in text
+    path.write_text(text.replace('"count":5,', f'"count":{5 + delta},', 1), encoding="utf-8")
+    with pytest.raises(LibraryFormatError, match=r"header's count") as info:
+        Library.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_an_impossible_header_count_is_refused_before_allocating(tmp_path: Path) -> None:
+    path = tmp_path / "lib.json"
+    make_library(5).save(path)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('"count":5,', '"count":1000000000000,', 1), encoding="utf-8")
+    with pytest.raises(LibraryFormatError, match=r"count 1,000,000,000,000 cannot fit"):
+        Library.load(path)
+
+
 def test_missing_file_is_file_not_found(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         Library.load(tmp_path / "nope.json")

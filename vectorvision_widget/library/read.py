@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import binascii
 import gc
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +40,12 @@ _DECODE_CHUNK = 2048  # rows per base64 decode in the document fast path (stays 
 _NORM_TOLERANCE = 1e-4  # rows this close to unit length are kept bit-exact (round trips)
 _STREAM_HEAD = b'{"format":"' + FORMAT.encode() + b'"'
 _STREAM_TAIL = b',"images":[\n'
+_MIN_RECORD_BYTES = 24  # the shortest record line: {"path":"a","features":[1]},
+
+
+class _NotStreamLayout(Exception):
+    """The file starts like ours but its lines are laid out otherwise (reformatted by a person or
+    a tool: blank lines, indentation, comma-first lines, wrapped records): read it whole."""
 
 
 def _parse_json(path: Path, raw: bytes) -> Any:
@@ -276,8 +283,12 @@ def _read(p: Path) -> LibraryData:
     with open(p, "rb") as fh:
         first = fh.readline()
         if first.startswith(_STREAM_HEAD) and first.endswith(_STREAM_TAIL):
-            return _read_stream(p, fh, first)
-        raw = first + fh.read()
+            try:
+                return _read_stream(p, fh, first)
+            except _NotStreamLayout:
+                gc.collect()  # the partial stream's matrices go before the whole document comes
+        fh.seek(0)
+        raw = fh.read()
     doc = _parse_json(p, raw)
     del raw
     entries, top = _split_document(p, doc)
@@ -347,6 +358,12 @@ def _read_stream(p: Path, fh: IO[bytes], first: bytes) -> LibraryData:
     n = top.get("count")
     if type(n) is not int or n < 0:
         raise fail(p, f"the header's 'count' must be a whole number >= 0, got {n!r}")
+    size = os.fstat(fh.fileno()).st_size
+    if n > size // _MIN_RECORD_BYTES:
+        problem = (
+            f"the header's count {n:,} cannot fit in a file of {size:,} bytes (corrupt header?)"
+        )
+        raise fail(p, problem)
     st = _Stream(p, n)
     batch: list[bytes] = []
     closed = False
@@ -356,12 +373,13 @@ def _read_stream(p: Path, fh: IO[bytes], first: bytes) -> LibraryData:
         if body == b"]}":
             closed = True
             break
+        if body[:1] != b"{" or body[-1:] not in (b"}", b","):
+            raise _NotStreamLayout
         i = len(st.entries) + len(batch)
-        if body[:1] == b"]":
-            raise fail(p, f"not valid JSON (truncated or corrupt?): bad closing line {body[:20]!r}")
+        if i >= n:
+            raise fail(p, f"the file holds more records than its header's count {n}")
         if ended:
-            problem = f"record {i}: more records than the header's count {n}, or a missing comma"
-            raise fail(p, problem)
+            raise fail(p, f"not valid JSON: a missing comma before record {i}")
         ended = not body.endswith(b",")
         batch.append(body if ended else body[:-1])
         if len(batch) == _STREAM_BATCH:
@@ -373,7 +391,7 @@ def _read_stream(p: Path, fh: IO[bytes], first: bytes) -> LibraryData:
         done = len(st.entries)
         raise fail(p, f"not valid JSON (truncated?): the file ends after {done} of {n} records")
     if fh.read().strip():
-        raise fail(p, "unexpected content after the closing ']}'")
+        raise _NotStreamLayout
     if len(st.entries) != n or not ended:
         raise fail(p, f"the file holds {len(st.entries)} records but its header's count is {n}")
     paths = _paths(p, st.entries)
@@ -401,9 +419,8 @@ class _Stream:
             recs = orjson.loads(b"[" + b",".join(batch) + b"]")
         except orjson.JSONDecodeError:
             recs = None
-        if type(recs) is not list or len(recs) != len(batch):  # per line: exact errors, and
-            what = "record {} is not valid JSON (truncated or corrupt?)"  # lone surrogates
-            recs = [loads(p, b, what.format(start + j)) for j, b in enumerate(batch)]
+        if type(recs) is not list or len(recs) != len(batch):  # per line: lone surrogates
+            recs = [_line_json(b) for b in batch]
         for j, rec in enumerate(recs):
             if not isinstance(rec, dict):
                 kind = type(rec).__name__
@@ -444,6 +461,19 @@ class _Stream:
         for i, t, rec in pending:  # padding, odd sizes or bad base64: row by row, exact errors
             value = {"dtype": "float32", "b64": t}
             _store(self.p, self.mats, self.first_row, key, i, self.n, value, rec)
+
+
+def _line_json(line: bytes) -> Any:
+    """One record line (orjson, else the standard library for lone surrogates); a line that is
+    not JSON on its own is a record wrapped over lines or a truncated file: read it whole."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        raise _NotStreamLayout from None
 
 
 def _store(
