@@ -203,6 +203,38 @@ def test_an_interrupted_scan_keeps_the_thumbnails_it_made(tmp_path: Path, encode
     assert len(store) == len(lib) >= 2
 
 
+def test_a_fifo_named_like_a_pack_is_skipped_not_opened(tmp_path: Path) -> None:
+    import threading
+
+    folder = tmp_path / "lib.thumbs"
+    ThumbStore(folder).write([("/p/a.jpg", 1, 1.0, bytes(TILE_PX * TILE_PX * 3), b"m")])
+    os.mkfifo(folder / "pack-99999999999999999999-1-fifo.vvt")  # sorts after the real pack
+    opened: list[ThumbStore] = []
+    worker = threading.Thread(target=lambda: opened.append(ThumbStore(folder)), daemon=True)
+    worker.start()
+    worker.join(timeout=10)  # opening a FIFO for reading blocks until a writer comes: forever
+    assert opened, "ThumbStore hung on a FIFO in the sidecar folder"
+    assert opened[0].mid("/p/a.jpg", 1, 1.0) == b"m"
+
+
+def test_a_pack_with_non_integer_offsets_is_skipped(tmp_path: Path) -> None:
+    import json
+    import zlib
+
+    folder = tmp_path / "lib.thumbs"
+    tile = bytes(TILE_PX * TILE_PX * 3)
+    ThumbStore(folder).write([("/p/good.jpg", 1, 1.0, tile, b"g")])
+    chunks = thumbcache._pack_bytes([("/p/odd.jpg", 1, 1.0, tile, b"o")])
+    raw = json.loads(chunks[-2])
+    raw["entries"][0][3] = float(raw["entries"][0][3]) + 0.5  # another tool's offsets
+    index = json.dumps(raw).encode()
+    chunks[-2:] = [index, thumbcache._TAIL.pack(len(index), zlib.crc32(index), thumbcache._MAGIC)]
+    (folder / "pack-99999999999999999999-1-odd.vvt").write_bytes(b"".join(chunks))
+    store = ThumbStore(folder)
+    assert store.tile("/p/odd.jpg", 1, 1.0) is None  # the odd pack is skipped: a miss
+    assert store.mid("/p/good.jpg", 1, 1.0) == b"g"  # the other packs still serve
+
+
 def test_non_utf8_paths_round_trip_through_the_index(tmp_path: Path) -> None:
     store = ThumbStore(tmp_path / "s.thumbs")
     odd = "/photos/caf\udce9.jpg"

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
+from vectorvision_widget.images.decode import open_regular
 from vectorvision_widget.thumbs.tiles import (
     SharpCache,
     TileCache,
@@ -134,10 +135,10 @@ class ThumbStore:
                 self._open_pack(p)
 
     def _open_pack(self, path: Path) -> None:
-        try:
-            with open(path, "rb") as fh:
+        try:  # open_regular: a FIFO or device named like a pack is never opened (it would block)
+            with open_regular(path) as fh:
                 mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):  # vanished, empty, unreadable
+        except (OSError, ValueError):  # vanished, empty, unreadable, not a regular file
             return
         try:
             n = len(mm)
@@ -155,6 +156,9 @@ class ThumbStore:
                 raise ValueError("other tile size")
             number = len(self._maps)
             for path_s, size, mtime, t_off, t_len, t_crc, m_off, m_len, m_crc in meta["entries"]:
+                blobs = (t_off, t_len, t_crc, m_off, m_len, m_crc)
+                if not all(type(v) is int and v >= 0 for v in blobs) or type(path_s) is not str:
+                    raise ValueError("offsets, lengths and checksums must be whole numbers")
                 if t_off + t_len > start or m_off + m_len > start:
                     raise ValueError("blob outside the pack")
                 tile, mid = (t_off, t_len, t_crc), (m_off, m_len, m_crc)
