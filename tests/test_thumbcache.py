@@ -203,6 +203,28 @@ def test_an_interrupted_scan_keeps_the_thumbnails_it_made(tmp_path: Path, encode
     assert len(store) == len(lib) >= 2
 
 
+def test_each_library_file_name_has_its_own_sidecar(tmp_path: Path) -> None:
+    names = ["lib.json", "lib.bak", "lib", "lib.bak.json", "LIB.JSON", "lib.thumbs"]
+    folders = {sidecar_dir(tmp_path / n) for n in names}
+    assert len(folders) == len(names)
+    assert sidecar_dir(tmp_path / "library.json") == tmp_path / "library.thumbs"  # unchanged
+
+
+def test_entries_of_removed_files_are_dropped_without_waiting_for_many_packs(
+    tmp_path: Path,
+) -> None:
+    tile = bytes(TILE_PX * TILE_PX * 3)
+    writer = ThumbWriter(tmp_path / "lib.json")
+    paths = [f"/p/{i}.jpg" for i in range(40)]
+    writer.store.write([(p, 1, 1.0, tile, b"m") for p in paths])  # one pack: no pack pressure
+    writer.flush(keep=paths[:-1])  # one file gone: below the dead-weight threshold
+    assert len(ThumbStore(writer.store.folder)) == 40
+    writer.flush(keep=paths[:20])  # half the files gone
+    again = ThumbStore(writer.store.folder)
+    assert len(again) == 20 and again.mid(paths[0], 1, 1.0) == b"m"
+    assert again.mid(paths[-1], 1, 1.0) is None
+
+
 def test_a_fifo_named_like_a_pack_is_skipped_not_opened(tmp_path: Path) -> None:
     import threading
 

@@ -64,9 +64,16 @@ _MAX_PACKS = 8
 
 
 def sidecar_dir(library_path: str | os.PathLike[str]) -> Path:
-    """`photos/library.json` → `photos/library.thumbs` (beside the library file)."""
+    """The thumbnail folder beside a library file, one per file name.
+
+    `photos/library.json` → `photos/library.thumbs`; any other name keeps its whole name, so
+    `lib.json`, `lib.bak` and `lib` never share a folder: `lib.bak.vvthumbs`, `lib.vvthumbs`
+    (a `.json` folder always ends in `.thumbs`, the others in `vvthumbs`: no two names meet).
+    """
     p = Path(os.path.abspath(os.fspath(library_path)))
-    return p.with_name(p.stem + ".thumbs")
+    if p.suffix.lower() == ".json":
+        return p.with_name(p.stem + ".thumbs")
+    return p.with_name(p.name + ".vvthumbs")
 
 
 def make_thumbs(img: Image.Image, path: str = "") -> dict[str, bytes]:
@@ -243,8 +250,17 @@ class ThumbStore:
                 p.unlink()
         self.reload()
 
-    def needs_compaction(self) -> bool:
-        return len(self._packs) > _MAX_PACKS or self.entries_total > 2 * max(len(self), 64)
+    def needs_compaction(self, keep: Iterable[str] | None = None) -> bool:
+        """Too many packs, too many superseded entries, or (given the library's paths `keep`)
+        too many entries of files the library no longer holds: at most ~10 % of the cache is
+        dead weight before it is rewritten."""
+        if len(self._packs) > _MAX_PACKS or self.entries_total > 2 * max(len(self), 64):
+            return True
+        if keep is None:
+            return False
+        wanted = keep if isinstance(keep, (set, frozenset, dict)) else set(keep)
+        dead = sum(1 for path in self._index if path not in wanted)
+        return dead > 0 and dead >= min(max(16, len(wanted) // 10), len(self._index))
 
 
 class ThumbWriter:
@@ -285,8 +301,9 @@ class ThumbWriter:
         with self._lock:
             pending, self._pending = self._pending, []
         self.store.write(pending)
-        if compact and self.store.needs_compaction():
-            self.store.compact(keep)
+        wanted = None if keep is None else set(keep)
+        if compact and self.store.needs_compaction(wanted):
+            self.store.compact(wanted)
 
 
 def _stat_key(path: str) -> tuple[int, float] | None:
