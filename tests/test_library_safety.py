@@ -91,6 +91,106 @@ def test_save_refuses_when_the_file_changed_since_load(tmp_path: Path) -> None:
     assert "/first.jpg" in Library.load(p)
 
 
+def test_touch_or_an_identical_copy_is_not_a_change(tmp_path: Path) -> None:
+    p = tmp_path / "lib.json"
+    small().save(p)
+    lib = Library.load(p)
+    os.utime(p)  # `touch`: new mtime, same bytes
+    add(lib, "/after-touch.jpg")
+    lib.save()
+    copy = tmp_path / "copy.json"
+    copy.write_bytes(p.read_bytes())
+    os.replace(copy, p)  # an identical file copied over it: new inode, same bytes
+    add(lib, "/after-copy.jpg", seed=2)
+    lib.save()
+    assert {"/after-touch.jpg", "/after-copy.jpg"} <= set(Library.load(p).paths)
+    other = Library.load(p)
+    add(other, "/other.jpg", seed=3)
+    other.save()
+    add(lib, "/lost.jpg", seed=4)
+    with pytest.raises(LibraryChangedError):  # real changes are still conflicts
+        lib.save()
+
+
+@pytest.fixture
+def coarse_folder(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A folder on ext2 with 1-second timestamps (loop-mounted, as root), else a documented
+    equivalent: a normal folder where the other writer restores the whole-second mtime itself."""
+    image, mount = tmp_path / "ext2.img", tmp_path / "mnt"
+    mount.mkdir()
+    mounted = False
+    if os.geteuid() == 0:
+        with open(image, "wb") as fh:
+            fh.truncate(8 << 20)
+        made = subprocess.run(["mkfs.ext2", "-q", "-I", "128", str(image)], capture_output=True)
+        if made.returncode == 0:
+            done = subprocess.run(
+                ["mount", "-o", "loop", str(image), str(mount)], capture_output=True
+            )
+            mounted = done.returncode == 0
+    try:
+        yield mount
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(mount)], check=False)
+
+
+SAME_SIZE_WRITER = """
+import os, sys
+from pathlib import Path
+path = Path(sys.argv[1])
+st = os.stat(path)
+data = path.read_bytes()
+changed = data.replace(b'/a/0.jpg', b'/z/0.jpg', 1)
+assert changed != data and len(changed) == len(data)
+with open(path, 'r+b') as fh:  # same inode, same size
+    fh.write(changed)
+os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # what a 1-second clock shows anyway
+"""
+
+
+def test_a_change_with_same_inode_size_and_coarse_mtime_is_seen(coarse_folder: Path) -> None:
+    p = coarse_folder / "lib.json"
+    small().save(p)
+    whole = os.stat(p).st_mtime_ns // 1_000_000_000 * 1_000_000_000
+    os.utime(p, ns=(whole, whole))  # a 1-second file system's timestamp
+    lib = Library.load(p)
+    before = os.stat(p)
+    subprocess.run([sys.executable, "-c", SAME_SIZE_WRITER, str(p)], check=True)
+    after = os.stat(p)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    add(lib, "/mine.jpg")
+    with pytest.raises(LibraryChangedError, match="changed on disk"):
+        lib.save()
+    assert "/z/0.jpg" in Library.load(p)  # the other writer's change is kept
+
+
+def test_a_library_reached_through_a_symlinked_folder_is_the_same_file(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "photos").symlink_to(real, target_is_directory=True)
+    small().save(real / "lib.json")
+    lib = Library.load(tmp_path / "photos" / "lib.json")
+    lib.save(real / "lib.json")  # its own file under its real name: no conflict afterwards
+    add(lib, "/mine.jpg")
+    lib.save()
+    assert lock_file(tmp_path / "photos" / "lib.json") == lock_file(real / "lib.json")
+    code = (
+        "import sys; import numpy as np; from vectorvision_widget.library.store import Library; "
+        "lib = Library.load(sys.argv[1]); "
+        "lib.upsert({'path': '/theirs.jpg'}, np.ones(8), np.ones(4)); lib.save()"
+    )
+    subprocess.run([sys.executable, "-c", code, str(real / "lib.json")], check=True)
+    add(lib, "/mine-again.jpg", seed=5)
+    with pytest.raises(LibraryChangedError):
+        lib.save(real / "lib.json")  # named by the real path: the same file, still checked
+    assert "/theirs.jpg" in Library.load(real / "lib.json")
+
+
 def test_lock_waits_names_the_lock_and_is_reentrant(tmp_path: Path) -> None:
     p = tmp_path / "lib.json"
     lib = small()

@@ -1,6 +1,13 @@
 """One writer per library file: an inter-process lock beside it and a check that the file on
 disk is still the one this library was loaded from (or last saved to) before overwriting it.
 
+The check compares content, not only metadata: a file whose (device, inode, size, mtime) is
+unchanged on a file system with fine timestamps was not written; otherwise (another save, a
+`touch`, an identical copy, or a file system with coarse timestamps such as FAT, HFS+ or ext2,
+where two saves within a second can keep inode, size and mtime) the file's sha256 is compared
+with the one kept from the last load or save. Paths are compared fully resolved (`realpath`), so
+a library reached through a symlinked folder is the same file as through its real path.
+
 The lock is `filelock`'s (an OS-level `flock` on ``<library>.lock``: released by the kernel when
 the process dies, so a crash never leaves a stale lock). One lock object per lock file per
 process (``is_singleton``): re-entrant in the thread that holds it, so a scan can hold it for the
@@ -9,9 +16,11 @@ whole scan and call ``lib.save()`` inside; other threads and processes wait.
 
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -20,14 +29,19 @@ from vectorvision_widget.atomicfile import resolve_target
 from vectorvision_widget.errors import VectorVisionError
 
 __all__ = [
+    "FileState",
     "LibraryChangedError",
     "LibraryLockedError",
+    "changed_on_disk",
+    "file_state",
     "fingerprint",
     "library_lock",
     "lock_file",
+    "same_file",
 ]
 
 Fingerprint = tuple[int, int, int, int]
+_CHUNK = 1 << 20
 
 
 class LibraryLockedError(VectorVisionError, TimeoutError):
@@ -40,20 +54,78 @@ class LibraryChangedError(VectorVisionError, RuntimeError):
 
 
 def lock_file(path: str | os.PathLike[str]) -> Path:
-    """The lock file of a library: ``<real file>.lock`` (symlinks followed, so every link to
-    one library shares its lock)."""
-    target = resolve_target(path)
+    """The lock file of a library: ``<real file>.lock`` (symlinks followed, of the file and of
+    its folders, so every way to reach one library shares its lock)."""
+    target = Path(os.path.realpath(resolve_target(path)))
     return target.with_name(target.name + ".lock")
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name one library file (symlinked files and folders resolved)."""
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def fingerprint(path: str | os.PathLike[str]) -> Fingerprint | None:
     """(device, inode, size, mtime ns) of the file, None if it does not exist. Atomic saves
-    replace the inode, so any save by anyone changes it."""
+    replace the inode, so any save by anyone changes it (on file systems with fine timestamps;
+    see `changed_on_disk` for the others)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
         return None
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class FileState:
+    """A library file as this library last read or wrote it: its metadata and content hash."""
+
+    stat: Fingerprint
+    sha256: str
+
+
+def content_sha256(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_state(path: str | os.PathLike[str], sha256: str | None = None) -> FileState | None:
+    """The file's state now (None if it does not exist); `sha256` when the caller hashed the
+    bytes as it wrote them (no second read)."""
+    stat = fingerprint(path)
+    if stat is None:
+        return None
+    return FileState(stat, sha256 if sha256 is not None else content_sha256(path))
+
+
+def hashing(chunks: Iterable[bytes], digest: hashlib._Hash) -> Iterator[bytes]:
+    """Pass `chunks` through, feeding each to `digest` (hash a file while writing it)."""
+    for chunk in chunks:
+        digest.update(chunk)
+        yield chunk
+
+
+def _coarse(mtime_ns: int) -> bool:
+    """A whole-millisecond mtime: a file system whose timestamps cannot tell two quick saves
+    apart (FAT: 2 s, HFS+ / ext2 / some NFS: 1 s)."""
+    return mtime_ns % 1_000_000 == 0
+
+
+def changed_on_disk(path: str | os.PathLike[str], known: FileState) -> bool:
+    """Whether the file's content differs from `known` (a missing file has not changed: there
+    is nothing to overwrite). Metadata decides only where it can prove sameness."""
+    now = fingerprint(path)
+    if now is None:
+        return False
+    if now == known.stat and not _coarse(now[3]):
+        return False
+    if now[2] != known.stat[2]:
+        return True  # another size is another content
+    return content_sha256(path) != known.sha256
 
 
 @contextmanager

@@ -10,6 +10,7 @@ duplicates, hybrid tables) in `libqueries.py`, which the methods here delegate t
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -22,15 +23,18 @@ import vectorvision_widget.library.format as libformat
 import vectorvision_widget.library.queries as libqueries
 import vectorvision_widget.library.read as libread
 import vectorvision_widget.library.rows as librows
-from vectorvision_widget.atomicfile import atomic_write_bytes, resolve_target
+from vectorvision_widget.atomicfile import atomic_write_bytes
 from vectorvision_widget.library.fields import clean_record, unit_rows
 from vectorvision_widget.library.format import LibraryData
 from vectorvision_widget.library.lock import (
-    Fingerprint,
+    FileState,
     LibraryChangedError,
     LibraryLockedError,
-    fingerprint,
+    changed_on_disk,
+    file_state,
+    hashing,
     library_lock,
+    same_file,
 )
 from vectorvision_widget.library.provenance import (
     ModelMismatchError,
@@ -78,7 +82,7 @@ class Library:
         self.failures: list[dict[str, str]] = []
         self.version = 0
         self._path: Path | None = None
-        self._disk: Fingerprint | None = None  # the file as last loaded/saved (see save)
+        self._disk: FileState | None = None  # the file as last loaded/saved (see save)
         self._queries = libqueries.QueryCache()
 
     # ------------------------------------------------------------------ construction
@@ -91,7 +95,7 @@ class Library:
         if not p.is_file():
             msg = f"library file {str(p)!r} does not exist or is not a file (start with Library())"
             raise FileNotFoundError(msg)
-        disk = fingerprint(p)  # before reading: a write during the read then shows as a change
+        disk = file_state(p)  # before reading: a write during the read then shows as a change
         lib = cls._from_data(libread.read_library(p))
         lib._path, lib._disk = p, disk
         return lib
@@ -415,21 +419,22 @@ class Library:
             raise ValueError(msg)
         target = Path(path) if path is not None else self._path
         assert target is not None
-        own = self._path is None or resolve_target(target) == resolve_target(self._path)
+        own = self._path is None or same_file(target, self._path)
         with library_lock(target, timeout):
-            if own and not overwrite and self._disk is not None:
-                now = fingerprint(target)
-                if now is not None and now != self._disk:
-                    msg = (
-                        f"library {str(target)!r} changed on disk since this library was loaded "
-                        "(another scan or notebook saved it); nothing was written. Load it "
-                        "again and redo your changes, or save(overwrite=True) to replace it"
-                    )
-                    raise LibraryChangedError(msg)
-            written = atomic_write_bytes(target, libformat.iter_library(self._data(), vectors))
+            disk = self._disk
+            if own and not overwrite and disk is not None and changed_on_disk(target, disk):
+                msg = (
+                    f"library {str(target)!r} changed on disk since this library was loaded "
+                    "(another scan or notebook saved it); nothing was written. Load it "
+                    "again and redo your changes, or save(overwrite=True) to replace it"
+                )
+                raise LibraryChangedError(msg)
+            digest = hashlib.sha256()
+            chunks = hashing(libformat.iter_library(self._data(), vectors), digest)
+            written = atomic_write_bytes(target, chunks)
             if own:
                 self._path = self._path or target
-                self._disk = fingerprint(written)
+                self._disk = file_state(written, digest.hexdigest())
         return written
 
     def describe(self) -> str:
