@@ -191,6 +191,22 @@ def test_a_library_reached_through_a_symlinked_folder_is_the_same_file(tmp_path:
     assert "/theirs.jpg" in Library.load(real / "lib.json")
 
 
+def test_a_special_file_as_library_is_refused_before_any_lock_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "device"
+    os.mkfifo(fifo)  # stands for `--library /dev/sda`
+    with pytest.raises(FileExistsError, match="not a file"), library_lock(fifo):
+        pass
+    with pytest.raises(FileExistsError, match="not a file"):
+        small().save(fifo)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["device"]  # no device.lock
+
+
+def test_a_folder_where_the_lock_goes_is_named(tmp_path: Path) -> None:
+    (tmp_path / "lib.json.lock").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"lib\.json\.lock' is a folder; remove it"):
+        small().save(tmp_path / "lib.json")
+
+
 def test_lock_waits_names_the_lock_and_is_reentrant(tmp_path: Path) -> None:
     p = tmp_path / "lib.json"
     lib = small()

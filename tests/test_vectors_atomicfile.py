@@ -86,3 +86,29 @@ def test_atomic_write_fsyncs_file_and_folder(
     atomic_write_bytes(tmp_path / "x", b"data")
     assert len(synced) == 2 and synced[-1] is True  # the file, then its folder
     assert (tmp_path / "x").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_atomic_write_never_replaces_a_folder_or_special_file(tmp_path: Path, kind: str) -> None:
+    target = tmp_path / "target"
+    if kind == "folder":
+        target.mkdir()
+    else:
+        os.mkfifo(target)  # stands for /dev/sda: anything that is not a regular file
+    with pytest.raises(FileExistsError, match=r"target'.*not a file"):
+        atomic_write_bytes(target, b"data")
+    assert target.is_dir() if kind == "folder" else target.is_fifo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["target"]  # no temp file left
+
+
+def test_atomic_write_into_a_read_only_folder_names_the_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".lib.json.x1.tmp"))
+
+    monkeypatch.setattr(atomicfile.tempfile, "mkstemp", refuse)  # root ignores folder modes
+    with pytest.raises(PermissionError) as info:
+        atomic_write_bytes(tmp_path / "lib.json", b"data")
+    message = str(info.value)
+    assert "lib.json" in message and "not writable" in message and ".tmp" not in message

@@ -10,12 +10,13 @@ stays a link (replacing it by a regular file would leave the real file with old 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from contextlib import suppress
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "resolve_target"]
+__all__ = ["atomic_write_bytes", "check_target", "resolve_target"]
 
 
 def resolve_target(path: str | os.PathLike[str]) -> Path:
@@ -24,6 +25,22 @@ def resolve_target(path: str | os.PathLike[str]) -> Path:
     if not p.is_symlink():
         return p
     return Path(os.path.realpath(p))
+
+
+def check_target(path: str | os.PathLike[str]) -> Path:
+    """The file a write to ``path`` replaces, refused (FileExistsError, before anything is
+    created) when something other than a regular file is there: replacing a folder, a device
+    such as /dev/sda or a FIFO by a file is never what a save means."""
+    target = resolve_target(path)
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return target
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a device, FIFO or socket"
+        msg = f"cannot write {str(target)!r}: it is {kind}, not a file; choose a file name"
+        raise FileExistsError(msg)
+    return target
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -43,14 +60,19 @@ def atomic_write_bytes(
     """Write ``chunks`` (bytes, or an iterable of bytes streamed one by one) to ``path``.
 
     Returns the file actually written (the symlink's target for a symlink). On any error
-    (including KeyboardInterrupt) the temp file is removed and the old file is untouched.
+    (including KeyboardInterrupt) the temp file is removed and the old file is untouched. A
+    folder, device or FIFO at ``path`` is refused (FileExistsError) and never replaced.
     A process killed mid-write (kill -9) can leave a hidden ``.NAME.*.tmp`` beside the
     target; it is never read and may be deleted. The file keeps the old file's permissions
     (0o644 for a new file).
     """
-    target = resolve_target(path)
+    target = check_target(path)
     directory = target.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except PermissionError as exc:  # name the file the user asked for, not our temp file
+        msg = f"cannot write {str(target)!r}: the folder {str(directory)!r} is not writable"
+        raise PermissionError(exc.errno, msg) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             if isinstance(chunks, (bytes, bytearray, memoryview)):

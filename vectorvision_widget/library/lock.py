@@ -25,7 +25,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from vectorvision_widget.atomicfile import resolve_target
+from vectorvision_widget.atomicfile import check_target, resolve_target
 from vectorvision_widget.errors import VectorVisionError
 
 __all__ = [
@@ -144,9 +144,19 @@ def library_lock(
     if not lf.parent.is_dir():  # filelock would create missing folders: a typo must not
         msg = f"cannot use library {os.fspath(path)!r}: folder {str(lf.parent)!r} does not exist"
         raise FileNotFoundError(msg)
+    check_target(path)  # a folder or a device is refused before a lock file appears beside it
     lock = FileLock(str(lf), is_singleton=True)
     try:
         lock.acquire(timeout=0)
+    except IsADirectoryError:
+        msg = f"cannot lock library {os.fspath(path)!r}: {str(lf)!r} is a folder; remove it"
+        raise IsADirectoryError(msg) from None
+    except PermissionError as exc:
+        msg = (
+            f"cannot write library {os.fspath(path)!r}: no permission to create its lock file "
+            f"{lf.name!r} in {str(lf.parent)!r} (the library is written there too)"
+        )
+        raise PermissionError(exc.errno, msg) from None
     except Timeout:
         if timeout == 0:
             raise _locked(path, lf) from None
