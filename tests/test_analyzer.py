@@ -780,7 +780,7 @@ def _consistent(lib: Library, tmp: Path) -> None:
     n = len(lib.paths)
     assert len(lib.records) == n == lib.features.shape[0] == lib.has_visual.shape[0]
     assert [r["path"] for r in lib.records] == lib.paths
-    lib.save(tmp)
+    lib.save(tmp, overwrite=True)  # a scratch file, rewritten by each case
     again = Library.load(tmp)
     assert again.paths == lib.paths
     np.testing.assert_allclose(again.features, lib.features, atol=1e-6)

@@ -127,7 +127,7 @@ def test_failed_save_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
-        make_library(9).save(path)
+        make_library(9).save(path, overwrite=True)
     assert path.read_bytes() == before
     assert [p for p in tmp_path.iterdir() if p.suffix != ".lock"] == [path]
 

@@ -17,6 +17,7 @@ from vectorvision_widget.library.lock import lock_file
 from vectorvision_widget.library.store import (
     Library,
     LibraryChangedError,
+    LibraryExistsError,
     LibraryLockedError,
     library_lock,
 )
@@ -205,6 +206,33 @@ def test_a_folder_where_the_lock_goes_is_named(tmp_path: Path) -> None:
     (tmp_path / "lib.json.lock").mkdir()
     with pytest.raises(IsADirectoryError, match=r"lib\.json\.lock' is a folder; remove it"):
         small().save(tmp_path / "lib.json")
+
+
+def test_a_new_library_never_silently_replaces_another_library(tmp_path: Path) -> None:
+    p = tmp_path / "lib.json"
+    small(tag="theirs").save(p)
+    mine = small(tag="mine")
+    with pytest.raises(LibraryExistsError, match="already exists"):
+        mine.save(p)
+    assert "/theirs/0.jpg" in Library.load(p)  # nothing written
+    mine.save(p, overwrite=True)  # said on purpose
+    assert "/mine/0.jpg" in Library.load(p)
+
+
+def test_repeated_save_as_replaces_only_the_copy_it_wrote(tmp_path: Path) -> None:
+    p, backup = tmp_path / "lib.json", tmp_path / "backup.json"
+    lib = small()
+    lib.save(p)
+    lib.save(backup)
+    add(lib, "/more.jpg")
+    lib.save(backup)  # its own earlier copy, unchanged since: replaced
+    assert "/more.jpg" in Library.load(backup)
+    other = Library.load(backup)
+    add(other, "/theirs.jpg", seed=4)
+    other.save()
+    with pytest.raises(LibraryChangedError):  # the copy changed since: not replaced
+        lib.save(backup)
+    assert lib.path == p
 
 
 def test_lock_waits_names_the_lock_and_is_reentrant(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ _LAZY = {
     "VisualFeaturesMissingWarning": "library.store",
     "ModelMismatchError": "library.store",
     "LibraryChangedError": "library.store",
+    "LibraryExistsError": "library.store",
     "LibraryLockedError": "library.store",
     "scan": "scanning.engines",
     "ScanReport": "scanning.local",
@@ -48,6 +49,7 @@ __all__ = [  # noqa: RUF022 - grouped by module, like _LAZY
     "VisualFeaturesMissingWarning",
     "ModelMismatchError",
     "LibraryChangedError",
+    "LibraryExistsError",
     "LibraryLockedError",
     "scan",
     "ScanReport",
@@ -77,6 +79,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from vectorvision_widget.library.store import (
         Library,
         LibraryChangedError,
+        LibraryExistsError,
         LibraryLockedError,
         ModelMismatchError,
         VisualFeaturesMissingWarning,

@@ -10,13 +10,18 @@ May import: `neighbours`, `images` (colours), `errors`, `vectors`, `atomicfile`.
 about ONNX (an `Encoders` is only called, through its public methods) or the widget.
 """
 
-from vectorvision_widget.library.lock import LibraryChangedError, LibraryLockedError
+from vectorvision_widget.library.lock import (
+    LibraryChangedError,
+    LibraryExistsError,
+    LibraryLockedError,
+)
 from vectorvision_widget.library.provenance import ModelMismatchError
 from vectorvision_widget.library.store import Library, VisualFeaturesMissingWarning
 
 __all__ = [
     "Library",
     "LibraryChangedError",
+    "LibraryExistsError",
     "LibraryLockedError",
     "ModelMismatchError",
     "VisualFeaturesMissingWarning",

@@ -31,6 +31,7 @@ from vectorvision_widget.errors import VectorVisionError
 __all__ = [
     "FileState",
     "LibraryChangedError",
+    "LibraryExistsError",
     "LibraryLockedError",
     "changed_on_disk",
     "file_state",
@@ -46,6 +47,11 @@ _CHUNK = 1 << 20
 
 class LibraryLockedError(VectorVisionError, TimeoutError):
     """Another writer (a scan, a notebook) holds the library's lock past the timeout."""
+
+
+class LibraryExistsError(VectorVisionError, FileExistsError):
+    """A save would replace a library file this library never read nor wrote (another
+    library's file); nothing was written. `save(..., overwrite=True)` replaces it."""
 
 
 class LibraryChangedError(VectorVisionError, RuntimeError):

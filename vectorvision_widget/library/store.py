@@ -29,6 +29,7 @@ from vectorvision_widget.library.format import LibraryData
 from vectorvision_widget.library.lock import (
     FileState,
     LibraryChangedError,
+    LibraryExistsError,
     LibraryLockedError,
     changed_on_disk,
     file_state,
@@ -83,6 +84,7 @@ class Library:
         self.version = 0
         self._path: Path | None = None
         self._disk: FileState | None = None  # the file as last loaded/saved (see save)
+        self._copies: dict[str, FileState] = {}  # other files this library saved (save-as)
         self._queries = libqueries.QueryCache()
 
     # ------------------------------------------------------------------ construction
@@ -378,7 +380,7 @@ class Library:
     @path.setter
     def path(self, value: str | os.PathLike[str] | None) -> None:
         self._path = None if value is None else Path(value)
-        self._disk = None
+        self._disk = None if value is None else self._copies.get(os.path.realpath(value))
 
     @property
     def file(self) -> Path | None:
@@ -408,9 +410,10 @@ class Library:
         """Write the library atomically (a crash leaves the previous file intact), under the
         file's lock; returns the file written (a symlink's target: the link stays a link).
 
-        `path`: defaults to `lib.path`; sets `lib.path` when it was unset. Saving over the
-        library's own file when that file changed on disk since it was loaded or last saved
-        (another scan or notebook wrote it) raises LibraryChangedError and writes nothing;
+        `path`: defaults to `lib.path`; sets `lib.path` when it was unset. A library replaces
+        only files it read or wrote itself, and only when they did not change on disk since
+        (another scan or notebook wrote them): otherwise LibraryChangedError, or for an existing
+        file this library never read nor wrote LibraryExistsError, and nothing is written;
         `overwrite=True` replaces it anyway. `vectors="list"` writes plain number lists
         (bigger, slower) for other tools. `timeout`: seconds to wait for the lock.
         """
@@ -420,21 +423,20 @@ class Library:
         target = Path(path) if path is not None else self._path
         assert target is not None
         own = self._path is None or same_file(target, self._path)
+        key = os.path.realpath(target)
         with library_lock(target, timeout):
-            disk = self._disk
-            if own and not overwrite and disk is not None and changed_on_disk(target, disk):
-                msg = (
-                    f"library {str(target)!r} changed on disk since this library was loaded "
-                    "(another scan or notebook saved it); nothing was written. Load it "
-                    "again and redo your changes, or save(overwrite=True) to replace it"
-                )
-                raise LibraryChangedError(msg)
+            known = self._disk if own else self._copies.get(key)
+            if not overwrite and os.path.lexists(target):
+                _check_replace(target, known)
             digest = hashlib.sha256()
             chunks = hashing(libformat.iter_library(self._data(), vectors), digest)
             written = atomic_write_bytes(target, chunks)
+            state = file_state(written, digest.hexdigest())
             if own:
                 self._path = self._path or target
-                self._disk = file_state(written, digest.hexdigest())
+                self._disk = state
+            elif state is not None:
+                self._copies[key] = state
         return written
 
     def describe(self) -> str:
@@ -452,3 +454,21 @@ class Library:
         if self.failures:
             lines.append(f"{len(self.failures)} files could not be read (see lib.failures)")
         return "\n".join(lines)
+
+
+def _check_replace(target: Path, known: FileState | None) -> None:
+    """Refuse to replace a file this library did not write, or one changed since it did."""
+    if known is None:
+        msg = (
+            f"library {str(target)!r} already exists and this library did not come from it; "
+            "nothing was written. Load it with Library.load to add to it, or "
+            "save(..., overwrite=True) to replace it"
+        )
+        raise LibraryExistsError(msg)
+    if changed_on_disk(target, known):
+        msg = (
+            f"library {str(target)!r} changed on disk since this library was loaded "
+            "(another scan or notebook saved it); nothing was written. Load it "
+            "again and redo your changes, or save(overwrite=True) to replace it"
+        )
+        raise LibraryChangedError(msg)
