@@ -39,7 +39,7 @@ import vectorvision_widget.scanning.ray as distributed  # noqa: E402
 from vectorvision_widget.library.store import Library  # noqa: E402
 from vectorvision_widget.models.encoders import Encoders  # noqa: E402
 from vectorvision_widget.models.keywords import KeywordTagger  # noqa: E402
-from vectorvision_widget.scanning.local import scan as scan_local  # noqa: E402
+from vectorvision_widget.scanning.engines import scan as scan_local  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchutil, also under runpy
 from benchutil import blas_kernel as blas  # noqa: E402

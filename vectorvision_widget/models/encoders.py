@@ -69,7 +69,7 @@ ImageInput = Image.Image | str | os.PathLike[str]
 
 
 def _l2_normalise(x: np.ndarray) -> np.ndarray:
-    return l2_normalise(x, check_finite=False, what="embeddings")
+    return np.asarray(l2_normalise(x, check_finite=False, what="embeddings"), np.float32)
 
 
 def _check_contract(path: Path, io: OnnxIO, spec: ModelSpec) -> None:
@@ -350,8 +350,9 @@ class Encoders:
         sig, dino = self._preprocessing
         return model_input.preprocess(img, sig), model_input.preprocess(img, dino)
 
-    def load_image(self, source: ImageInput) -> Image.Image:
-        """Decode a path or PIL image for the models (JPEG draft at the size they need)."""
+    def load_image(self, source: _images.ImageSource) -> Image.Image:
+        """Decode a path, bytes, a file object or a PIL image for the models (JPEG draft at the
+        size they need)."""
         return model_input.load_for_models(
             source, *self._preprocessing, max_pixels=self.max_pixels, pixel_budget=self.pixel_budget
         )
@@ -480,7 +481,7 @@ def _models_present(folder: Path) -> list[str]:
     """Registry models whose files are all in `folder` (for the 'lacks' message)."""
     from vectorvision_widget.models.specs import SEMANTIC_MODELS, VISUAL_MODELS
 
-    every = [*VISUAL_MODELS.values(), *SEMANTIC_MODELS.values()]
+    every: list[VisualModel | SemanticModel] = [*VISUAL_MODELS.values(), *SEMANTIC_MODELS.values()]
     return [m.name for m in every if all((folder / f).is_file() for f in m.files)]
 
 

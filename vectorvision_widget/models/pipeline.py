@@ -109,7 +109,7 @@ class Pipeline(Generic[T, R]):
             item = next(queue, _END)
             if item is _END:
                 return False
-            pending.append((item, pool.submit(self.prepare, item)))  # type: ignore[arg-type]
+            pending.append((item, pool.submit(self.prepare, item)))
             return True
 
         try:
