@@ -804,11 +804,9 @@ def test_ctrl_c_at_any_line_of_the_scan_leaves_the_library_consistent(
         os.utime(p, (5, 5))  # changed: re-embedded
     (root / "img04.jpg").unlink()  # gone: removed
     save(photo(48, 36, 999), root / "new.jpg")  # new: added
-    modules = tuple(
-        f"{os.sep}{name}.py"
-        for name in ("scanning/procedure", "scanning/plan", "scanning/local", "scanning/files")
-        + ("models/pipeline", "scanning/walk")
-    )
+    names = ["procedure", "plan", "local", "files", "walk"]
+    paths = [f"scanning/{n}" for n in names] + ["models/pipeline"]
+    modules = tuple(f"{os.sep}{p.replace('/', os.sep)}.py" for p in paths)
     total = 0
 
     def counter(frame: Any, event: str, arg: Any) -> Any:
