@@ -195,3 +195,36 @@ def test_encoders_load_resolves_the_folder_once_and_reads_the_manifest_once(
     enc.provenance()
     enc.model_sha256(enc.meaning.text.filename)
     assert lookups == [folder] and reads == [str(folder / "manifest.json")]
+
+
+def test_a_layout_is_one_job_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SOM trains on the layout job's own thread (no second thread, no FitHandle), and the
+    job's cancel event stops it."""
+    import threading
+    from concurrent.futures import CancelledError
+
+    import vectorvision_widget.widget.mapdata as mapdata
+
+    names: list[str] = []
+    real = mapdata.train_layout
+
+    def spy(X: Any, grid: Any, on_cells: Any, stop: threading.Event) -> Any:
+        def frame(cells: Any, epoch: int, n_epochs: int) -> None:
+            names.append(threading.current_thread().name)
+            names.extend(t.name for t in threading.enumerate() if t.name == "vectorvision-som")
+            on_cells(cells, epoch, n_epochs)
+
+        return real(X, grid, frame, stop)
+
+    monkeypatch.setattr(mapdata, "train_layout", spy)
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(300, 8)).astype(np.float32)
+    lib = Library.from_arrays([f"/nowhere/{i}.jpg" for i in range(300)], feats, feats[:, :6])
+    w = vv.VectorVision(lib)
+    assert w.wait(120)
+    assert names and set(names) == {"vv-layout"}
+    w.close()
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(CancelledError):
+        real(feats, (20, 20), lambda *a: None, stop)

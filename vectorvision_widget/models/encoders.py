@@ -283,12 +283,12 @@ class Encoders:
 
     def _dim(self, key: str, spec: ModelSpec) -> int:
         """Embedding size from the graph's output shape, else from one run on a blank image."""
-        if self._dims[key] is None:
+        dim = self._dims[key]
+        if dim is None:
             size = spec.preprocess.output_size if spec.preprocess else 224
-            self._dims[key] = int(
-                self._run(spec, np.zeros((1, 3, size, size), np.float32)).shape[1]
-            )
-        return int(self._dims[key])  # type: ignore[arg-type]
+            dim = int(self._run(spec, np.zeros((1, 3, size, size), np.float32)).shape[1])
+            self._dims[key] = dim
+        return dim
 
     @property
     def feature_dim(self) -> int:
