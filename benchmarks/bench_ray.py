@@ -1,6 +1,6 @@
 """Local scan vs the Ray Data scan on the same JPEGs and the same machine, same run.
 
-(a) local: `analyzer.scan` (threaded decode overlapped with batched inference);
+(a) local: `vv.scan` (threaded decode overlapped with batched inference);
 (b) Ray, 1 encoder actor; (c) Ray, 2 encoder actors — each a full scan into a fresh library
 (read + hash + decode + colours + preprocess + both models + keywords + inserts), walk included.
 Connecting to / starting Ray is done once before and reported apart; every Ray scan pays its own

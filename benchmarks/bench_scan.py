@@ -2,7 +2,7 @@
 
 (a) encoders alone: `encode_pixels` on already decoded + preprocessed tensors, in batches, plus
     keyword tagging (what a scan could reach if decoding were free);
-(b) end to end: `analyzer.scan` into a fresh library (read + hash + decode + colours + preprocess
+(b) end to end: `vv.scan` into a fresh library (read + hash + decode + colours + preprocess
     + both models + keywords + library inserts).
 The ratio (b)/(a) is the issue's goal: >= 0.85 (decoding hidden behind inference).
 

@@ -135,7 +135,8 @@ class Engine(Protocol):
 
     def run(self, work: Work, results: Results) -> None:
         """Prepare and embed `work.files`, delivering each file once, in order, to `results`
-        (`embedded` in batches, `failed`, then `examined` per file). Adds engine timings to
+        (`embedded` in batches, or `tag` a batch and `store` each file; `failed`; then
+        `examined` per file). Adds engine timings to
         `results.timings` (`decode_s`, `decode_wait_s`, `inference_s`; the procedure keeps
         `keywords_s`) and intervals to `results.trace` when tracing. May raise
         KeyboardInterrupt: what was delivered stays."""
@@ -164,24 +165,32 @@ class Results:
         self.done = 0
 
     def embedded(self, batch: Sequence[Embedded]) -> None:
-        """Tag a batch (timed as `keywords_s`) and upsert each file; refused rows are failures."""
+        """Tag a batch and store each file (`tag`, then `store` per file)."""
+        for item, keywords in zip(batch, self.tag(batch), strict=True):
+            self.store(item, keywords)
+
+    def tag(self, batch: Sequence[Embedded]) -> list[list[dict[str, Any]]]:
+        """Keywords of each file of a batch, in one call (timed as `keywords_s`)."""
         if not batch:
-            return
+            return []
         t0 = time.perf_counter()
         tags = self.tagger.tag(np.stack([e.features for e in batch]))
         self.timings["keywords_s"] += time.perf_counter() - t0
-        for item, keywords in zip(batch, tags, strict=True):
-            prepared = item.prepared
-            existed = self.lib.row_of(prepared.path) is not None
-            try:
-                record = {**prepared.record, "keywords": keywords}
-                self.lib.upsert(record, item.features, item.visual)
-            except ValueError as exc:  # e.g. a model that returned NaN for this one image
-                self.failed(Failure(prepared.path, f"cannot store its vectors ({exc})"))
-                continue
-            (self.report.updated if existed else self.report.added).append(prepared.path)
-            if self.thumbs is not None:
-                self.thumbs.add(prepared)
+        return tags
+
+    def store(self, item: Embedded, keywords: list[dict[str, Any]]) -> None:
+        """Upsert one file (one complete row) and its thumbnails; a refused row is a failure."""
+        prepared = item.prepared
+        existed = self.lib.row_of(prepared.path) is not None
+        try:
+            record = {**prepared.record, "keywords": keywords}
+            self.lib.upsert(record, item.features, item.visual)
+        except ValueError as exc:  # e.g. a model that returned NaN for this one image
+            self.failed(Failure(prepared.path, f"cannot store its vectors ({exc})"))
+            return
+        (self.report.updated if existed else self.report.added).append(prepared.path)
+        if self.thumbs is not None:
+            self.thumbs.add(prepared)
 
     def failed(self, failure: Failure) -> None:
         """Note a failed file; a record of a file that changed into something unreadable goes."""

@@ -430,12 +430,12 @@ class RayEngine:
 
 
 def _deliver(batch: dict[str, np.ndarray], results: Results, stats: _Stats) -> None:
-    """One result batch of the stream to the procedure: the embedded files, then each file's
-    failure (if any) and progress, in file order."""
+    """One result batch of the stream to the procedure, tagged at once, then file by file in
+    file order (stored or failed, then progress: a Ctrl-C from a progress callback keeps
+    exactly the files that were reported)."""
     n = len(batch["path"])
-    embedded = []
+    embedded: dict[int, Embedded] = {}
     for i in range(n):
-        stats.note(batch, i)
         if batch["error"][i]:
             continue
         raw = batch["thumbs"][i]
@@ -447,11 +447,14 @@ def _deliver(batch: dict[str, np.ndarray], results: Results, stats: _Stats) -> N
             float(batch["t1"][i] - batch["t0"][i]),
             pickle.loads(raw) if len(raw) else {},
         )
-        embedded.append(Embedded(prepared, batch["features"][i], batch["visual"][i]))
-    results.embedded(embedded)
+        embedded[i] = Embedded(prepared, batch["features"][i], batch["visual"][i])
+    tags = dict(zip(embedded, results.tag(list(embedded.values())), strict=True))
     for i in range(n):
+        stats.note(batch, i)
         shown = str(batch["shown"][i])
-        if batch["error"][i]:
+        if i in embedded:
+            results.store(embedded[i], tags[i])
+        else:
             results.failed(Failure(shown, str(batch["error"][i]), bool(batch["kept"][i])))
         results.examined(shown)
 
