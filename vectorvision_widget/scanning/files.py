@@ -85,7 +85,7 @@ class Prepared:
     siglip: np.ndarray  #: (3, 224, 224) float32
     dino: np.ndarray  #: (3, 224, 224) float32
     seconds: float  #: worker time spent reading, hashing, decoding and preprocessing
-    thumbs: dict[str, bytes] = field(default_factory=dict)  #: scan-time thumbnails (thumbcache)
+    thumbs: dict[str, bytes] = field(default_factory=dict)  #: scan-time thumbnails (thumbs.cache)
 
 
 def _display_size(img: Image.Image) -> tuple[int, int]:
@@ -149,7 +149,7 @@ def prepare_file(
 
     Never raises for a bad file: returns a `Failure` (read errors: `kept=True`, the record of a
     file that cannot be read right now stays). `max_pixels` defaults to the encoders' limit;
-    `thumbs(img, path)` may return scan-time thumbnails (see thumbcache) kept in `Prepared.thumbs`.
+    `thumbs(img, path)` may return scan-time thumbnails (see thumbs.cache) kept in `Prepared.thumbs`.
     """
     t0 = time.perf_counter()
     if isinstance(st, os.stat_result):
