@@ -149,7 +149,7 @@ def prepare_file(
 
     Never raises for a bad file: returns a `Failure` (read errors: `kept=True`, the record of a
     file that cannot be read right now stays). `max_pixels` defaults to the encoders' limit;
-    `thumbs(img, path)` may return scan-time thumbnails (see thumbs.cache) kept in `Prepared.thumbs`.
+    `thumbs(img, path)` may return scan-time thumbnails (`thumbs.cache`) kept in `Prepared.thumbs`.
     """
     t0 = time.perf_counter()
     if isinstance(st, os.stat_result):
