@@ -1,6 +1,6 @@
 """Local scan vs the Ray Data scan on the same JPEGs and the same machine, same run.
 
-(a) local: `analyzer.scan` (threaded decode overlapped with batched inference);
+(a) local: `vv.scan` (threaded decode overlapped with batched inference);
 (b) Ray, 1 encoder actor; (c) Ray, 2 encoder actors — each a full scan into a fresh library
 (read + hash + decode + colours + preprocess + both models + keywords + inserts), walk included.
 Connecting to / starting Ray is done once before and reported apart; every Ray scan pays its own
@@ -39,7 +39,7 @@ import vectorvision_widget.scanning.ray as distributed  # noqa: E402
 from vectorvision_widget.library.store import Library  # noqa: E402
 from vectorvision_widget.models.encoders import Encoders  # noqa: E402
 from vectorvision_widget.models.keywords import KeywordTagger  # noqa: E402
-from vectorvision_widget.scanning.local import scan as scan_local  # noqa: E402
+from vectorvision_widget.scanning.engines import scan as scan_local  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling benchutil, also under runpy
 from benchutil import blas_kernel as blas  # noqa: E402

@@ -86,7 +86,7 @@ def prepare(images: Path, work: Path, n: int) -> Path:
 
     from vectorvision_widget.library.store import Library
     from vectorvision_widget.models.encoders import Encoders
-    from vectorvision_widget.scanning.local import scan
+    from vectorvision_widget.scanning.engines import scan
 
     if work.exists():
         shutil.rmtree(work)

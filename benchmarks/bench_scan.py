@@ -2,7 +2,7 @@
 
 (a) encoders alone: `encode_pixels` on already decoded + preprocessed tensors, in batches, plus
     keyword tagging (what a scan could reach if decoding were free);
-(b) end to end: `analyzer.scan` into a fresh library (read + hash + decode + colours + preprocess
+(b) end to end: `vv.scan` into a fresh library (read + hash + decode + colours + preprocess
     + both models + keywords + library inserts).
 The ratio (b)/(a) is the issue's goal: >= 0.85 (decoding hidden behind inference).
 
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from vectorvision_widget.library.store import Library  # noqa: E402
 from vectorvision_widget.models.encoders import Encoders  # noqa: E402
 from vectorvision_widget.models.keywords import KeywordTagger  # noqa: E402
-from vectorvision_widget.scanning.local import scan  # noqa: E402
+from vectorvision_widget.scanning.engines import scan  # noqa: E402
 
 NEEDED = ("dinov2_small.onnx", "siglip_vision.onnx", "siglip_text.onnx", "siglip_tokenizer.json")
 SIZES = [(1280, 960), (2048, 1536), (3024, 2016), (4000, 3000)]  # 1.2, 3.1, 6.1, 12 MP

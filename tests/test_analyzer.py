@@ -21,7 +21,9 @@ from PIL import Image
 import vectorvision_widget.models.keywords as keywords_module
 from vectorvision_widget.library.store import Library
 from vectorvision_widget.models.keywords import KeywordTagger
-from vectorvision_widget.scanning.local import Failure, ScanReport, scan
+from vectorvision_widget.scanning.engines import scan
+from vectorvision_widget.scanning.files import Failure
+from vectorvision_widget.scanning.procedure import ScanReport
 
 LABELS = ["red", "green", "blue", "a car", "a yellow flower", "grey wall", "the sea"]
 SCALE, BIAS = 117.330765, -12.932437  # exp(logit_scale), logit_bias of siglip-base-patch16-224
@@ -713,7 +715,7 @@ def test_fifos_and_sockets_are_never_opened(
 def test_a_file_replaced_by_a_fifo_after_the_walk_is_a_failure(
     tmp_path: Path, encoders: Any
 ) -> None:
-    from vectorvision_widget.scanning.local import prepare_file
+    from vectorvision_widget.scanning.files import prepare_file
 
     path = tmp_path / "x.jpg"
     save(photo(40, 30, 1), path)
@@ -759,7 +761,7 @@ def test_a_big_non_image_is_refused_from_its_header(tmp_path: Path, encoders: An
 def test_interrupt_during_the_walk_changes_nothing(
     tmp_path: Path, encoders: Any, tagger: KeywordTagger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import vectorvision_widget.scanning.local as analyzer
+    import vectorvision_widget.scanning.plan as analyzer
 
     root = tmp_path / "photos"
     _small_folder(root, 2)
@@ -802,7 +804,9 @@ def test_ctrl_c_at_any_line_of_the_scan_leaves_the_library_consistent(
         os.utime(p, (5, 5))  # changed: re-embedded
     (root / "img04.jpg").unlink()  # gone: removed
     save(photo(48, 36, 999), root / "new.jpg")  # new: added
-    modules = ("analyzer.py", "scanfile.py", "pipeline.py", "walk.py")
+    names = ["procedure", "plan", "local", "files", "walk"]
+    paths = [f"scanning/{n}" for n in names] + ["models/pipeline"]
+    modules = tuple(f"{os.sep}{p.replace('/', os.sep)}.py" for p in paths)
     total = 0
 
     def counter(frame: Any, event: str, arg: Any) -> Any:

@@ -22,7 +22,7 @@ import vectorvision_widget.scanning.ray as distributed
 from vectorvision_widget.errors import ModelError
 from vectorvision_widget.library.store import Library
 from vectorvision_widget.models.keywords import KeywordTagger
-from vectorvision_widget.scanning.local import scan as scan_local
+from vectorvision_widget.scanning.engines import scan as scan_local
 
 LABELS = ["red", "green", "blue", "a car", "a yellow flower", "grey wall", "the sea"]
 FACTS = ("color", "palette", "width", "height", "size", "mtime", "sha256")
@@ -211,7 +211,7 @@ def test_ctrl_c_then_incremental_rescans(
 
 def test_actor_refuses_models_that_differ_from_the_drivers(setup: dict[str, Any]) -> None:
     enc = setup["enc"]
-    spec = distributed._spec(enc)
+    spec = distributed.WorkerModels.of(enc)
     wrong = {k: {**v, "sha256": "0" * 64} for k, v in enc.provenance().items()}
     with pytest.raises(ModelError, match="every node must read the same models folder"):
         distributed._EncoderActor(spec, wrong, ["cpu"], 1)

@@ -16,7 +16,7 @@ import vectorvision_widget.models.keywords as keywords_module
 import vectorvision_widget.thumbs.cache as thumbcache
 import vectorvision_widget.thumbs.tiles as thumbnails
 from vectorvision_widget.library.store import Library
-from vectorvision_widget.scanning.local import scan
+from vectorvision_widget.scanning.engines import scan
 from vectorvision_widget.thumbs.cache import (
     MID_SIZE,
     TILE_PX,

@@ -29,7 +29,7 @@ _LAZY = {
     "LibraryExistsError": "library.store",
     "LibraryLockedError": "library.store",
     "scan": "scanning.engines",
-    "ScanReport": "scanning.local",
+    "ScanReport": "scanning.procedure",
     "SOM": "som.map",
     "grid_cells": "som.layout",
     "default_grid_shape": "som.layout",
@@ -89,7 +89,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from vectorvision_widget.models.specs import resolve_models_dir
     from vectorvision_widget.neighbours import neighbour_table
     from vectorvision_widget.scanning.engines import scan
-    from vectorvision_widget.scanning.local import ScanReport
+    from vectorvision_widget.scanning.procedure import ScanReport
     from vectorvision_widget.som.layout import default_grid_shape, grid_cells
     from vectorvision_widget.som.map import SOM
     from vectorvision_widget.widget.widget import VectorVision

@@ -14,7 +14,10 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vectorvision_widget.scanning.procedure import ScanReport
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -116,75 +119,48 @@ def library_lock(path: Path) -> Iterator[Path]:
 # --------------------------------------------------------------------------- scan
 
 
-def _prune(lib: Any, report: Any) -> list[str]:
-    """--prune: forget the records kept for offline folders whose files are really absent."""
-    from vectorvision_widget.scanning.local import _under
-
-    gone: list[str] = []
+def _print_report(report: ScanReport, pruned: list[str]) -> None:
+    if pruned:
+        print(f"pruned {len(pruned)} records of offline {report.folder}")
+    print(report.summary())
     for failure in report.failed:
-        if not failure.kept:
-            continue
-        gone += [p for p in lib.paths if _under(p, failure.path) and not os.path.lexists(p)]
-    if report.offline and report.folder in lib.roots:
-        lib.roots.remove(report.folder)
-    lib.remove(gone)
-    return gone
-
-
-def _save(lib: Any, library: Path, why: str = "") -> None:
-    lib.save(library)
-    print(f"saved {len(lib)} images to {library}{why}")
+        print(f"  failed: {failure.path}: {failure.error}", file=sys.stderr)
 
 
 def _scan(args: argparse.Namespace) -> int:
     from vectorvision_widget.library.store import Library
     from vectorvision_widget.models.encoders import Encoders
-    from vectorvision_widget.scanning.engines import scan
+    from vectorvision_widget.scanning.rescan import rescan
 
     _split_ray(args)
     folders, library = _validate_scan(args)
-    engine = "ray" if args.ray is not None else "local"
     with library_lock(library):
         lib = Library.load(library) if library.exists() else Library()
         if lib.path is None:
-            lib.path = library  # so the scan keeps its thumbnails beside it (thumbcache)
+            lib.path = library  # saves go there; the scan keeps its thumbnails beside it
         enc = Encoders.load(models_dir=args.models_dir, batch_size=args.batch_size)
-        loaded = lib.version
-        status = 0
-        try:
-            for folder in folders:
-                report = scan(
-                    folder,
-                    lib,
-                    encoders=enc,
-                    force=args.force,
-                    engine=engine,
-                    ray_address=args.ray or None,
-                    progress=not args.quiet,
-                )
-                if args.prune:
-                    pruned = _prune(lib, report)
-                    if pruned:
-                        print(f"pruned {len(pruned)} records of offline {report.folder}")
-                print(report.summary())
-                for failure in report.failed:
-                    print(f"  failed: {failure.path}: {failure.error}", file=sys.stderr)
-                if report.interrupted:
-                    status = EXIT_INTERRUPTED
-                    break
-        except KeyboardInterrupt:
-            status = EXIT_INTERRUPTED
-        except Exception as exc:
-            if lib.version == loaded:  # nothing changed: nothing to save
-                raise
-            print(f"error: {exc}", file=sys.stderr)
-            _save(lib, library, " — the work done before the error is kept")
-            return EXIT_USAGE
-        if status == EXIT_INTERRUPTED:
-            _save(lib, library, " — interrupted: the work done so far is kept; rerun to finish")
-            return status
-        _save(lib, library)
-    return status
+        done = rescan(
+            lib,
+            enc,
+            folders,
+            force=args.force,
+            engine="ray" if args.ray is not None else "local",
+            ray_address=args.ray or None,
+            prune=args.prune,
+            progress=not args.quiet,
+            on_report=_print_report,
+        )
+    why = ""
+    if done.error is not None:
+        print(f"error: {done.error}", file=sys.stderr)
+        why = " — the work done before the error is kept"
+    elif done.interrupted:
+        why = " — interrupted: the work done so far is kept; rerun to finish"
+    if done.saved is not None:
+        print(f"saved {len(lib)} images to {library}{why}")
+    if done.error is not None:
+        return EXIT_USAGE
+    return EXIT_INTERRUPTED if done.interrupted else 0
 
 
 def _info(args: argparse.Namespace) -> int:

@@ -27,11 +27,10 @@ import vectorvision_widget.images.decode as _images
 import vectorvision_widget.images.preprocess as model_input
 from vectorvision_widget.errors import ModelError
 from vectorvision_widget.models.manifest import (
-    MANIFEST_FILENAME,
     calibration,
-    read_manifest,
+    load_manifest,
     selection,
-    verify_against_manifest,
+    verify_file,
 )
 from vectorvision_widget.models.onnx_header import OnnxIO, read_io
 from vectorvision_widget.models.runtime import (
@@ -69,7 +68,7 @@ ImageInput = Image.Image | str | os.PathLike[str]
 
 
 def _l2_normalise(x: np.ndarray) -> np.ndarray:
-    return l2_normalise(x, check_finite=False, what="embeddings")
+    return np.asarray(l2_normalise(x, check_finite=False, what="embeddings"), np.float32)
 
 
 def _check_contract(path: Path, io: OnnxIO, spec: ModelSpec) -> None:
@@ -136,6 +135,7 @@ class Encoders:
         look: VisualModel | None = None,
         meaning: SemanticModel | None = None,
         pixel_budget: int | None = _images.DEFAULT_PIXEL_BUDGET,
+        manifest: dict[str, Any] | None = None,
     ) -> None:
         self.folder = folder
         self.batch_size = batch_size
@@ -155,6 +155,7 @@ class Encoders:
             "visual": _static_dim(io[dino.filename], dino.embedding_output),
         }
         self._sha: dict[str, str] = {}
+        self._manifest = manifest  # read once by load(); hashes are checked against it
 
     # ------------------------------------------------------------------ loading
 
@@ -189,7 +190,7 @@ class Encoders:
         if not folder.is_dir():
             msg = f"models folder {folder.resolve()} does not exist; {FETCH_HINT}"
             raise ModelError(msg)
-        manifest = read_manifest(folder)
+        manifest = load_manifest(folder)  # the one read of manifest.json
         recorded = selection(manifest)
         look = visual_model(visual or recorded[0])
         meaning = semantic_model(semantic or recorded[1])
@@ -229,6 +230,7 @@ class Encoders:
             look=look,
             meaning=meaning,
             pixel_budget=pixel_budget,
+            manifest=manifest,
         )
         text = meaning.text
         feat_text = _static_dim(io[text.filename], text.embedding_output)
@@ -239,9 +241,9 @@ class Encoders:
                 f"come from the same SigLIP; {REFETCH_HINT}"
             )
             raise ModelError(msg)
-        if (folder / MANIFEST_FILENAME).exists():
+        if manifest is not None:
             for name in names:  # a manifest promises hashes: hold the files to them now
-                enc._sha[name] = verify_against_manifest(folder, name)
+                enc._sha[name] = verify_file(folder, name, manifest)
         _warn_int8_on_cuda(manifest, chosen, meaning.vision.filename)
         return enc
 
@@ -281,12 +283,12 @@ class Encoders:
 
     def _dim(self, key: str, spec: ModelSpec) -> int:
         """Embedding size from the graph's output shape, else from one run on a blank image."""
-        if self._dims[key] is None:
+        dim = self._dims[key]
+        if dim is None:
             size = spec.preprocess.output_size if spec.preprocess else 224
-            self._dims[key] = int(
-                self._run(spec, np.zeros((1, 3, size, size), np.float32)).shape[1]
-            )
-        return int(self._dims[key])  # type: ignore[arg-type]
+            dim = int(self._run(spec, np.zeros((1, 3, size, size), np.float32)).shape[1])
+            self._dims[key] = dim
+        return dim
 
     @property
     def feature_dim(self) -> int:
@@ -300,7 +302,7 @@ class Encoders:
 
     def _sha256(self, filename: str) -> str:
         if filename not in self._sha:
-            self._sha[filename] = _verify(self.folder, filename)
+            self._sha[filename] = verify_file(self.folder, filename, self._manifest)
         return self._sha[filename]
 
     def model_sha256(self, filename: str) -> str:
@@ -350,8 +352,9 @@ class Encoders:
         sig, dino = self._preprocessing
         return model_input.preprocess(img, sig), model_input.preprocess(img, dino)
 
-    def load_image(self, source: ImageInput) -> Image.Image:
-        """Decode a path or PIL image for the models (JPEG draft at the size they need)."""
+    def load_image(self, source: _images.ImageSource) -> Image.Image:
+        """Decode a path, bytes, a file object or a PIL image for the models (JPEG draft at the
+        size they need)."""
         return model_input.load_for_models(
             source, *self._preprocessing, max_pixels=self.max_pixels, pixel_budget=self.pixel_budget
         )
@@ -480,9 +483,5 @@ def _models_present(folder: Path) -> list[str]:
     """Registry models whose files are all in `folder` (for the 'lacks' message)."""
     from vectorvision_widget.models.specs import SEMANTIC_MODELS, VISUAL_MODELS
 
-    every = [*VISUAL_MODELS.values(), *SEMANTIC_MODELS.values()]
+    every: list[VisualModel | SemanticModel] = [*VISUAL_MODELS.values(), *SEMANTIC_MODELS.values()]
     return [m.name for m in every if all((folder / f).is_file() for f in m.files)]
-
-
-def _verify(folder: Path, filename: str) -> str:
-    return verify_against_manifest(folder, filename)

@@ -55,7 +55,13 @@ def read_manifest(models_dir: str | os.PathLike[str] | None = None) -> dict[str,
     path, variant, sha256, size; "models" (when present) maps role -> model name. Raises ModelError
     naming the file when it cannot be used.
     """
-    path = resolve_models_dir(models_dir) / MANIFEST_FILENAME
+    return load_manifest(resolve_models_dir(models_dir))
+
+
+def load_manifest(folder: Path) -> dict[str, Any] | None:
+    """`read_manifest` of a folder already resolved (`resolve_models_dir`): one read of its
+    manifest.json; `Encoders.load` reads it once and hands the result on."""
+    path = folder / MANIFEST_FILENAME
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -149,12 +155,16 @@ def verify_against_manifest(models_dir: str | os.PathLike[str] | None, filename:
     Without a manifest (or an entry for the file) the hash is only computed, for provenance.
     """
     folder = resolve_models_dir(models_dir)
+    return verify_file(folder, filename, load_manifest(folder))
+
+
+def verify_file(folder: Path, filename: str, manifest: dict[str, Any] | None) -> str:
+    """`verify_against_manifest` with the folder resolved and its manifest already read."""
     path = folder / filename
     if not path.is_file():
         msg = f"{path} is missing; run `vectorvision fetch-models` or copy the file into {folder}"
         raise ModelError(msg)
     got = cached_sha256(path)
-    manifest = read_manifest(folder)
     entry = (manifest or {"files": {}})["files"].get(filename)
     expected = entry.get("sha256") if isinstance(entry, dict) else None
     if expected and expected != got:

@@ -5,7 +5,7 @@ per-image cost, so files are read, decoded and preprocessed in a small thread po
 numpy release the GIL) while the calling thread runs batched inference (onnxruntime releases it
 too). At most `in_flight` items are prepared ahead (default `2 * workers + batch_size`), so memory
 stays bounded whatever the number of files. Results are consumed in input order, which keeps
-scans deterministic. Used by `analyzer` (the scan) and `Encoders.embed_images`.
+scans deterministic. Used by the local scan engine (`scanning.local`) and `Encoders.embed_images`.
 
 Interrupts: a KeyboardInterrupt (or any exception) raised by a callback or by `prepare` stops the
 pipeline; queued work is cancelled and the decode threads are joined before it propagates.
@@ -109,7 +109,7 @@ class Pipeline(Generic[T, R]):
             item = next(queue, _END)
             if item is _END:
                 return False
-            pending.append((item, pool.submit(self.prepare, item)))  # type: ignore[arg-type]
+            pending.append((item, pool.submit(self.prepare, item)))
             return True
 
         try:

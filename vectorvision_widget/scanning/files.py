@@ -15,18 +15,20 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from PIL import Image
 
 import vectorvision_widget.images.colors as colors
 from vectorvision_widget.images.decode import (
-    DEFAULT_MAX_PIXELS,
     ImageDecodeError,
     open_regular,
     probe,
 )
+
+if TYPE_CHECKING:
+    from vectorvision_widget.models.encoders import Encoders
 
 #: Files bigger than this have their image header checked before the whole file is read.
 HEADER_FIRST_BYTES = 16 * 1024 * 1024
@@ -53,6 +55,18 @@ def library_stores_any_path() -> bool:
         return False
 
 
+class FileStat(NamedTuple):
+    """What a scan keeps of a file's stat: the record's `size` and `mtime` (the incremental
+    rule compares them). Plain values, so it travels to Ray workers as the driver saw it."""
+
+    size: int
+    mtime: float
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileStat:
+        return cls(int(st.st_size), float(st.st_mtime))
+
+
 @dataclass(frozen=True)
 class Failure:
     """One file (or folder) that could not be indexed, and why. `kept`: its record stays."""
@@ -71,7 +85,7 @@ class Prepared:
     siglip: np.ndarray  #: (3, 224, 224) float32
     dino: np.ndarray  #: (3, 224, 224) float32
     seconds: float  #: worker time spent reading, hashing, decoding and preprocessing
-    thumbs: dict[str, bytes] = field(default_factory=dict)  #: scan-time thumbnails (thumbcache)
+    thumbs: dict[str, bytes] = field(default_factory=dict)  #: scan-time thumbnails (thumbs.cache)
 
 
 def _display_size(img: Image.Image) -> tuple[int, int]:
@@ -118,26 +132,30 @@ def _read_regular(path: str, max_pixels: int | None) -> bytes:
 
 
 ThumbMaker = Callable[[Image.Image, str], dict[str, bytes]]
+#: (what, t0, t1) intervals of a traced scan: "decode", "inference", "inference@<node>"
+Trace = list[tuple[str, float, float]]
 
 
 def prepare_file(
     path: str,
-    st: os.stat_result,
-    encoders: Any,
+    st: FileStat | os.stat_result,
+    encoders: Encoders,
     *,
     max_pixels: int | None = None,
     thumbs: ThumbMaker | None = None,
-    trace: list | None = None,
+    trace: Trace | None = None,
 ) -> Prepared | Failure:
     """Read the file once, hash it, decode, extract colours, preprocess for both models.
 
     Never raises for a bad file: returns a `Failure` (read errors: `kept=True`, the record of a
     file that cannot be read right now stays). `max_pixels` defaults to the encoders' limit;
-    `thumbs(img, path)` may return scan-time thumbnails (see thumbcache) kept in `Prepared.thumbs`.
+    `thumbs(img, path)` may return scan-time thumbnails (`thumbs.cache`) kept in `Prepared.thumbs`.
     """
     t0 = time.perf_counter()
+    if isinstance(st, os.stat_result):
+        st = FileStat.of(st)
     if max_pixels is None:
-        max_pixels = getattr(encoders, "max_pixels", DEFAULT_MAX_PIXELS)
+        max_pixels = encoders.max_pixels
     why = storable(path)
     if why is not None:
         return Failure(shown(path), why)
@@ -163,8 +181,8 @@ def prepare_file(
             "palette": colors.palette(small, n=5),
             "width": width,
             "height": height,
-            "size": st.st_size,
-            "mtime": st.st_mtime,
+            "size": st.size,
+            "mtime": st.mtime,
             "sha256": hashlib.sha256(data).hexdigest(),
         }
     except ImageDecodeError as exc:

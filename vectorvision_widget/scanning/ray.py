@@ -4,15 +4,15 @@ Why this shape: the two encoders bound a scan to a few images/s per machine, so 
 the work must spread. Ray Data is an existing streaming engine (back-pressure, retries, actor pools,
 GPUs), so the only thing built here is the glue:
 
-- the driver walks the folders and applies the *same* incremental rules as the local scan
-  (`analyzer`), so only files that need embedding are sent;
+- this is an `Engine` of the one scan procedure (`procedure.run_scan`): the driver plans with the
+  same incremental rules as the local engine, so only files that need embedding are sent;
 - read + decode + colours + preprocessing run as Ray tasks (`Dataset.map`) on any node;
 - an actor pool embeds (`map_batches` with a callable class): each actor loads the ONNX files once
   from `models_dir`, a path every node must be able to read (checked against the driver's sha256,
   so different files at the same path never mix); one GPU per actor when the cluster has GPUs;
-- results stream back in file order (`iter_batches`) and are upserted, tagged and reported on the
-  driver as they arrive, with the local scan's progress bar, `on_progress` callback and per-file
-  failures. Ctrl-C stops the stream; everything that arrived stays in the library.
+- results stream back in file order (`iter_batches`) and go to the procedure's `Results` on the
+  driver as they arrive (tags, upserts, failures, progress, thumbnails: the same code as the
+  local engine). Ctrl-C stops the stream; everything that arrived stays in the library.
 
 Nothing else about the library changes: the result equals a local scan of the same files.
 """
@@ -26,30 +26,28 @@ import math
 import os
 import pickle
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
-from vectorvision_widget.library.store import Library
 from vectorvision_widget.models.keywords import KeywordTagger
-from vectorvision_widget.scanning.local import (
-    Failure,
-    Prepared,
+from vectorvision_widget.scanning.files import Failure, FileStat, Prepared, ThumbMaker, prepare_file
+from vectorvision_widget.scanning.procedure import (
+    Embedded,
     ProgressCallback,
-    ScanPlan,
+    Results,
     ScanReport,
-    apply_embedded,
-    apply_failure,
-    finish_scan,
-    make_tagger,
-    plan_scan,
-    resolve_root,
-    resolve_thumbs,
-    start_report,
+    ThumbSink,
+    Work,
+    run_scan,
 )
+
+if TYPE_CHECKING:
+    from vectorvision_widget.library.store import Library
+    from vectorvision_widget.models.encoders import Encoders
 
 #: Where Ray is asked to connect when no address is given (Ray's own variable).
 ADDRESS_ENV = "RAY_ADDRESS"
@@ -86,47 +84,71 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> str:
 
 # --------------------------------------------------------------------------- worker side
 
-_WORKER_ENCODERS: dict[tuple[Any, ...], Any] = {}
+
+@dataclass(frozen=True)
+class WorkerModels:
+    """What a worker needs to load the driver's encoders: plain, picklable, hashable values."""
+
+    models_dir: str
+    visual: str
+    semantic: str
+    max_pixels: int | None
+    pixel_budget: int | None
+
+    @classmethod
+    def of(cls, encoders: Encoders) -> WorkerModels:
+        return cls(
+            models_dir=str(Path(encoders.folder).absolute()),
+            visual=encoders.look.name,
+            semantic=encoders.meaning.name,
+            max_pixels=encoders.max_pixels,
+            pixel_budget=encoders.pixel_budget,
+        )
+
+    def load(self, **kwargs: Any) -> Encoders:
+        """`Encoders.load` of the driver's models folder and model choice, on a worker."""
+        from vectorvision_widget.models.encoders import Encoders
+
+        return Encoders.load(
+            self.models_dir,
+            visual=self.visual,
+            semantic=self.semantic,
+            max_pixels=self.max_pixels,
+            pixel_budget=self.pixel_budget,
+            **kwargs,
+        )
 
 
-def _load_encoders(spec: dict[str, Any], **kwargs: Any) -> Any:
-    """`Encoders.load` of the driver's models folder and model choice, on a worker."""
-    from vectorvision_widget.models.encoders import Encoders
-
-    limits = {k: spec[k] for k in ("max_pixels", "pixel_budget") if k in spec}
-    return Encoders.load(
-        spec["models_dir"], visual=spec["visual"], semantic=spec["semantic"], **limits, **kwargs
-    )
+_WORKER_ENCODERS: dict[WorkerModels, Encoders] = {}
 
 
-def _worker_encoders(spec: dict[str, Any]) -> Any:
+def _worker_encoders(spec: WorkerModels) -> Encoders:
     """Encoders for decoding/preprocessing in a worker: loaded once per process, no sessions."""
-    key = tuple(sorted(spec.items()))
-    enc = _WORKER_ENCODERS.get(key)
+    enc = _WORKER_ENCODERS.get(spec)
     if enc is None:
-        enc = _WORKER_ENCODERS[key] = _load_encoders(spec)
+        enc = _WORKER_ENCODERS[spec] = spec.load()
     return enc
 
 
-def _blank(enc: Any) -> tuple[np.ndarray, np.ndarray]:
+def _blank(enc: Encoders) -> tuple[np.ndarray, np.ndarray]:
     """Preprocessed tensors of a blank image: the shapes every row carries."""
     from PIL import Image
 
     return enc.preprocess_image(Image.new("RGB", (8, 8)))
 
 
-def _prepare_row(row: dict[str, Any], *, spec: dict[str, Any], thumbs: Any) -> dict[str, Any]:
+def _prepare_row(
+    row: dict[str, Any], *, spec: WorkerModels, thumbs: ThumbMaker | None
+) -> dict[str, Any]:
     """Ray task: one file -> its record and both preprocessed tensors, or its failure.
 
     A failure carries zero tensors of the same shape, so every row has one schema and the
     failure travels in order to the driver (progress, report).
     """
-    from vectorvision_widget.scanning.local import prepare_file
-
     enc = _worker_encoders(spec)
     t0 = time.time()
-    st = SimpleNamespace(st_size=row["size"], st_mtime=row["mtime"])  # as the driver saw them
-    got = prepare_file(row["path"], st, enc, max_pixels=spec["max_pixels"], thumbs=thumbs)  # type: ignore[arg-type]
+    st = FileStat(row["size"], row["mtime"])  # as the driver saw them
+    got = prepare_file(row["path"], st, enc, max_pixels=spec.max_pixels, thumbs=thumbs)
     t1 = time.time()
     out: dict[str, Any] = {"path": row["path"], "t0": t0, "t1": t1}
     if isinstance(got, Failure):
@@ -157,21 +179,25 @@ class _EncoderActor:
     """Ray actor: the ONNX sessions of the driver's models, loaded once; embeds batches."""
 
     def __init__(
-        self, spec: dict[str, Any], provenance: dict[str, Any], providers: Any, threads: int
+        self,
+        spec: WorkerModels,
+        provenance: dict[str, dict[str, Any]],
+        providers: list[str],
+        threads: int,
     ) -> None:
         t0 = time.time()
         import ray
 
         from vectorvision_widget.errors import ModelError
 
-        self.enc = _load_encoders(spec, providers=providers, threads=threads)
+        self.enc = spec.load(providers=providers, threads=threads)
         ctx = ray.get_runtime_context()
         self.node, self.actor = ctx.get_node_id(), ctx.get_actor_id()
         got = {k: v.get("sha256") for k, v in self.enc.provenance().items()}
         want = {k: v.get("sha256") for k, v in provenance.items()}
         if got != want:
             msg = (
-                f"node {self.node}: the models in {spec['models_dir']} are not the driver's "
+                f"node {self.node}: the models in {spec.models_dir} are not the driver's "
                 f"files ({got} != {want}); every node must read the same models folder"
             )
             raise ModelError(msg)
@@ -205,12 +231,24 @@ class _EncoderActor:
 # --------------------------------------------------------------------------- driver side
 
 
+class Resources(TypedDict):
+    """What `plan_resources` reserves on the cluster."""
+
+    num_actors: int
+    cpus_per_actor: float
+    gpus_per_actor: float
+    decode_cpus: float
+    decode_tasks: int
+    threads: int
+    providers: list[str]
+
+
 def plan_resources(
     num_actors: int | None = None,
     cpus_per_actor: float | None = None,
     gpus_per_actor: float | None = None,
     decode_tasks: int | None = None,
-) -> dict[str, Any]:
+) -> Resources:
     """How many encoder actors, what each reserves, and how many decode tasks run at once, from
     the connected cluster's resources.
 
@@ -291,12 +329,12 @@ def _quiet_ray_data() -> Iterator[Any]:
 def stream_embeddings(
     items: Sequence[tuple[str, int, float]],
     *,
-    spec: dict[str, Any],
-    provenance: dict[str, Any],
+    spec: WorkerModels,
+    provenance: dict[str, dict[str, Any]],
     batch_size: int,
-    resources: dict[str, Any],
-    thumbs: Any = None,
-) -> Iterator[dict[str, np.ndarray]]:
+    resources: Resources,
+    thumbs: ThumbMaker | None = None,
+) -> Generator[dict[str, np.ndarray], None, None]:
     """Run the Ray Data pipeline over `(path, size, mtime)` items; yield result batches in order.
 
     Each batch holds `path`, `shown` (the path as reported), `error` ("" when embedded), `kept`,
@@ -335,152 +373,106 @@ def stream_embeddings(
             close()
 
 
-def scan_ray(
-    folder: str | os.PathLike[str],
-    lib: Library,
-    *,
-    encoders: Any = None,
-    force: bool = False,
-    address: str | None = None,
-    keywords: Sequence[str] | KeywordTagger | None = None,
-    progress: bool = True,
-    on_progress: ProgressCallback | None = None,
-    workers: int | None = None,
-    batch_size: int | None = None,
-    trace: bool = False,
-    thumbs: Any = None,
-    num_actors: int | None = None,
-    cpus_per_actor: float | None = None,
-    gpus_per_actor: float | None = None,
-) -> ScanReport:
-    """Scan `folder` into `lib` on a Ray cluster; same rules, report and result as `analyzer.scan`.
+class RayEngine:
+    """Embeds planned files on a Ray cluster (see the module docstring).
 
     `address` (else $RAY_ADDRESS) names the cluster, else a local Ray is started (see `connect`);
-    Ray is contacted only when some file needs embedding. `encoders.folder` must be readable at
-    the same path on every node (so must the images). `workers`: concurrent decode tasks;
+    Ray is contacted only when some file needs embedding. `workers`: concurrent decode tasks;
     `num_actors` / `cpus_per_actor` / `gpus_per_actor` size the encoder pool (`plan_resources`).
-    `thumbs`: the thumbnail sink as in `analyzer.scan` (default: a `thumbcache.ThumbWriter` beside
-    `lib.path`; False: none); its `make` runs on the workers, so it must be picklable.
-    `trace=True` records ("decode", t0, t1) per file and ("inference@<node id>", t0, t1) per batch
-    in wall-clock time (`time.time()`).
-    `report.timings` adds `nodes`, `actors` (how many took part) and `actor_start_s` (the slowest
-    actor's start: imports, model load, first run) to the local scan's keys.
+    Adds `nodes`, `actors` (how many took part) and `actor_start_s` (the slowest actor's start:
+    imports, model load, first run) to the timings; traces ("decode", t0, t1) per file and
+    ("inference@<node id>", t0, t1) per batch in wall-clock time (`time.time()`).
     """
-    t_start = time.perf_counter()
-    if encoders is None:
-        from vectorvision_widget.models.encoders import Encoders
 
-        encoders = Encoders.load()
-    try:
-        plan = plan_scan(folder, lib, encoders=encoders, force=force)
-    except KeyboardInterrupt:  # nothing changed yet
-        return ScanReport(folder=resolve_root(folder), interrupted=True)
-    report = ScanReport(folder=plan.root)
-    sink = resolve_thumbs(lib, thumbs)
-    try:
-        report = start_report(plan, lib)
-        tagger = make_tagger(encoders, keywords)
-        if plan.embed:
-            connect(address)
-            resources = plan_resources(num_actors, cpus_per_actor, gpus_per_actor, workers)
-            _run_ray(
-                plan,
-                lib,
-                encoders,
-                tagger,
-                report,
-                resources,
-                progress=progress,
-                on_progress=on_progress,
-                trace=trace,
-                sink=sink,
-                batch_size=batch_size or encoders.batch_size,
-            )
-    except KeyboardInterrupt:
-        report.interrupted = True
-    finally:
-        if sink is not None:
-            sink.flush(keep=lib.paths)
-    return finish_scan(lib, plan, report, t_start)
-
-
-def _spec(encoders: Any) -> dict[str, Any]:
-    """What a worker needs to load the driver's encoders (all plain, picklable values)."""
-    look, meaning = getattr(encoders, "look", None), getattr(encoders, "meaning", None)
-    return {
-        "models_dir": str(Path(encoders.folder).absolute()),
-        "visual": getattr(look, "name", None),
-        "semantic": getattr(meaning, "name", None),
-        "max_pixels": encoders.max_pixels,
-        **({"pixel_budget": encoders.pixel_budget} if hasattr(encoders, "pixel_budget") else {}),
-    }
-
-
-class _Results:
-    """Driver side of the stream: tags, upserts and reports each arriving row, in order."""
+    label = "scanning (ray)"
 
     def __init__(
         self,
-        lib: Library,
-        report: ScanReport,
-        tagger: KeywordTagger,
-        total: int,
-        on_progress: ProgressCallback | None,
-        bar: Any,
-        trace: bool,
-        sink: Any,
+        address: str | None = None,
+        *,
+        workers: int | None = None,
+        num_actors: int | None = None,
+        cpus_per_actor: float | None = None,
+        gpus_per_actor: float | None = None,
     ) -> None:
-        self.lib, self.report, self.tagger, self.total = lib, report, tagger, total
-        self.on_progress, self.bar, self.trace, self.sink = on_progress, bar, trace, sink
-        self.timings = report.timings
-        self.timings.update(decode_s=0.0, decode_wait_s=0.0, inference_s=0.0, keywords_s=0.0)
+        self.address, self.workers = address, workers
+        self.num_actors, self.cpus_per_actor = num_actors, cpus_per_actor
+        self.gpus_per_actor = gpus_per_actor
+
+    def run(self, work: Work, results: Results) -> None:
+        connect(self.address)
+        resources = plan_resources(
+            self.num_actors, self.cpus_per_actor, self.gpus_per_actor, self.workers
+        )
+        found = work.plan.found
+        items = [(p, found[p].size, found[p].mtime) for p in work.files]
+        stats = _Stats(results)
+        with _quiet_ray_data():
+            stream = stream_embeddings(
+                items,
+                spec=WorkerModels.of(work.encoders),
+                provenance=work.encoders.provenance(),
+                batch_size=work.batch_size,
+                resources=resources,
+                thumbs=work.thumbs,
+            )
+            try:
+                while True:
+                    t0 = time.perf_counter()
+                    batch = _next_or_model_error(stream)
+                    results.timings["decode_wait_s"] += time.perf_counter() - t0
+                    if batch is None:
+                        break
+                    _deliver(batch, results, stats)
+            finally:
+                stream.close()
+                stats.close()
+
+
+def _deliver(batch: dict[str, np.ndarray], results: Results, stats: _Stats) -> None:
+    """One result batch of the stream to the procedure, tagged at once, then file by file in
+    file order (stored or failed, then progress: a Ctrl-C from a progress callback keeps
+    exactly the files that were reported)."""
+    n = len(batch["path"])
+    embedded: dict[int, Embedded] = {}
+    for i in range(n):
+        if batch["error"][i]:
+            continue
+        raw = batch["thumbs"][i]
+        prepared = Prepared(
+            str(batch["path"][i]),
+            json.loads(str(batch["record"][i])),
+            _EMPTY,
+            _EMPTY,
+            float(batch["t1"][i] - batch["t0"][i]),
+            pickle.loads(raw) if len(raw) else {},
+        )
+        embedded[i] = Embedded(prepared, batch["features"][i], batch["visual"][i])
+    tags = dict(zip(embedded, results.tag(list(embedded.values())), strict=True))
+    for i in range(n):
+        stats.note(batch, i)
+        shown = str(batch["shown"][i])
+        if i in embedded:
+            results.store(embedded[i], tags[i])
+        else:
+            results.failed(Failure(shown, str(batch["error"][i]), bool(batch["kept"][i])))
+        results.examined(shown)
+
+
+class _Stats:
+    """Decode and inference timings, nodes and actors of the arriving batches."""
+
+    def __init__(self, results: Results) -> None:
+        self.timings, self.trace = results.timings, results.trace
         self.batches: set[tuple[str, float]] = set()
         self.nodes: set[str] = set()
         self.actor_start: dict[str, float] = {}
-        self.done = 0
 
-    def add(self, batch: dict[str, np.ndarray]) -> None:
-        n = len(batch["path"])
-        ok = [i for i in range(n) if not batch["error"][i]]
-        t0 = time.perf_counter()
-        tags = dict(zip(ok, self.tagger.tag(batch["features"][ok]), strict=True)) if ok else {}
-        self.timings["keywords_s"] += time.perf_counter() - t0
-        for i in range(n):
-            self._timing(batch, i)
-            shown = str(batch["shown"][i])
-            if i in tags:
-                raw = batch["thumbs"][i]
-                prepared = Prepared(
-                    str(batch["path"][i]),
-                    json.loads(str(batch["record"][i])),
-                    _EMPTY,
-                    _EMPTY,
-                    float(batch["t1"][i] - batch["t0"][i]),
-                    pickle.loads(raw) if len(raw) else {},
-                )
-                stored = apply_embedded(
-                    self.lib,
-                    self.report,
-                    prepared,
-                    batch["features"][i],
-                    batch["visual"][i],
-                    tags[i],
-                )
-                if stored and self.sink is not None:
-                    self.sink.add(prepared)
-            else:
-                failure = Failure(shown, str(batch["error"][i]), bool(batch["kept"][i]))
-                apply_failure(self.lib, self.report, failure)
-            self.done += 1
-            self.bar.update(1)
-            if self.on_progress is not None:
-                self.on_progress(self.done, self.total, shown)
-
-    def _timing(self, batch: dict[str, np.ndarray], i: int) -> None:
+    def note(self, batch: dict[str, np.ndarray], i: int) -> None:
         t0, t1 = float(batch["t0"][i]), float(batch["t1"][i])
         self.timings["decode_s"] += t1 - t0
-        if self.trace:
-            self.report.trace.append(("decode", t0, t1))
+        if self.trace is not None:
+            self.trace.append(("decode", t0, t1))
         key = (str(batch["actor"][i]), float(batch["i0"][i]))
         if key in self.batches:
             return
@@ -489,56 +481,56 @@ class _Results:
         self.actor_start[key[0]] = float(batch["a1"][i] - batch["a0"][i])
         i0, i1 = float(batch["i0"][i]), float(batch["i1"][i])
         self.timings["inference_s"] += i1 - i0
-        if self.trace:
-            self.report.trace.append((f"inference@{batch['node'][i]}", i0, i1))
+        if self.trace is not None:
+            self.trace.append((f"inference@{batch['node'][i]}", i0, i1))
 
     def close(self) -> None:
-        self.bar.close()
         self.timings["nodes"] = float(len(self.nodes))
         self.timings["actors"] = float(len(self.actor_start))
         self.timings["actor_start_s"] = max(self.actor_start.values(), default=0.0)
 
 
-def _run_ray(
-    plan: ScanPlan,
+def scan_ray(
+    folder: str | os.PathLike[str],
     lib: Library,
-    encoders: Any,
-    tagger: KeywordTagger,
-    report: ScanReport,
-    resources: dict[str, Any],
     *,
-    progress: bool,
-    on_progress: ProgressCallback | None,
-    batch_size: int,
-    trace: bool,
-    sink: Any,
-) -> None:
-    from tqdm.auto import tqdm
-
-    todo = plan.embed
-    items = [(p, plan.found[p].st_size, plan.found[p].st_mtime) for p in todo]
-    bar = tqdm(total=len(todo), unit="img", desc="scanning (ray)", disable=not progress or not todo)
-    results = _Results(lib, report, tagger, len(todo), on_progress, bar, trace, sink)
-    with _quiet_ray_data():
-        stream = stream_embeddings(
-            items,
-            spec=_spec(encoders),
-            provenance=encoders.provenance(),
-            batch_size=batch_size,
-            resources=resources,
-            thumbs=sink.make if sink is not None else None,
-        )
-        try:
-            while True:
-                t0 = time.perf_counter()
-                batch = _next_or_model_error(stream)
-                report.timings["decode_wait_s"] += time.perf_counter() - t0
-                if batch is None:
-                    break
-                results.add(batch)
-        finally:
-            stream.close()
-            results.close()
+    encoders: Encoders | None = None,
+    force: bool = False,
+    address: str | None = None,
+    keywords: Sequence[str] | KeywordTagger | None = None,
+    progress: bool = True,
+    on_progress: ProgressCallback | None = None,
+    workers: int | None = None,
+    batch_size: int | None = None,
+    trace: bool = False,
+    thumbs: ThumbSink | bool | None = None,
+    num_actors: int | None = None,
+    cpus_per_actor: float | None = None,
+    gpus_per_actor: float | None = None,
+) -> ScanReport:
+    """`vv.scan(..., engine="ray")` with the encoder pool's knobs (`RayEngine`). `thumbs`'s
+    `make` runs on the workers, so it must be picklable; `encoders.folder` must be readable at
+    the same path on every node (so must the images)."""
+    engine = RayEngine(
+        address,
+        workers=workers,
+        num_actors=num_actors,
+        cpus_per_actor=cpus_per_actor,
+        gpus_per_actor=gpus_per_actor,
+    )
+    return run_scan(
+        folder,
+        lib,
+        engine,
+        encoders=encoders,
+        force=force,
+        keywords=keywords,
+        progress=progress,
+        on_progress=on_progress,
+        batch_size=batch_size,
+        trace=trace,
+        thumbs=thumbs,
+    )
 
 
 def _next_or_model_error(stream: Iterator[dict[str, np.ndarray]]) -> dict[str, np.ndarray] | None:

@@ -3,7 +3,7 @@
 What counts as an image: a file whose extension is one of IMAGE_EXTENSIONS (case-insensitive), or
 an extension-less file whose first bytes are a known image signature (cameras and some exports
 drop extensions). A file with an image extension is always returned, even if its content turns out
-to be something else: the analyzer then records it as a failure instead of skipping it silently.
+to be something else: the scan then records it as a failure instead of skipping it silently.
 HEIC/HEIF count as image extensions for that reason: without a Pillow plugin (`pillow-heif`,
 registered by the user) they cannot be decoded, and the user should hear about them. Files with
 any other extension (`.txt`, `.raw`, `.mp4`, `photo.jpg.bak`) are not looked at.

@@ -65,15 +65,24 @@ class Progress(NamedTuple):
 
 
 class FitHandle:
-    """Background training started by :meth:`SOM.fit_async`: cancel it, poll it or wait for it."""
+    """Background training started by :meth:`SOM.fit_async`: cancel it, poll it or wait for it.
 
-    def __init__(self, som: SOM, thread_target: Callable[[FitHandle], None]) -> None:
+    One thread runs ``train(stop)`` (:meth:`SOM.fit` with this handle's stop event); its
+    outcome, the SOM or the exception, is kept for :meth:`result`."""
+
+    def __init__(self, som: SOM, train: Callable[[threading.Event], SOM]) -> None:
         self.som = som
         self._stop = threading.Event()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=thread_target, args=(self,), name="vectorvision-som", daemon=True
-        )
+
+        def run() -> None:
+            try:
+                train(self._stop)
+            except BaseException as exc:  # handed to result()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="vectorvision-som", daemon=True)
+        self._thread.start()
 
     def cancel(self) -> None:
         """Ask training to stop; it does so within one block of one epoch (milliseconds)."""
@@ -81,7 +90,7 @@ class FitHandle:
 
     def cancelled(self) -> bool:
         """True if cancel() was called before training finished."""
-        return isinstance(self._error, Cancelled)
+        return isinstance(self._error, CancelledError)
 
     def done(self) -> bool:
         """True once training finished, failed or was cancelled."""
@@ -99,9 +108,6 @@ class FitHandle:
         if not self.wait(timeout):
             msg = f"SOM training still running after {timeout} s; call result() again later"
             raise TimeoutError(msg)
-        if isinstance(self._error, Cancelled):
-            msg = "SOM training was cancelled; the SOM keeps its previous state"
-            raise CancelledError(msg)
         if self._error is not None:
             raise self._error
         return self.som
@@ -185,10 +191,31 @@ class SOM:
         return f"SOM({self.rows}×{self.cols}, epochs={self.epochs}, seed={self.seed}, {state})"
 
     # ------------------------------------------------------------------ training
-    def fit(self, X: np.ndarray) -> SOM:
-        """Train on X (N, D) and compute ``cells``; returns self."""
-        for _ in self._train(as_data(X), None, None, 1, 0):
-            pass
+    def fit(
+        self,
+        X: np.ndarray,
+        *,
+        on_progress: Callable[..., Any] | None = None,
+        stop: threading.Event | None = None,
+        every: int = 1,
+        cells_every: int | None = None,
+    ) -> SOM:
+        """Train on X (N, D) on this thread and compute ``cells``; returns self.
+
+        ``on_progress`` runs after every ``every`` epochs with a :class:`Progress` (or unpacked
+        as ``cb(epoch, n_epochs, qe, cells)`` if it takes four arguments); ``cells`` is filled
+        every ``cells_every`` epochs and at the end (default 2; a third of the epochs above
+        ~260k rows, where each frame is a full pass over the rows). Setting ``stop`` (from any
+        thread) ends training within one block of one epoch (milliseconds) with
+        ``CancelledError``; the SOM then keeps its previous state.
+        """
+        callback = _adapt_callback(on_progress)
+        try:
+            for _ in self._train(as_data(X), stop, callback, every, cells_every):
+                pass
+        except Cancelled:
+            msg = "SOM training was cancelled; the SOM keeps its previous state"
+            raise CancelledError(msg) from None
         return self
 
     def fit_async(
@@ -198,29 +225,20 @@ class SOM:
         every: int = 1,
         cells_every: int | None = None,
     ) -> FitHandle:
-        """Train in a daemon thread; returns a :class:`FitHandle` (cancel/done/wait/result).
+        """:meth:`fit` in a daemon thread; returns a :class:`FitHandle` (cancel/done/wait/result).
 
-        ``on_progress`` runs in the training thread after every ``every`` epochs with a
-        :class:`Progress` (or unpacked as ``cb(epoch, n_epochs, qe, cells)`` if it takes four
-        arguments); ``cells`` is filled every ``cells_every`` epochs and at the end (default 2;
-        a third of the epochs above ~260k rows, where each frame is a full pass over the rows).
-        numpy's matrix products release the GIL, so a Jupyter kernel stays responsive meanwhile.
-        Training uses a private copy of X (made before this returns), so the caller may change
-        or shrink its array meanwhile (e.g. ``Library.remove``) without tearing the map.
+        ``on_progress`` runs in the training thread (see :meth:`fit`). numpy's matrix products
+        release the GIL, so a Jupyter kernel stays responsive meanwhile. Training uses a private
+        copy of X (made before this returns), so the caller may change or shrink its array
+        meanwhile (e.g. ``Library.remove``) without tearing the map.
         """
         data = as_data(X, copy=True)
-        callback = _adapt_callback(on_progress)
-
-        def run(handle: FitHandle) -> None:
-            try:
-                for _ in self._train(data, handle._stop, callback, every, cells_every):
-                    pass
-            except BaseException as exc:  # handed to result()
-                handle._error = exc
-
-        handle = FitHandle(self, run)
-        handle._thread.start()
-        return handle
+        return FitHandle(
+            self,
+            lambda stop: self.fit(
+                data, on_progress=on_progress, stop=stop, every=every, cells_every=cells_every
+            ),
+        )
 
     def working_shape(self, n: int) -> tuple[int, int]:
         """The grid the epochs train on for ``n`` samples: the display grid, or a bounded one.

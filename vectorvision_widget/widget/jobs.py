@@ -45,6 +45,12 @@ class Job:
     def cancelled(self) -> bool:
         return self._cancel.is_set()
 
+    @property
+    def cancel_event(self) -> threading.Event:
+        """Set when the job is cancelled: hand it to work that stops on an event (the SOM's
+        training loop checks it between blocks), on this job's own thread."""
+        return self._cancel
+
     def cancel(self) -> None:
         """Ask the job to stop; cleanups registered with :meth:`on_cancel` run now."""
         with self._lock:
@@ -56,8 +62,8 @@ class Job:
             hook()
 
     def on_cancel(self, hook: Callable[[], Any]) -> None:
-        """Run ``hook`` when the job is cancelled (at once if it already is), e.g. to stop a
-        ``FitHandle`` without polling it."""
+        """Run ``hook`` when the job is cancelled (at once if it already is), e.g. to close a
+        stream without polling it."""
         with self._lock:
             if not self._cancel.is_set():
                 self._on_cancel.append(hook)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
-import warnings
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -37,12 +37,14 @@ __all__ = [
 
 
 def _visual(lib: Any) -> tuple[np.ndarray, str]:
-    """Clustering vectors plus the banner text when visual features are missing."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        X = lib.clustering_features()
-    note = next((str(w.message) for w in caught if "rescan" in str(w.message)), "")
-    return np.asarray(X, dtype=np.float32), note
+    """Clustering vectors plus the banner text when visual features are missing: the rule of
+    ``lib.clustering_features`` (visual vectors when every image has one), with its note
+    returned rather than warned (warnings are no data channel on a job thread)."""
+    missing = lib.missing_visual_count
+    if len(lib) and lib.visual_dim and missing == 0:
+        return np.asarray(lib.visual_features, dtype=np.float32), ""
+    note = f"using features for clustering: {missing} images need a rescan" if len(lib) else ""
+    return np.asarray(lib.features, dtype=np.float32), note
 
 
 def colour_vectors(lib: Any) -> np.ndarray:
@@ -117,10 +119,8 @@ def neighbours(
     vis, note = _visual(lib)
     if mode == "hybrid":
         idx, scores = (hybrid or HybridTables()).table(lib, vis, weight, k)
-    elif cached is not None:
-        with warnings.catch_warnings():  # _visual's note already says what is missing
-            warnings.simplefilter("ignore")
-            idx, scores = cached(k, "visual")
+    elif cached is not None:  # without every visual vector the visual table is the semantic one
+        idx, scores = cached(k, "semantic" if note else "visual")
     else:
         idx, scores = similarity.neighbour_table(vis, k)
     return np.asarray(idx, np.int32), np.asarray(scores, np.float32), note
@@ -137,12 +137,12 @@ def train_layout(
     X: np.ndarray,
     grid: tuple[int, int],
     on_cells: Callable[[np.ndarray, int, int], None],
-    job: Any,
+    stop: threading.Event,
 ) -> np.ndarray:
-    """Train a SOM on X inside ``job`` (a ``jobs.Job``), reporting cells after each epoch (so
-    images visibly move), and return the final unique cells. Cancelling the job cancels the
-    training (``job.on_cancel``), so nothing polls; a cancelled fit raises ``CancelledError``.
-    Small inputs (N < 2) need no training."""
+    """Train a SOM on X on this thread (a layout job's), reporting cells after each epoch (so
+    images visibly move), and return the final unique cells. Setting ``stop`` (the job's cancel
+    event) stops the training within milliseconds: ``CancelledError``. Trains on a private copy
+    of X (the library may change meanwhile). Small inputs (N < 2) need no training."""
     import vectorvision_widget.som.map as som
 
     n = X.shape[0]
@@ -154,14 +154,12 @@ def train_layout(
         raise ValueError(msg)
     model = som.SOM(rows, cols, seed=0)
 
-    def report(epoch: int, n_epochs: int, qe: float, cells: Any) -> None:
-        del qe
-        if not job.cancelled and cells is not None:
-            on_cells(np.asarray(cells, np.int32), int(epoch), int(n_epochs))
+    def report(progress: som.Progress) -> None:
+        if not stop.is_set() and progress.cells is not None:
+            on_cells(np.asarray(progress.cells, np.int32), progress.epoch, progress.n_epochs)
 
-    handle = model.fit_async(X, on_progress=report, every=1)
-    job.on_cancel(handle.cancel)
-    handle.result()
+    data = np.array(X, dtype=np.float32, copy=True)
+    model.fit(data, on_progress=report, stop=stop)
     return np.asarray(model.cells, np.int32)
 
 

@@ -1,18 +1,16 @@
-"""The widget's long tasks, each a :class:`~jobs.Job`: layout (SOM), neighbour table, thumbnail
-atlases, search, colour search and rescan. Results go back through the small :class:`MapHost`
+"""The widget's long tasks, each one :class:`~jobs.Job` on one thread: layout (SOM, trained on
+the job's own thread), neighbour table, thumbnail atlases, search, colour search and rescan
+(``scanning.rescan``, the CLI's). Results go back through the small :class:`MapHost`
 interface the widget implements, so this module never touches traits itself; caches (layouts,
 tables, hybrid candidates, tiles, sharp thumbnails) live here and are cleared on refresh.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import os
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -22,6 +20,11 @@ from vectorvision_widget.modes import table_space
 from vectorvision_widget.thumbs.cache import CachedSharp, CachedTiles
 from vectorvision_widget.widget.jobs import Job, JobRunner
 
+if TYPE_CHECKING:
+    from vectorvision_widget.library.store import Library
+    from vectorvision_widget.models.encoders import Encoders
+    from vectorvision_widget.scanning.procedure import ScanReport
+
 __all__ = ["MapHost", "MapWork", "name_search"]
 
 
@@ -29,7 +32,7 @@ class MapHost(Protocol):
     """What the work needs from the widget."""
 
     @property
-    def library(self) -> Any: ...
+    def library(self) -> Library: ...
 
     @property
     def data_version(self) -> int: ...
@@ -48,7 +51,7 @@ class MapHost(Protocol):
 
     def push_hits(self, rows: list[int], query: str, colour: str) -> None: ...
 
-    def scanned(self, report: Any, saved_to: str | None) -> None: ...
+    def scanned(self, report: ScanReport, saved_to: str | None) -> None: ...
 
 
 class MapWork:
@@ -104,7 +107,7 @@ class MapWork:
                     host.push_cells(cells, grid)
                     job.report([epoch, n_epochs])
 
-            cells = mapdata.train_layout(X, grid, on_cells, job)
+            cells = mapdata.train_layout(X, grid, on_cells, job.cancel_event)
             if not job.cancelled:
                 self.layouts[key] = (cells, grid)
                 host.push_cells(cells, grid)
@@ -166,7 +169,7 @@ class MapWork:
 
     # ------------------------------------------------------------------ search
 
-    def start_search(self, text: str, k: int, encoders: Any) -> None:
+    def start_search(self, text: str, k: int, encoders: Encoders | None) -> None:
         lib, host = self._host.library, self._host
 
         def run(job: Job) -> None:
@@ -191,76 +194,38 @@ class MapWork:
 
     # ------------------------------------------------------------------ rescan
 
-    def start_rescan(self, encoders: Any, roots: Sequence[str], force: bool) -> None:
-        """Scan every root (incremental unless ``force``), save to ``lib.path`` when the library
-        has one, then tell the host (which refreshes the map)."""
+    def start_rescan(self, encoders: Encoders, roots: Sequence[str], force: bool) -> None:
+        """``scanning.rescan`` of ``roots`` in a job (saved to ``lib.path`` under the writer
+        lock when the library has one), then tell the host (which refreshes the map)."""
         lib, host = self._host.library, self._host
 
         def run(job: Job) -> None:
-            from vectorvision_widget.scanning.engines import scan
+            from vectorvision_widget.scanning.rescan import rescan
 
-            def on_progress(*args: Any, **kwargs: Any) -> None:
-                job.report(list(_progress_numbers(args, kwargs)))
+            def on_progress(done: int, total: int, path: str) -> None:
+                del path
+                job.report([done, total])
 
-            path = getattr(lib, "path", None)
-            reports = []
-            with _writer_lock(lib, path, host):
-                for root in roots:
-                    if job.cancelled:
-                        break
-                    report = scan(
-                        root,
-                        lib,
-                        encoders=encoders,
-                        force=force,
-                        progress=False,
-                        on_progress=on_progress,
-                    )
-                    reports.append(report)
-                saved = None
-                if path and reports:  # the work done is kept even when the job was cancelled
-                    saved = os.fspath(lib.save() or path)
-            if reports and not job.cancelled:
-                host.scanned(_merge(reports), saved)
+            done = rescan(
+                lib,
+                encoders,
+                roots,
+                force=force,
+                on_progress=on_progress,
+                cancelled=lambda: job.cancelled,
+                on_wait=host.show_status,
+            )
+            if done.error is not None:  # the work before it is saved; the job shows the error
+                raise done.error
+            report = done.report
+            if report is not None and not job.cancelled:
+                saved = None if done.saved is None else os.fspath(done.saved)
+                host.scanned(report, saved)
 
         self.runner.start("scan", run, progress="scan", initial=[0, 0])
 
 
-def _writer_lock(lib: Any, path: Any, host: MapHost) -> AbstractContextManager[Any]:
-    """The library file's lock for the whole rescan (one writer per file), when it has a file."""
-    if not path or not hasattr(lib, "lock"):
-        return contextlib.nullcontext()
-    return lib.lock(on_wait=host.show_status)
-
-
-def _merge(reports: list[Any]) -> Any:
-    """One report for several roots: lists concatenated, counts summed, flags or-ed."""
-    if len(reports) == 1:
-        return reports[0]
-    first = reports[0]
-    merged = dataclasses.replace(first, folder=", ".join(r.folder for r in reports))
-    for name in ("added", "updated", "removed", "failed"):
-        setattr(merged, name, [x for r in reports for x in getattr(r, name)])
-    merged.unchanged = sum(r.unchanged for r in reports)
-    merged.interrupted = any(r.interrupted for r in reports)
-    merged.offline = any(r.offline for r in reports)
-    return merged
-
-
-def _progress_numbers(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[int, int]:
-    """(done, total) from whatever the analyzer's on_progress passes (ints or an object)."""
-    nums = [a for a in args if isinstance(a, int | float)]
-    if len(nums) >= 2:
-        return int(nums[0]), int(nums[1])
-    for obj in (*args, kwargs):
-        get = obj.get if isinstance(obj, dict) else lambda k, o=obj: getattr(o, k, None)
-        done, total = get("done"), get("total")
-        if done is not None and total is not None:
-            return int(done), int(total)
-    return 0, 0
-
-
-def name_search(lib: Any, text: str, k: int) -> list[int]:
+def name_search(lib: Library, text: str, k: int) -> list[int]:
     """Without encoders: rows whose file name or keywords contain every word of ``text``."""
     words = text.lower().split()
     hits = []

@@ -1,0 +1,131 @@
+"""One rescan for the command line and the widget: scan folders into a library, then save it.
+
+`rescan(lib, encoders)` scans every root of `lib` (or the `folders` given) with `vv.scan`,
+holding the library file's writer lock for the whole run (one writer per file; re-entrant, so a
+caller may already hold it, as the CLI does while loading), and saves to `lib.path` when the
+library has one. The work done is saved also when the run stops early: Ctrl-C, a cancelled
+widget job, or an error in a later folder (the error is then returned in `Rescan.error`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vectorvision_widget.scanning import engines
+from vectorvision_widget.scanning.plan import under
+from vectorvision_widget.scanning.procedure import ProgressCallback, ScanReport
+
+if TYPE_CHECKING:
+    from vectorvision_widget.library.store import Library
+    from vectorvision_widget.models.encoders import Encoders
+
+__all__ = ["Rescan", "merge_reports", "prune_offline", "rescan"]
+
+
+@dataclass
+class Rescan:
+    """What a rescan did: one report per folder scanned, where it saved, why it stopped."""
+
+    reports: list[ScanReport] = field(default_factory=list)
+    saved: Path | None = None  #: the file written (None: the library has no file, or no work)
+    interrupted: bool = False  #: Ctrl-C (or an interrupted scan): the work done is saved
+    error: Exception | None = None  #: what stopped it after some work (that work is saved)
+
+    @property
+    def report(self) -> ScanReport | None:
+        """One report for all folders (None when no folder was scanned)."""
+        return merge_reports(self.reports) if self.reports else None
+
+
+def merge_reports(reports: Sequence[ScanReport]) -> ScanReport:
+    """One report for several roots: lists concatenated, counts summed, flags or-ed."""
+    if len(reports) == 1:
+        return reports[0]
+    merged = dataclasses.replace(reports[0], folder=", ".join(r.folder for r in reports))
+    merged.added = [p for r in reports for p in r.added]
+    merged.updated = [p for r in reports for p in r.updated]
+    merged.removed = [p for r in reports for p in r.removed]
+    merged.failed = [f for r in reports for f in r.failed]
+    merged.unchanged = sum(r.unchanged for r in reports)
+    merged.interrupted = any(r.interrupted for r in reports)
+    merged.offline = any(r.offline for r in reports)
+    return merged
+
+
+def prune_offline(lib: Library, report: ScanReport) -> list[str]:
+    """Forget the records kept for the offline folders of `report` whose files are really
+    absent (`vectorvision scan --prune`); an offline root leaves `lib.roots`."""
+    gone: list[str] = []
+    for failure in report.failed:
+        if failure.kept:
+            gone += [p for p in lib.paths if under(p, failure.path) and not os.path.lexists(p)]
+    if report.offline and report.folder in lib.roots:
+        lib.roots.remove(report.folder)
+    lib.remove(gone)
+    return gone
+
+
+def rescan(
+    lib: Library,
+    encoders: Encoders,
+    folders: Sequence[str | os.PathLike[str]] | None = None,
+    *,
+    force: bool = False,
+    engine: str = "local",
+    ray_address: str | None = None,
+    prune: bool = False,
+    progress: bool = False,
+    on_progress: ProgressCallback | None = None,
+    on_report: Callable[[ScanReport, list[str]], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> Rescan:
+    """Scan `folders` (default: `lib.roots`) into `lib` and save it to `lib.path`.
+
+    `force`, `engine`, `ray_address`, `progress` and `on_progress` as in `vv.scan`; `prune`
+    forgets the records of offline folders (`prune_offline`); `on_report(report, pruned)` after
+    each folder; `cancelled()` is asked before each folder; `on_wait(message)` once if another
+    writer holds the lock. Stops at the first interrupted folder. Errors raised before anything
+    changed propagate; after that they are returned in `Rescan.error`, with the work saved.
+    """
+    todo = list(lib.roots) if folders is None else [os.fspath(f) for f in folders]
+    out = Rescan()
+    lock = lib.lock(on_wait=on_wait) if lib.path else contextlib.nullcontext()
+    with lock:
+        before = lib.version
+        try:
+            for folder in todo:
+                if cancelled is not None and cancelled():
+                    break
+                report = engines.scan(
+                    folder,
+                    lib,
+                    encoders=encoders,
+                    force=force,
+                    engine=engine,
+                    ray_address=ray_address,
+                    progress=progress,
+                    on_progress=on_progress,
+                )
+                out.reports.append(report)
+                pruned = prune_offline(lib, report) if prune else []
+                if on_report is not None:
+                    on_report(report, pruned)
+                if report.interrupted:
+                    out.interrupted = True
+                    break
+        except KeyboardInterrupt:
+            out.interrupted = True
+        except Exception as exc:
+            if lib.version == before:  # nothing changed: nothing to keep
+                raise
+            out.error = exc
+        if lib.path and (out.reports or lib.version != before):
+            out.saved = lib.save()
+    return out
