@@ -26,6 +26,8 @@ __all__ = [
     "normalize_colour",
     "normalize_keywords",
     "normalize_palette",
+    "path_text",
+    "record_path",
     "unit_rows",
 ]
 
@@ -247,3 +249,24 @@ def check_vector(vec: Any, what: str, path: str, dim: int | None, model: str) ->
     except ZeroRowError:
         msg = f"{what} of {path!r} is all zeros"
         raise ValueError(msg) from None
+
+
+def path_text(value: object) -> str | None:
+    """`value` as a path string (a str, or an os.PathLike of one), None if it is not a
+    non-empty one: paths come from callers whose types nothing checked."""
+    path = os.fspath(value) if isinstance(value, (str, os.PathLike)) else value
+    return path if isinstance(path, str) and path else None
+
+
+def record_path(record: object) -> str:
+    """The path of a record given to `Library.upsert`; TypeError if it is not a mapping,
+    ValueError if it has no non-empty path."""
+    if not isinstance(record, Mapping):
+        msg = f"record must be a mapping with a 'path', got {type(record).__name__}"
+        raise TypeError(msg)
+    raw = record.get("path", "")
+    path = path_text(raw)
+    if path is None:
+        msg = f"record needs a non-empty 'path' string, got {raw!r}"
+        raise ValueError(msg)
+    return path

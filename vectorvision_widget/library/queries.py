@@ -345,7 +345,13 @@ def hybrid_neighbours(
         n_cand = HybridNeighbours.candidate_count(len(lib), k, candidates)
         vis_table, sem_table = (_cached_table(lib, cache, n_cand, side, exact)[0] for side in SIDES)
         return HybridNeighbours(
-            vis, lib.features, k, candidates, exact=exact, normalize=False, tables=(vis_table, sem_table)
+            vis,
+            lib.features,
+            k,
+            candidates,
+            exact=exact,
+            normalize=False,
+            tables=(vis_table, sem_table),
         )
 
     return cache.get(lib.version, ("hybrid", k, candidates, exact), make)

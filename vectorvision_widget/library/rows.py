@@ -25,7 +25,7 @@ __all__ = ["RowStore"]
 
 
 def _read_only(arr: np.ndarray) -> np.ndarray:
-    view = arr.view()
+    view: np.ndarray = arr.view()
     view.flags.writeable = False  # callers must not break the unit-row invariant
     return view
 

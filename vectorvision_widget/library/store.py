@@ -22,7 +22,13 @@ import vectorvision_widget.library.format as libformat
 import vectorvision_widget.library.queries as libqueries
 import vectorvision_widget.library.read as libread
 from vectorvision_widget.atomicfile import atomic_write_bytes, resolve_target
-from vectorvision_widget.library.fields import check_vector, clean_record, unit_rows
+from vectorvision_widget.library.fields import (
+    check_vector,
+    clean_record,
+    path_text,
+    record_path,
+    unit_rows,
+)
 from vectorvision_widget.library.format import LibraryData
 from vectorvision_widget.library.lock import (
     Fingerprint,
@@ -53,7 +59,13 @@ __all__ = [
 ]
 
 
-class LibraryPath(type(Path())):  # type: ignore[misc]  # PosixPath/WindowsPath (3.10+)
+if TYPE_CHECKING:
+    _ConcretePath = Path
+else:  # Path() is a PosixPath or WindowsPath; before 3.12 only those can be subclassed
+    _ConcretePath = type(Path())
+
+
+class LibraryPath(_ConcretePath):
     """A `Path` that also equals the same path given as a string, so `lib.path == "lib.json"`
     and `lib.path == Path("lib.json")` both hold for a library loaded from "lib.json"."""
 
@@ -103,9 +115,10 @@ class Library:
     ) -> Library:
         """A library from your own vectors: rows are normalised to unit length; all-zero rows of
         `visual_features` mean "no visual vector". Raises ValueError on bad shapes or values."""
-        path_list = [os.fspath(p) for p in paths]
+        texts = [path_text(p) for p in paths]
+        path_list = [p for p in texts if p is not None]
         n = len(path_list)
-        if any(not isinstance(p, str) or not p for p in path_list):
+        if n != len(texts):
             msg = "every path must be a non-empty string"
             raise ValueError(msg)
         if len(set(path_list)) != n:
@@ -215,14 +228,7 @@ class Library:
         Everything is checked and prepared before the library changes, so an error or Ctrl-C
         at any point leaves it as it was (records and matrices stay aligned).
         """
-        if not isinstance(record, Mapping):
-            msg = f"record must be a mapping with a 'path', got {type(record).__name__}"
-            raise TypeError(msg)
-        raw_path = record.get("path", "")
-        path = os.fspath(raw_path) if isinstance(raw_path, (str, os.PathLike)) else raw_path
-        if not isinstance(path, str) or not path:
-            msg = f"record needs a non-empty 'path' string, got {raw_path!r}"
-            raise ValueError(msg)
+        path = record_path(record)
         f = check_vector(features, "features", path, self.feature_dim, self._model("features"))
         v = None
         if visual is not None:
@@ -240,7 +246,7 @@ class Library:
         the rows after the first removed one, however many go; all-or-nothing (Ctrl-C safe)."""
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
-        return self._rows.remove({os.fspath(p) for p in paths if isinstance(p, (str, os.PathLike))})
+        return self._rows.remove({p for p in map(path_text, paths) if p is not None})
 
     def clear_vectors(self) -> None:
         """Forget every image and the model provenance (roots are kept), so that a rescan with
