@@ -13,16 +13,19 @@ import os
 import stat
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 import vectorvision_widget.som.layout as layout
+from vectorvision_widget.library.store import Library
 from vectorvision_widget.modes import MODES
+
+if TYPE_CHECKING:  # jobs runs what the widget starts; this module only takes its handle
+    from vectorvision_widget.widget.jobs import Job
 
 __all__ = [
     "MODES",
-    "HybridTables",
     "banner_text",
     "cells_for",
     "colour_vectors",
@@ -36,7 +39,7 @@ __all__ = [
 ]
 
 
-def _visual(lib: Any) -> tuple[np.ndarray, str]:
+def _visual(lib: Library) -> tuple[np.ndarray, str]:
     """Clustering vectors plus the banner text when visual features are missing."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -45,7 +48,7 @@ def _visual(lib: Any) -> tuple[np.ndarray, str]:
     return np.asarray(X, dtype=np.float32), note
 
 
-def colour_vectors(lib: Any) -> np.ndarray:
+def colour_vectors(lib: Library) -> np.ndarray:
     """(N, 3) CIELAB of each record's average colour scaled to ~unit range (grey if unknown)."""
     import vectorvision_widget.images.colors as colors
 
@@ -55,7 +58,7 @@ def colour_vectors(lib: Any) -> np.ndarray:
     return (np.asarray(colors.rgb_to_lab(rgb), dtype=np.float32) / 100.0).astype(np.float32)
 
 
-def mode_vectors(lib: Any, mode: str, weight: float) -> tuple[np.ndarray, str]:
+def mode_vectors(lib: Library, mode: str, weight: float) -> tuple[np.ndarray, str]:
     """(vectors to lay out, banner note) for ``mode``; hybrid concatenates the two unit spaces
     scaled by sqrt(weight) and sqrt(1-weight) so squared distances mix in that proportion."""
     if mode == "semantic":
@@ -70,59 +73,26 @@ def mode_vectors(lib: Any, mode: str, weight: float) -> tuple[np.ndarray, str]:
     return vis, note
 
 
-class HybridTables:
-    """Hybrid candidates computed once per library version and k, re-ranked per weight.
-
-    A weight change on the slider then costs one re-rank (``HybridNeighbours.table``, ~0.1 s
-    at 100k) instead of two fresh top-k passes over the whole library.
-    """
-
-    def __init__(self) -> None:
-        self._key: tuple[Any, int] | None = None
-        self._hn: Any = None
-
-    def table(self, lib: Any, vis: np.ndarray, weight: float, k: int) -> tuple[Any, Any]:
-        import vectorvision_widget.neighbours as similarity
-
-        if hasattr(lib, "hybrid_neighbours"):  # the library caches candidates per version and k
-            return lib.hybrid_neighbours(k=k).table(float(weight))
-        key = (getattr(lib, "version", id(lib)), len(lib), k)
-        if self._key != key or self._hn is None:
-            sem = np.asarray(lib.features, np.float32)
-            self._hn, self._key = similarity.HybridNeighbours(vis, sem, k), key
-        return self._hn.table(float(weight))
-
-    def clear(self) -> None:
-        self._key, self._hn = None, None
-
-
 def neighbours(
-    lib: Any, mode: str, weight: float, k: int, hybrid: HybridTables | None = None
+    lib: Library, mode: str, weight: float, k: int
 ) -> tuple[np.ndarray, np.ndarray, str]:
-    """(idx int32 (N, k), scores float32 (N, k), note) for Shift+Hover in ``mode``; hybrid
-    tables re-rank the cached candidates of ``hybrid`` when given."""
-    import vectorvision_widget.neighbours as similarity
-
+    """(idx int32 (N, k), scores float32 (N, k), note) for Shift+Hover in ``mode``. The library
+    caches the tables per version; the hybrid one re-ranks its cached candidates for the
+    weight (~0.1 s at 100k, not two fresh top-k passes over the library)."""
     n = len(lib)
     k = max(0, min(int(k), n - 1))
     if k == 0:
         return np.zeros((n, 0), np.int32), np.zeros((n, 0), np.float32), ""
-    cached = getattr(lib, "neighbour_table", None)  # a Library caches tables per version
     if mode == "semantic":
-        if cached is not None:
-            idx, scores = cached(k, "semantic")
-        else:
-            idx, scores = similarity.neighbour_table(np.asarray(lib.features, np.float32), k)
+        idx, scores = lib.neighbour_table(k, "semantic")
         return np.asarray(idx, np.int32), np.asarray(scores, np.float32), ""
-    vis, note = _visual(lib)
+    _, note = _visual(lib)
     if mode == "hybrid":
-        idx, scores = (hybrid or HybridTables()).table(lib, vis, weight, k)
-    elif cached is not None:
+        idx, scores = lib.hybrid_neighbours(k=k).table(float(weight))
+    else:
         with warnings.catch_warnings():  # _visual's note already says what is missing
             warnings.simplefilter("ignore")
-            idx, scores = cached(k, "visual")
-    else:
-        idx, scores = similarity.neighbour_table(vis, k)
+            idx, scores = lib.neighbour_table(k, "visual")
     return np.asarray(idx, np.int32), np.asarray(scores, np.float32), note
 
 
@@ -137,7 +107,7 @@ def train_layout(
     X: np.ndarray,
     grid: tuple[int, int],
     on_cells: Callable[[np.ndarray, int, int], None],
-    job: Any,
+    job: Job,
 ) -> np.ndarray:
     """Train a SOM on X inside ``job`` (a ``jobs.Job``), reporting cells after each epoch (so
     images visibly move), and return the final unique cells. Cancelling the job cancels the
@@ -154,7 +124,7 @@ def train_layout(
         raise ValueError(msg)
     model = som.SOM(rows, cols, seed=0)
 
-    def report(epoch: int, n_epochs: int, qe: float, cells: Any) -> None:
+    def report(epoch: int, n_epochs: int, qe: float, cells: np.ndarray | None) -> None:
         del qe
         if not job.cancelled and cells is not None:
             on_cells(np.asarray(cells, np.int32), int(epoch), int(n_epochs))
@@ -170,10 +140,10 @@ def unique_cells(cells: np.ndarray) -> bool:
     if cells.shape[0] == 0:
         return True
     keys = cells[:, 0].astype(np.int64) * (int(cells[:, 1].max()) + 1) + cells[:, 1]
-    return np.unique(keys).size == keys.size
+    return bool(np.unique(keys).size == keys.size)
 
 
-def cells_for(coords: Any, grid: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+def cells_for(coords: object, grid: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
     """Cells for :meth:`VectorVision.set_layout`: unique non-negative int (N, 2) cells are used as
     they are (the grid grows to fit them); anything else goes through ``layout.grid_cells``."""
     arr = np.asarray(coords)
@@ -202,7 +172,7 @@ def tile_size_for(n: int) -> int:
     return 4
 
 
-def file_problem(path: Any) -> str | None:
+def file_problem(path: object) -> str | None:
     """Why the widget must not open ``path`` (None if it may; a missing file may be "opened":
     it becomes a placeholder). Invalid names and non-regular files (FIFOs, sockets, devices)
     are refused before any ``open``, so a FIFO can never block a thumbnail worker."""
@@ -224,9 +194,10 @@ def file_problem(path: Any) -> str | None:
     return None
 
 
-def safe_paths(paths: Sequence[Any]) -> tuple[list[str], dict[int, str]]:
+def safe_paths(paths: Sequence[str]) -> tuple[list[str], dict[int, str]]:
     """(paths with every refused one replaced by "" (a placeholder tile), {row: problem})."""
-    out, bad = [], {}
+    out: list[str] = []
+    bad: dict[int, str] = {}
     for row, p in enumerate(paths):
         problem = file_problem(p)
         if problem is None:
@@ -237,25 +208,25 @@ def safe_paths(paths: Sequence[Any]) -> tuple[list[str], dict[int, str]]:
     return out, bad
 
 
-def describe_bad(bad: dict[int, str], paths: Sequence[Any], limit: int = 3) -> str:
+def describe_bad(bad: dict[int, str], paths: Sequence[str], limit: int = 3) -> str:
     """A short message naming the first refused files (names shown with escapes, never raw)."""
     items = [f"{ascii_name(paths[r])} ({why})" for r, why in list(bad.items())[:limit]]
     more = f" and {len(bad) - limit} more" if len(bad) > limit else ""
     return f"{len(bad)} file(s) cannot be shown: " + ", ".join(items) + more
 
 
-def ascii_name(path: Any) -> str:
+def ascii_name(path: object) -> str:
     """``path`` safe to send to the browser: lone surrogates and NUL bytes become escapes."""
     text = path if isinstance(path, str) else repr(path)
     return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
-def banner_text(lib: Any, *, can_rescan: bool) -> str:
+def banner_text(lib: Library, *, can_rescan: bool) -> str:
     """The notice for libraries scanned before visual features existed. Shown in every mode
     (colour mode's Shift+Hover uses the visual table too), so users know why the map looks
     different from a fresh scan and what fixes it."""
     n = len(lib)
-    missing = int(getattr(lib, "missing_visual_count", 0) or 0)
+    missing = lib.missing_visual_count
     if not n or not missing:
         return ""
     remedy = (
