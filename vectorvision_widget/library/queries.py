@@ -139,14 +139,16 @@ def search(
     return _pairs(idx, scores)
 
 
-def _k(k: Any) -> int:
+def _k(k: object) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
         msg = f"k must be a whole number >= 0, got {k!r}"
         raise ValueError(msg)
     return int(k)
 
 
-def similar(lib: Library, row: Any, k: int, space: str, weight: float) -> list[tuple[int, float]]:
+def similar(
+    lib: Library, row: object, k: int, space: str, weight: float
+) -> list[tuple[int, float]]:
     if space not in SPACES:
         msg = f"space must be one of {SPACES}, got {space!r}"
         raise ValueError(msg)
