@@ -144,7 +144,7 @@ def test_approximate_tables_are_kept_deep_enough_for_the_hybrid(
 
 def test_visual_table_falls_back_to_features_once(monkeypatch: pytest.MonkeyPatch) -> None:
     lib = random_library()
-    lib._has_vis[0] = False  # one image without a visual vector (an old library)
+    lib.upsert({"path": lib.paths[0]}, lib.features[0])  # no visual vector (an old library)
     built = count_tables(monkeypatch)
     with pytest.warns(vv.VisualFeaturesMissingWarning):
         idx, _ = lib.neighbour_table(4, "visual")

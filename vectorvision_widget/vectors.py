@@ -8,7 +8,7 @@ vector" (e.g. an image without visual features) and score 0 against everything.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -40,14 +40,40 @@ def row_norms(X: np.ndarray) -> np.ndarray:
     squares: np.ndarray = np.einsum("ij,ij->i", X, X)
     suspect = ~np.isfinite(squares)
     if not suspect.any():
-        norms32: np.ndarray = np.sqrt(squares)
-        return norms32
+        norms: np.ndarray = np.sqrt(squares)
+        return norms
     big = X[suspect].astype(np.float64)
     redo = np.sqrt(np.einsum("ij,ij->i", big, big))
     redo[~np.isfinite(big).all(axis=1)] = np.nan
     norms = np.sqrt(squares.astype(np.float64))
     norms[suspect] = redo
     return norms
+
+
+@overload
+def l2_normalise(
+    X: Any,
+    *,
+    copy: bool = ...,
+    tolerance: float = ...,
+    allow_zero: bool = ...,
+    check_finite: bool = ...,
+    what: str = ...,
+    return_mask: Literal[False] = ...,
+) -> np.ndarray: ...
+
+
+@overload
+def l2_normalise(
+    X: Any,
+    *,
+    copy: bool = ...,
+    tolerance: float = ...,
+    allow_zero: bool = ...,
+    check_finite: bool = ...,
+    what: str = ...,
+    return_mask: Literal[True],
+) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 def l2_normalise(
@@ -59,7 +85,7 @@ def l2_normalise(
     check_finite: bool = True,
     what: str = "vectors",
     return_mask: bool = False,
-) -> Any:
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Rows of X scaled to unit length, as float32 (a 1-D X is one row and stays 1-D).
 
     copy: False scales X in place when it already is a writable C-contiguous float32 array.

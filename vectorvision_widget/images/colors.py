@@ -66,7 +66,8 @@ def palette(img: Image.Image, n: int = 5) -> list[list[int]]:
     small.thumbnail((_PALETTE_THUMB, _PALETTE_THUMB), Image.Resampling.BOX)
     quantized = small.quantize(colors=n, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     flat = quantized.getpalette() or []
-    counts = quantized.getcolors(maxcolors=256) or []
+    # a "P" image counts palette indices: (count, index)
+    counts = [(c, i) for c, i in quantized.getcolors(maxcolors=256) or [] if isinstance(i, int)]
     # Most common first; ties broken by palette index so the order never depends on luck.
     counts.sort(key=lambda ci: (-ci[0], ci[1]))
     out: list[list[int]] = []
@@ -88,7 +89,7 @@ def rgb_to_lab(rgb: Any) -> np.ndarray:
     xyz = linear @ _RGB_TO_XYZ.T / _WHITE_D65
     eps, kappa = 216.0 / 24389.0, 24389.0 / 27.0
     f = np.where(xyz > eps, np.cbrt(xyz), (kappa * xyz + 16.0) / 116.0)
-    lab = np.empty_like(f)
+    lab: np.ndarray = np.empty_like(f)
     lab[..., 0] = 116.0 * f[..., 1] - 16.0
     lab[..., 1] = 500.0 * (f[..., 0] - f[..., 1])
     lab[..., 2] = 200.0 * (f[..., 1] - f[..., 2])
@@ -99,7 +100,8 @@ def delta_e_cie76(lab1: Any, lab2: Any) -> np.ndarray:
     """CIE76 ΔE: Euclidean distance in Lab (broadcasts). Kept for comparison and speed."""
     a = np.asarray(lab1, dtype=np.float64)
     b = np.asarray(lab2, dtype=np.float64)
-    return np.sqrt(((a - b) ** 2).sum(axis=-1))
+    dist: np.ndarray = np.sqrt(((a - b) ** 2).sum(axis=-1))
+    return dist
 
 
 def delta_e(lab1: Any, lab2: Any) -> np.ndarray:
@@ -158,7 +160,8 @@ def delta_e(lab1: Any, lab2: Any) -> np.ndarray:
     tl = dlp / s_l
     tc = dcp / s_c
     th = dhp / s_h
-    return np.sqrt(tl**2 + tc**2 + th**2 + r_t * tc * th)
+    de: np.ndarray = np.sqrt(tl**2 + tc**2 + th**2 + r_t * tc * th)
+    return de
 
 
 def palettes_to_lab(palettes: list[list[list[int]]]) -> np.ndarray:
@@ -178,4 +181,5 @@ def palette_distance(rgb: Any, palettes_lab: np.ndarray, *, rank_weight: float =
     """
     target = rgb_to_lab(np.asarray(rgb, dtype=np.float64))
     de = delta_e(target, palettes_lab) + rank_weight * np.arange(palettes_lab.shape[1])
-    return np.where(np.isnan(de), np.inf, de).min(axis=1)
+    best: np.ndarray = np.where(np.isnan(de), np.inf, de).min(axis=1)
+    return best

@@ -25,9 +25,12 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | Image.Image | IO[bytes]
+#: What can be opened: a path, encoded bytes or a binary file object.
+FileSource = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
+#: What `open_image` takes: a file source, or an image already in memory.
+ImageSource = FileSource | Image.Image
 
 #: Refuse images with more pixels than this (≈ a 16k × 11k photo) before decoding them.
 DEFAULT_MAX_PIXELS = 180_000_000
@@ -69,7 +72,7 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     return fh
 
 
-def _open(source: ImageSource) -> Image.Image:
+def _open(source: FileSource) -> ImageFile.ImageFile:
     """Open lazily (header only); nothing is decoded yet. Paths go through `open_regular`."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(bytes(source))
@@ -85,27 +88,28 @@ def _open(source: ImageSource) -> Image.Image:
     with warnings.catch_warnings():
         # we apply our own pixel limit below; Pillow's warning would only be noise
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        return Image.open(source)  # type: ignore[arg-type]
+        return Image.open(source)
 
 
-def probe(source: ImageSource, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> dict[str, Any]:
+def probe(source: FileSource, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> dict[str, Any]:
     """Width, height and format from the header alone (no pixels decoded, the file not read
     whole): ImageDecodeError for a non-image or one over `max_pixels`. A file object is left at
     its start again."""
     name = _describe(source)
-    start = source.tell() if hasattr(source, "tell") else None
+    fh = None if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)) else source
+    start = 0 if fh is None else fh.tell()
     img = _open_or_explain(source, name)
     try:
         _check_pixels(img.size, max_pixels, name)
         return {"width": img.width, "height": img.height, "format": img.format}
     finally:
-        if start is None:
+        if fh is None:
             img.close()
         else:
-            source.seek(start)  # type: ignore[union-attr]
+            fh.seek(start)
 
 
-def _open_or_explain(source: ImageSource, name: str) -> Image.Image:
+def _open_or_explain(source: FileSource, name: str) -> ImageFile.ImageFile:
     try:
         return _open(source)
     except (FileNotFoundError, ImageDecodeError):
@@ -220,7 +224,7 @@ def _upright(img: Image.Image) -> Image.Image:
     try:
         if img.getexif().get(0x0112, 1) in (0, 1):  # no rotation: skip exif_transpose's copy
             return img
-        return ImageOps.exif_transpose(img) or img
+        return ImageOps.exif_transpose(img)  # a transposed copy (None only with in_place)
     except Exception:  # malformed EXIF must not lose the picture
         return img
 

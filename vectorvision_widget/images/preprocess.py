@@ -36,8 +36,8 @@ class Preprocess:
     resize: str
     size: int
     crop: int | None
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    mean: tuple[float, ...]  # 3 values (checked below: configs come from JSON)
+    std: tuple[float, ...]
     resample: str = "bicubic"
 
     def __post_init__(self) -> None:

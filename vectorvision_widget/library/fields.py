@@ -16,15 +16,18 @@ from typing import Any
 
 import numpy as np
 
-from vectorvision_widget.vectors import l2_normalise
+from vectorvision_widget.vectors import ZeroRowError, l2_normalise
 
 __all__ = [
     "VECTOR_KEYS",
+    "check_vector",
     "clean_record",
     "json_safe",
     "normalize_colour",
     "normalize_keywords",
     "normalize_palette",
+    "path_text",
+    "record_path",
     "unit_rows",
 ]
 
@@ -221,3 +224,49 @@ def unit_rows(arr: Any, what: str, *, allow_zero: bool) -> tuple[np.ndarray, np.
         msg = f"{what} must be a 2-D array (images × dims), got shape {np.shape(arr)}"
         raise ValueError(msg)
     return l2_normalise(arr, what=what, allow_zero=allow_zero, tolerance=1e-6, return_mask=True)
+
+
+def check_vector(vec: Any, what: str, path: str, dim: int | None, model: str) -> np.ndarray:
+    """One vector as a float32 unit row; ValueError naming the image if it cannot be one.
+    `dim`: the library's dimension for it (None: any), `model`: its model's name, for messages."""
+    try:
+        arr = np.asarray(vec, dtype=np.float32).reshape(-1)
+    except (TypeError, ValueError, OverflowError):
+        msg = f"{what} of {path!r} is not a list of numbers"
+        raise ValueError(msg) from None
+    if arr.size == 0 or not np.isfinite(arr).all():
+        msg = f"{what} of {path!r} is empty or contains NaN/Inf"
+        raise ValueError(msg)
+    if dim is not None and arr.size != dim:
+        msg = (
+            f"{what} of {path!r} have {arr.size} values but this library holds {dim}-d "
+            f"vectors ({model}); vectors from different models are never mixed: scan into a "
+            "new library, or call lib.clear_vectors() and rescan with force=True"
+        )
+        raise ValueError(msg)
+    try:
+        return l2_normalise(arr, allow_zero=False, tolerance=1e-6, what=f"{what} of {path!r}")
+    except ZeroRowError:
+        msg = f"{what} of {path!r} is all zeros"
+        raise ValueError(msg) from None
+
+
+def path_text(value: object) -> str | None:
+    """`value` as a path string (a str, or an os.PathLike of one), None if it is not a
+    non-empty one: paths come from callers whose types nothing checked."""
+    path = os.fspath(value) if isinstance(value, (str, os.PathLike)) else value
+    return path if isinstance(path, str) and path else None
+
+
+def record_path(record: object) -> str:
+    """The path of a record given to `Library.upsert`; TypeError if it is not a mapping,
+    ValueError if it has no non-empty path."""
+    if not isinstance(record, Mapping):
+        msg = f"record must be a mapping with a 'path', got {type(record).__name__}"
+        raise TypeError(msg)
+    raw = record.get("path", "")
+    path = path_text(raw)
+    if path is None:
+        msg = f"record needs a non-empty 'path' string, got {raw!r}"
+        raise ValueError(msg)
+    return path

@@ -25,6 +25,7 @@ import base64
 import binascii
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,10 +60,9 @@ _WRITE_ROWS = 256  # records encoded per chunk by the streaming writer
 
 def b64decode(text: str) -> bytes:
     """Strict base64 decode (rejects non-alphabet characters and misplaced padding)."""
-    try:
+    if sys.version_info >= (3, 11):
         return binascii.a2b_base64(text, strict_mode=True)
-    except TypeError:  # Python 3.10: no strict_mode; validate=True checks the alphabet
-        return base64.b64decode(text, validate=True)
+    return base64.b64decode(text, validate=True)  # 3.10: no strict_mode; checks the alphabet
 
 
 @dataclass

@@ -23,7 +23,7 @@ def same_model(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Two provenance entries name the same model file (sha256 wins, then name, then dim)."""
     for key in ("sha256", "name", "dim"):
         if a.get(key) is not None and b.get(key) is not None:
-            return a[key] == b[key]
+            return bool(a[key] == b[key])
     return True
 
 

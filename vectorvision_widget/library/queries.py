@@ -1,18 +1,19 @@
 """Queries over a Library: text search, similar images, colour search, duplicates, hybrid
-neighbour tables. `Library` methods delegate here; the storage stays in `library.py`.
+neighbour tables. `Library` methods delegate here; the storage stays in `store` and `rows`.
 
 Queries run near the floor of one matmul + top-k: a library's matrices are unit rows and
 finite by construction (checked once, on load/upsert), so no query re-normalises or re-scans
 the whole matrix. Derived data (palette Lab values, neighbour tables, hybrid candidates) is
-cached per library `version` and rebuilt after any mutation.
+cached per library `version` (in the library's `QueryCache`, passed in) and rebuilt after any
+mutation.
 """
 
 from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 
@@ -26,7 +27,11 @@ from vectorvision_widget.library.provenance import (
 from vectorvision_widget.neighbours.spaces import SIDES, SPACES, HybridNeighbours, weight_value
 from vectorvision_widget.neighbours.topk import EXACT_MAX_N, _select_rows, neighbour_table, top_k
 
-Library = Any  # a library.Library; not imported here: library imports this module
+if TYPE_CHECKING:  # store imports this module; models sit beside library, not below it
+    from vectorvision_widget.library.store import Library
+    from vectorvision_widget.models.encoders import Encoders
+
+T = TypeVar("T")
 
 __all__ = [
     "QueryCache",
@@ -50,22 +55,24 @@ class QueryCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._version = -1
-        self._items: dict[Any, Any] = {}
-        self._key_locks: dict[Any, threading.Lock] = {}
+        self._items: dict[Hashable, object] = {}
+        self._key_locks: dict[Hashable, threading.Lock] = {}
 
-    def get(self, version: int, key: Any, make: Callable[[], Any]) -> Any:
+    def get(self, version: int, key: Hashable, make: Callable[[], T]) -> T:
+        """The value of `key` for this library version, built by `make` the first time. A key
+        always holds what its own `make` builds (callers spell a key in one place only)."""
         with self._lock:
             if version != self._version:
                 self._items.clear()
                 self._key_locks.clear()
                 self._version = version
             if key in self._items:
-                return self._items[key]
+                return cast(T, self._items[key])
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         with key_lock:
             with self._lock:
                 if self._version == version and key in self._items:
-                    return self._items[key]
+                    return cast(T, self._items[key])
             value = make()
             with self._lock:
                 if self._version == version:
@@ -96,15 +103,16 @@ def clustering_features(lib: Library) -> np.ndarray:
     return visual_or_features(lib, "clustering")
 
 
-def search(lib: Library, text: Any, encoders: Any, k: int) -> list[tuple[int, float]]:
+def search(
+    lib: Library, text: str | np.ndarray, encoders: Encoders | None, k: int
+) -> list[tuple[int, float]]:
     if isinstance(text, str):
         if encoders is None:
             msg = "search needs encoders=vv.Encoders.load() to embed the text"
             raise ValueError(msg)
-        prov = getattr(encoders, "provenance", None)
         stored = lib.models.get("features")
-        if stored and callable(prov):
-            theirs = prov().get("features", {})
+        if stored:
+            theirs = encoders.provenance().get("features", {})
             if not same_model(stored, theirs):
                 msg = (
                     f"this library's features come from {stored.get('name')} but the encoders "
@@ -131,14 +139,16 @@ def search(lib: Library, text: Any, encoders: Any, k: int) -> list[tuple[int, fl
     return _pairs(idx, scores)
 
 
-def _k(k: Any) -> int:
+def _k(k: object) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
         msg = f"k must be a whole number >= 0, got {k!r}"
         raise ValueError(msg)
     return int(k)
 
 
-def similar(lib: Library, row: Any, k: int, space: str, weight: float) -> list[tuple[int, float]]:
+def similar(
+    lib: Library, row: object, k: int, space: str, weight: float
+) -> list[tuple[int, float]]:
     if space not in SPACES:
         msg = f"space must be one of {SPACES}, got {space!r}"
         raise ValueError(msg)
@@ -167,7 +177,9 @@ def similar(lib: Library, row: Any, k: int, space: str, weight: float) -> list[t
     return _pairs(idx[0], vals[0])
 
 
-def by_colour(lib: Library, rgb: Any, k: int, rank_weight: float) -> list[tuple[int, float]]:
+def by_colour(
+    lib: Library, cache: QueryCache, rgb: Any, k: int, rank_weight: float
+) -> list[tuple[int, float]]:
     target = normalize_colour(rgb)
     if target is None:
         msg = f"cannot read a colour from {rgb!r}: give [r, g, b] 0..255 or '#rrggbb'"
@@ -182,7 +194,7 @@ def by_colour(lib: Library, rgb: Any, k: int, rank_weight: float) -> list[tuple[
         pals = [r.get("palette") or ([r["color"]] if r.get("color") else []) for r in lib.records]
         return colors.palettes_to_lab(pals)
 
-    lab = lib._queries.get(lib.version, "palette_lab", palettes_lab)
+    lab = cache.get(lib.version, "palette_lab", palettes_lab)
     rows, score = _colour_candidates(lab, target, k, rank_weight)
     if not rows.size:
         return []
@@ -281,10 +293,11 @@ def _space_matrix(lib: Library, space: str) -> tuple[str, np.ndarray]:
 
 def _cached_table(
     lib: Library,
+    cache: QueryCache,
     k: int,
     space: str,
     exact: bool | None,
-    progress: Any = None,
+    progress: Callable[[int, int], object] | None = None,
     *,
     deepen: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -296,7 +309,7 @@ def _cached_table(
         msg = f"neighbour table: k must be in [1, N-1] = [1, {n - 1}], got {k}"
         raise ValueError(msg)
     resolved = n <= EXACT_MAX_N if exact is None else bool(exact)
-    holder = lib._queries.get(lib.version, ("table", used, resolved), _GrowingTable)
+    holder = cache.get(lib.version, ("table", used, resolved), _GrowingTable)
 
     def make(kk: int) -> tuple[np.ndarray, np.ndarray]:
         if deepen and not resolved:  # the index search costs ~the same for the hybrid's 4k
@@ -307,18 +320,23 @@ def _cached_table(
 
 
 def space_table(
-    lib: Library, k: int, space: str, exact: bool | None, progress: Any = None
+    lib: Library,
+    cache: QueryCache,
+    k: int,
+    space: str,
+    exact: bool | None,
+    progress: Callable[[int, int], object] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(N, k) int32 neighbours and float32 cosines of every image in `space`, computed once per
     library version: a later call for a smaller k (the widget's Shift+Hover table after the
     hybrid candidates, say) is a slice of the cached table, not a new all-pairs pass."""
     k = _k(k)
-    idx, scores = _cached_table(lib, k, space, exact, progress, deepen=True)
+    idx, scores = _cached_table(lib, cache, k, space, exact, progress, deepen=True)
     return np.array(idx[:, :k]), np.array(scores[:, :k])  # callers own their copy
 
 
 def hybrid_neighbours(
-    lib: Library, k: int, candidates: int | None, exact: bool | None
+    lib: Library, cache: QueryCache, k: int, candidates: int | None, exact: bool | None
 ) -> HybridNeighbours:
     """The library's HybridNeighbours for k, built once per library version, from the cached
     per-space tables (so the visual and semantic Shift+Hover tables reuse its candidates, and
@@ -327,9 +345,15 @@ def hybrid_neighbours(
     def make() -> HybridNeighbours:
         vis = visual_or_features(lib, "hybrid neighbours")
         n_cand = HybridNeighbours.candidate_count(len(lib), k, candidates)
-        tables = tuple(_cached_table(lib, n_cand, space, exact)[0] for space in SIDES)
+        vis_table, sem_table = (_cached_table(lib, cache, n_cand, side, exact)[0] for side in SIDES)
         return HybridNeighbours(
-            vis, lib.features, k, candidates, exact=exact, normalize=False, tables=tables
+            vis,
+            lib.features,
+            k,
+            candidates,
+            exact=exact,
+            normalize=False,
+            tables=(vis_table, sem_table),
         )
 
-    return lib._queries.get(lib.version, ("hybrid", k, candidates, exact), make)
+    return cache.get(lib.version, ("hybrid", k, candidates, exact), make)

@@ -209,7 +209,8 @@ def _normalise_rows(
     except ZeroRowError as exc:
         i = exc.row
         raise fail(path, f"record {i} ({paths[i]!r}): 'features' is all zeros") from None
-    return present & nonzero
+    has: np.ndarray = present & nonzero
+    return has
 
 
 def _models(path: Path, value: Any, dims: dict[str, int]) -> dict[str, dict[str, Any]]:

@@ -1,11 +1,11 @@
-"""The in-memory image library: records plus row-aligned float32 matrices (the storage).
+"""The in-memory image library: records plus row-aligned float32 matrices, and its file.
 
 Row i of `features` (SigLIP, the "meaning" space), `visual_features` (DINOv2, the "look" space)
-and `has_visual` all describe `records[i]` / `paths[i]`. The matrices live in capacity-doubling
-buffers so the analyzer's one-image-at-a-time `upsert` is amortised O(1) and readers get views,
-never a re-stacked copy. Every mutation bumps `version` so caches (here and in the widget) know
-when to rebuild. The file format lives in `libformat.py`; the queries (search, similar, colour,
-duplicates, hybrid tables) in `libqueries.py`, which the methods here delegate to.
+and `has_visual` all describe `records[i]` / `paths[i]`; they live in the library's `RowStore`
+(`rows`), whose every change is all-or-nothing. `Library` checks and normalises what comes in,
+then hands it to the store. Every mutation bumps `version` so caches (here and in the widget)
+know when to rebuild. The file format lives in `format` / `read`; the queries (search, similar,
+colour, duplicates, hybrid tables) in `queries`, which the methods here delegate to.
 """
 
 from __future__ import annotations
@@ -15,16 +15,21 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import vectorvision_widget.library.format as libformat
 import vectorvision_widget.library.queries as libqueries
 import vectorvision_widget.library.read as libread
-import vectorvision_widget.library.rows as librows
 from vectorvision_widget.atomicfile import atomic_write_bytes
-from vectorvision_widget.library.fields import clean_record, unit_rows
+from vectorvision_widget.library.fields import (
+    check_vector,
+    clean_record,
+    path_text,
+    record_path,
+    unit_rows,
+)
 from vectorvision_widget.library.format import LibraryData
 from vectorvision_widget.library.lock import (
     FileState,
@@ -43,6 +48,11 @@ from vectorvision_widget.library.provenance import (
     model_text,
     same_model,
 )
+from vectorvision_widget.library.rows import RowStore
+from vectorvision_widget.neighbours.spaces import HybridNeighbours
+
+if TYPE_CHECKING:  # models sit beside library, not below it: an Encoders is only called
+    from vectorvision_widget.models.encoders import Encoders
 
 __all__ = [
     "Library",
@@ -54,7 +64,13 @@ __all__ = [
 ]
 
 
-class LibraryPath(type(Path())):  # type: ignore[misc]  # PosixPath/WindowsPath (3.10+)
+if TYPE_CHECKING:
+    _ConcretePath = Path
+else:  # Path() is a PosixPath or WindowsPath; before 3.12 only those can be subclassed
+    _ConcretePath = type(Path())
+
+
+class LibraryPath(_ConcretePath):
     """A `Path` that also equals the same path given as a string, so `lib.path == "lib.json"`
     and `lib.path == Path("lib.json")` both hold for a library loaded from "lib.json"."""
 
@@ -71,17 +87,10 @@ class Library:
     """Images (records) with aligned SigLIP and DINOv2 matrices; see the README's Library API."""
 
     def __init__(self) -> None:
-        self._records: list[dict[str, Any]] = []
-        self._paths: list[str] = []
-        self._index: dict[str, int] = {}
-        self._n = 0
-        self._feat = np.zeros((0, 0), dtype=np.float32)
-        self._vis = np.zeros((0, 0), dtype=np.float32)
-        self._has_vis = np.zeros(0, dtype=bool)
+        self._rows = RowStore()
         self.models: dict[str, dict[str, Any]] = {}
         self.roots: list[str] = []
         self.failures: list[dict[str, str]] = []
-        self.version = 0
         self._path: Path | None = None
         self._disk: FileState | None = None  # the file as last loaded/saved (see save)
         self._copies: dict[str, FileState] = {}  # other files this library saved (save-as)
@@ -112,9 +121,10 @@ class Library:
     ) -> Library:
         """A library from your own vectors: rows are normalised to unit length; all-zero rows of
         `visual_features` mean "no visual vector". Raises ValueError on bad shapes or values."""
-        path_list = [os.fspath(p) for p in paths]
+        texts = [path_text(p) for p in paths]
+        path_list = [p for p in texts if p is not None]
         n = len(path_list)
-        if any(not isinstance(p, str) or not p for p in path_list):
+        if n != len(texts):
             msg = "every path must be a non-empty string"
             raise ValueError(msg)
         if len(set(path_list)) != n:
@@ -148,17 +158,7 @@ class Library:
     @classmethod
     def _from_data(cls, data: LibraryData) -> Library:
         lib = cls()
-        n = len(data.records)
-        lib._records = data.records
-        lib._paths = [r["path"] for r in data.records]
-        lib._index = {p: i for i, p in enumerate(lib._paths)}
-        lib._n = n
-        lib._feat = np.ascontiguousarray(data.features, dtype=np.float32)
-        if lib._feat.shape[0] != n:  # empty library
-            lib._feat = np.zeros((n, lib._feat.shape[1] if lib._feat.ndim == 2 else 0), np.float32)
-        vis = np.ascontiguousarray(data.visual, dtype=np.float32)
-        lib._vis = vis if vis.ndim == 2 and vis.shape[0] == n else np.zeros((n, 0), np.float32)
-        lib._has_vis = np.asarray(data.has_visual, dtype=bool).copy()
+        lib._rows = RowStore.from_rows(data.records, data.features, data.visual, data.has_visual)
         lib.models = dict(data.models)
         lib.roots = list(data.roots)
         lib.failures = list(data.failures)
@@ -167,68 +167,64 @@ class Library:
     # ------------------------------------------------------------------ read access
 
     def __len__(self) -> int:
-        return self._n
+        return len(self._rows)
 
     def __contains__(self, path: object) -> bool:
-        return isinstance(path, (str, os.PathLike)) and os.fspath(path) in self._index
+        return isinstance(path, (str, os.PathLike)) and self.row_of(path) is not None
 
     def __repr__(self) -> str:
-        return f"<Library {self._n} images, version {self.version}>"
+        return f"<Library {len(self)} images, version {self.version}>"
 
-    @staticmethod
-    def _view(arr: np.ndarray) -> np.ndarray:
-        view = arr.view()
-        view.flags.writeable = False  # callers must not break the unit-row invariant
-        return view
+    @property
+    def version(self) -> int:
+        """Bumped by every change (rows or models), so caches know when to rebuild."""
+        return self._rows.version
 
     @property
     def paths(self) -> list[str]:
         """File paths by row (the library's own list: do not modify)."""
-        return self._paths
+        return self._rows.paths
 
     @property
     def records(self) -> list[dict[str, Any]]:
         """Metadata by row: path, keywords [{label, score}], color, palette, width, height, ..."""
-        return self._records
+        return self._rows.records
 
     @property
     def features(self) -> np.ndarray:
         """(N, Df) float32 unit rows from the text-aligned model (SigLIP); read-only view."""
-        return self._view(self._feat[: self._n])
+        return self._rows.features
 
     @property
     def visual_features(self) -> np.ndarray:
         """(N, Dv) float32 unit rows from the visual model (DINOv2); zeros where missing."""
-        return self._view(self._vis[: self._n])
+        return self._rows.visual
 
     @property
     def has_visual(self) -> np.ndarray:
         """(N,) bool: which rows have a visual vector."""
-        return self._view(self._has_vis[: self._n])
+        return self._rows.has_visual
 
     @property
     def missing_visual_count(self) -> int:
         """How many images need a rescan to get a visual vector."""
-        return int(self._n - np.count_nonzero(self._has_vis[: self._n]))
+        return self._rows.missing_visual_count
 
     @property
     def feature_dim(self) -> int | None:
         """Dimension of `features`, None until the first vector arrives."""
-        return self._feat.shape[1] or None
+        return self._rows.feature_dim
 
     @property
     def visual_dim(self) -> int | None:
         """Dimension of `visual_features`, None while no image has one."""
-        return self._vis.shape[1] or None
+        return self._rows.visual_dim
 
     def row_of(self, path: str | os.PathLike[str]) -> int | None:
         """Row of an image, or None if it is not in the library."""
-        return self._index.get(os.fspath(path))
+        return self._rows.row_of(os.fspath(path))
 
     # ------------------------------------------------------------------ mutation
-
-    def _bump(self) -> None:
-        self.version += 1
 
     def upsert(self, record: Mapping[str, Any], features: Any, visual: Any | None = None) -> int:
         """Add or replace one image (keyed by record["path"]); returns its row.
@@ -238,24 +234,32 @@ class Library:
         Everything is checked and prepared before the library changes, so an error or Ctrl-C
         at any point leaves it as it was (records and matrices stay aligned).
         """
-        return librows.upsert(self, record, features, visual)
+        path = record_path(record)
+        f = check_vector(features, "features", path, self.feature_dim, self._model("features"))
+        v = None
+        if visual is not None:
+            model = self._model("visualFeatures")
+            v = check_vector(visual, "visual features", path, self.visual_dim, model)
+        return self._rows.upsert(path, clean_record(record, path), f, v)
+
+    def _model(self, key: str) -> str:
+        """The name of the model that made the `key` vectors, for messages."""
+        return str(self.models.get(key, {}).get("name", "the library's model"))
 
     def remove(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> int:
         """Remove images by path (unknown paths are ignored); returns how many were removed.
         Remaining rows keep their relative order. Pass all paths in one call: one pass over
         the rows after the first removed one, however many go; all-or-nothing (Ctrl-C safe)."""
-        return librows.remove(self, paths)
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        return self._rows.remove({p for p in map(path_text, paths) if p is not None})
 
     def clear_vectors(self) -> None:
         """Forget every image and the model provenance (roots are kept), so that a rescan with
         other model files starts clean; vectors from different models are never mixed."""
-        self._records, self._paths, self._index, self._n = [], [], {}, 0
-        self._feat = np.zeros((0, 0), dtype=np.float32)
-        self._vis = np.zeros((0, 0), dtype=np.float32)
-        self._has_vis = np.zeros(0, dtype=bool)
+        self._rows.clear()
         self.models = {}
         self.failures = []
-        self._bump()
 
     def set_models(
         self, provenance: Mapping[str, Mapping[str, Any]], *, replace: bool = False
@@ -267,14 +271,13 @@ class Library:
         different visual model only drops the visual vectors (they are recomputed by a rescan).
         """
         new = {k: dict(v) for k, v in provenance.items()}
-        if not self._n:  # nothing stored yet: the new models define the dimensions
-            self._feat = np.zeros((0, 0), dtype=np.float32)
-            self._vis = np.zeros((0, 0), dtype=np.float32)
-            self._has_vis = np.zeros(0, dtype=bool)
+        n = len(self)
+        if not n:  # nothing stored yet: the new models define the dimensions
+            self._rows.clear()
             self.models = {}
         dims = {"features": self.feature_dim, "visualFeatures": self.visual_dim}
         for key in ("features", "visualFeatures"):
-            if key not in new or not self._n:
+            if key not in new or not n:
                 continue
             old = self.models.get(key)
             differs = (old is not None and not same_model(old, new[key])) or (
@@ -296,10 +299,9 @@ class Library:
             if key == "features":
                 self.clear_vectors()
                 break
-            self._vis = np.zeros((self._feat.shape[0], 0), np.float32)
-            self._has_vis[:] = False
+            self._rows.drop_visual()
         self.models.update(new)
-        self._bump()
+        self._rows.touch()
 
     # ------------------------------------------------------------------ analysis
 
@@ -308,7 +310,7 @@ class Library:
         return libqueries.clustering_features(self)
 
     def search(
-        self, text: str | np.ndarray, encoders: Any = None, k: int = 20
+        self, text: str | np.ndarray, encoders: Encoders | None = None, k: int = 20
     ) -> list[tuple[int, float]]:
         """Images best matching a text (or a query vector in the features space), best first."""
         return libqueries.search(self, text, encoders, k)
@@ -330,7 +332,7 @@ class Library:
         plain smallest ΔE. Images with no palette use their average colour; images with
         neither are never returned.
         """
-        return libqueries.by_colour(self, rgb, k, rank_weight)
+        return libqueries.by_colour(self, self._queries, rgb, k, rank_weight)
 
     def duplicates(self, **kwargs: Any) -> dict[str, list[list[int]]]:
         """Exact (same file bytes), near and similar groups of rows; see similarity.duplicates.
@@ -343,27 +345,27 @@ class Library:
         space: str = "visual",
         *,
         exact: bool | None = None,
-        progress: Any = None,
+        progress: Callable[[int, int], object] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(N, k) int32 neighbours and float32 cosines of every image in the "visual" or
         "semantic" space (`vv.neighbour_table` on the library's matrices), computed once per
         library version and k or deeper: a smaller k, and the hybrid candidates, reuse it.
         Kept until the library changes: N × k × 8 bytes per space (80 MB at 1M images, k=10)."""
-        return libqueries.space_table(self, k, space, exact, progress)
+        return libqueries.space_table(self, self._queries, k, space, exact, progress)
 
     def hybrid_neighbours(
         self, k: int = 10, candidates: int | None = None, *, exact: bool | None = None
-    ) -> Any:
-        """The hybrid neighbour tables for this library (a `similarity.HybridNeighbours`):
+    ) -> HybridNeighbours:
+        """The hybrid neighbour tables for this library (a `neighbours.HybridNeighbours`):
         candidates are computed once per library version and k; `.table(weight)` re-ranks
         them for any weight in tens of milliseconds (the live hybrid slider)."""
-        return libqueries.hybrid_neighbours(self, k, candidates, exact)
+        return libqueries.hybrid_neighbours(self, self._queries, k, candidates, exact)
 
     # ------------------------------------------------------------------ persistence
 
     def _data(self) -> LibraryData:
         return LibraryData(
-            records=self._records,
+            records=self.records,
             features=self.features,
             visual=self.visual_features,
             has_visual=self.has_visual,
@@ -441,7 +443,7 @@ class Library:
 
     def describe(self) -> str:
         """A few human-readable lines: size, models, missing visual vectors, roots, failures."""
-        lines = [f"{self._n} images" + (f" in {self._path}" if self._path else "")]
+        lines = [f"{len(self)} images" + (f" in {self._path}" if self._path else "")]
         for key, label in (("features", "semantic (features)"), ("visualFeatures", "visual")):
             dim = self.feature_dim if key == "features" else self.visual_dim
             info = {**self.models.get(key, {}), "dim": dim}

@@ -163,7 +163,7 @@ def _read_range(url: str, start: int, size: int) -> bytes:
     request = urllib.request.Request(url, headers={"Range": f"bytes={start}-{start + size - 1}"})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            data = response.read(size + 1)
+            data: bytes = response.read(size + 1)
     except (urllib.error.URLError, OSError) as exc:
         raise _Unreachable() from exc
     if len(data) != size:  # a server that ignored Range would send the whole file
@@ -292,16 +292,20 @@ def _hub_sha256(item: RemoteFile) -> str | None:
 @contextlib.contextmanager
 def _hub_progress(enabled: bool) -> Iterator[None]:
     """Silence huggingface_hub's own byte bars when the caller asked for no progress."""
-    from huggingface_hub import utils as hf_utils
+    from huggingface_hub.utils.tqdm import (  # where they live (utils re-exports them lazily)
+        are_progress_bars_disabled,
+        disable_progress_bars,
+        enable_progress_bars,
+    )
 
-    toggle = not enabled and not hf_utils.are_progress_bars_disabled()
+    toggle = not enabled and not are_progress_bars_disabled()
     if toggle:
-        hf_utils.disable_progress_bars()
+        disable_progress_bars()
     try:
         yield
     finally:
         if toggle:
-            hf_utils.enable_progress_bars()
+            enable_progress_bars()
 
 
 def _read_hashing(src: Path, found: dict[str, int | str]) -> Iterator[bytes]:

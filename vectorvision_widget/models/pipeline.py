@@ -14,6 +14,7 @@ pipeline; queued work is cancelled and the decode threads are joined before it p
 from __future__ import annotations
 
 import contextlib
+import enum
 import os
 import sys
 import threading
@@ -21,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -106,8 +107,8 @@ class Pipeline(Generic[T, R]):
         queue = iter(items)
 
         def submit() -> bool:
-            item = next(queue, _END)
-            if item is _END:
+            item = next(queue, _End.END)
+            if item is _End.END:
                 return False
             pending.append((item, pool.submit(self.prepare, item)))
             return True
@@ -134,7 +135,10 @@ class Pipeline(Generic[T, R]):
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-_END: Any = object()
+class _End(enum.Enum):
+    """The end of the items (a sentinel the types can tell from any item)."""
+
+    END = enum.auto()
 
 
 def run_pipeline(

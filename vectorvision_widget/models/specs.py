@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
 from vectorvision_widget.images.preprocess import Preprocess
 
@@ -117,8 +117,18 @@ class ZeroShotSpec:
         return self.logit_scale is not None and self.logit_bias is not None
 
 
+class RegisteredModel:
+    """What every registry entry has: a name, and the files it needs in the models folder."""
+
+    name: str
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class VisualModel:
+class VisualModel(RegisteredModel):
     """A model for the "look" space (`visualFeatures`)."""
 
     name: str
@@ -131,7 +141,7 @@ class VisualModel:
 
 
 @dataclass(frozen=True)
-class SemanticModel:
+class SemanticModel(RegisteredModel):
     """A SigLIP pair for the "meaning" space (`features`) and text search/keywords."""
 
     name: str
@@ -146,9 +156,22 @@ class SemanticModel:
         return (self.vision.filename, self.text.filename, self.tokenizer.filename)
 
 
+class _GraphIO(TypedDict):
+    """The I/O contract that models of one architecture share (`ModelSpec` keywords)."""
+
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    embedding_output: str
+    cls_token: bool
+
+
+class _ImageGraphIO(_GraphIO):
+    preprocess: Preprocess
+
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-_DINO_IO = {
+_DINO_IO: _ImageGraphIO = {
     "inputs": (TensorSpec("pixel_values", "tensor(float)", 4),),
     "outputs": (TensorSpec("last_hidden_state", "tensor(float)", 3),),
     "embedding_output": "last_hidden_state",
@@ -160,13 +183,13 @@ _DINO_FILES = {
     "quantized": "onnx/model_quantized.onnx",
     "fp16": "onnx/model_fp16.onnx",
 }
-_SIGLIP_VISION_IO = {
+_SIGLIP_VISION_IO: _GraphIO = {
     "inputs": (TensorSpec("pixel_values", "tensor(float)", 4),),
     "outputs": (TensorSpec("pooler_output", "tensor(float)", 2),),
     "embedding_output": "pooler_output",
     "cls_token": False,
 }
-_SIGLIP_TEXT_IO = {
+_SIGLIP_TEXT_IO: _GraphIO = {
     "inputs": (TensorSpec("input_ids", "tensor(int64)", 2),),
     "outputs": (TensorSpec("pooler_output", "tensor(float)", 2),),
     "embedding_output": "pooler_output",
@@ -190,7 +213,7 @@ DINOV2_SMALL = ModelSpec(
     repo="Xenova/dinov2-small",
     revision="c2bb04a51fab207c420665f1946016107bffc701",
     repo_files=_DINO_FILES,
-    **_DINO_IO,  # type: ignore[arg-type]
+    **_DINO_IO,
     sha256=(
         ("fp32", "83141175ec78b4ff9a2bb58a4c7c264ba0054d1c2e122e5a8114b79a8d4179ea"),
         ("quantized", "3afdc8bc63b50558d6e5770f5b799bb82455c2311183a2de43803f343a29d917"),
@@ -208,7 +231,7 @@ DINOV2_BASE = ModelSpec(
     repo="onnx-community/dinov2-base",
     revision="31ef06cac16d5d301c5930d147002a058c85a5e4",
     repo_files=_DINO_FILES,
-    **_DINO_IO,  # type: ignore[arg-type]
+    **_DINO_IO,
     sha256=(("fp32", "320d1012a6fc65b101fc85ca30ee7a47b2e4f6a2e8bd78fb9d7036def0e30cb0"),),
     sizes=(("fp32", 346_627_111),),
     published_dim=768,
@@ -225,7 +248,7 @@ SIGLIP_VISION = ModelSpec(
     repo=SIGLIP_REPO,
     revision=SIGLIP_REVISION,
     repo_files=_siglip_files("vision"),
-    **_SIGLIP_VISION_IO,  # type: ignore[arg-type]
+    **_SIGLIP_VISION_IO,
     preprocess=Preprocess("exact", 224, None, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
     sha256=(
         ("fp32", "f89d41bac7f4d4b87e010a467d93f98689d708916ed22f5a07f96fdfa26f475f"),
@@ -242,7 +265,7 @@ SIGLIP_TEXT = ModelSpec(
     repo=SIGLIP_REPO,
     revision=SIGLIP_REVISION,
     repo_files=_siglip_files("text"),
-    **_SIGLIP_TEXT_IO,  # type: ignore[arg-type]
+    **_SIGLIP_TEXT_IO,
     sha256=(
         ("fp32", "3aa7fdbd20eaa8740cce17bf82913de641fcb632a768fed59f661cdcd0c32553"),
         ("quantized", "ad0329b1f35acc66d8953ff2559ce358da8eb0a7011794cf951523d63a4dbce2"),
@@ -274,7 +297,7 @@ SIGLIP_LARGE_VISION = ModelSpec(
     repo=SIGLIP_LARGE_REPO,
     revision=None,
     repo_files=_siglip_files("vision"),
-    **_SIGLIP_VISION_IO,  # type: ignore[arg-type]
+    **_SIGLIP_VISION_IO,
     preprocess=Preprocess("exact", 256, None, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
     published_dim=1024,
 )
@@ -284,7 +307,7 @@ SIGLIP_LARGE_TEXT = ModelSpec(
     repo=SIGLIP_LARGE_REPO,
     revision=None,
     repo_files=_siglip_files("text"),
-    **_SIGLIP_TEXT_IO,  # type: ignore[arg-type]
+    **_SIGLIP_TEXT_IO,
     published_dim=1024,
 )
 SIGLIP_LARGE_TOKENIZER = TokenizerSpec(

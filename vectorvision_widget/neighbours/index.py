@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from types import ModuleType
 
 import numpy as np
 
@@ -63,7 +64,7 @@ class ApproximateIndexUnavailable(ImportError):
     """faiss-cpu, which the approximate neighbour table needs, is not installed."""
 
 
-def _faiss():  # -> the faiss module
+def _faiss() -> ModuleType:
     """Import faiss; its OpenMP threads wait passively unless the user chose otherwise.
 
     libgomp's default is to spin while waiting at barriers and locks: on a machine shared with
@@ -120,6 +121,8 @@ def approximate_table(
     if np.ndim(X) != 2:
         msg = f"approximate_table: X must be a 2-D array (N, D), got shape {np.shape(X)}"
         raise ValueError(msg)
+    n: int
+    d: int
     n, d = np.shape(X)
     if not 1 <= k <= n - 1:
         msg = f"approximate_table: k must be in [1, N-1] = [1, {n - 1}], got {k}"

@@ -58,7 +58,8 @@ def hybrid_scores(
     """(N,) exact hybrid cosine of ``row`` against every row: w·visual + (1−w)·semantic."""
     w = weight_value(weight)
     v, s = _unit(visual, "visual"), _unit(semantic, "semantic")
-    return w * (v @ v[row]) + (1.0 - w) * (s @ s[row])
+    scores: np.ndarray = w * (v @ v[row]) + (1.0 - w) * (s @ s[row])
+    return scores
 
 
 def weight_value(weight: float) -> float:
@@ -91,7 +92,7 @@ def similar(
     if not 0 <= row < n:
         msg = f"similar: row {row} is out of range for {n} images"
         raise IndexError(msg)
-    if space == "semantic":
+    if space == "semantic" or visual is None:  # visual is None only here (checked above)
         s = _unit(semantic, "semantic")
         return top_k(s, s[row], k, exclude=row)
     if space == "visual":

@@ -74,7 +74,8 @@ def preview_cells(
     br, bc = np.divmod(idx, c)
     pos = np.stack([br * ((rows - 1) / max(r - 1, 1)), bc * ((cols - 1) / max(c - 1, 1))], 1)
     if not unique or X.shape[0] > rows * cols:
-        return np.rint(pos).astype(np.int32)
+        nearest: np.ndarray = np.rint(pos)
+        return nearest.astype(np.int32)
     return partition_cells(pos, rows, cols)
 
 
@@ -178,7 +179,8 @@ def assign_candidates(
     # nearest free cells on the grid are a good, D-free proxy for the nearest in feature space.
     def cost_fn(items: np.ndarray, cells: np.ndarray) -> np.ndarray:
         r, c = np.divmod(np.maximum(cells, 0), C)
-        return (r - centres[items, :1]) ** 2 + (c - centres[items, 1:]) ** 2.0
+        dist2: np.ndarray = (r - centres[items, :1]) ** 2 + (c - centres[items, 1:]) ** 2.0
+        return dist2
 
     return assign_unique(cand, cost, R * C, grid_refill(centres, cost_fn, R, C))
 

@@ -27,6 +27,14 @@ Refill = Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 _BLOCK_ELEMENTS = 1 << 22  # candidate elements per block when refilling (bounded memory)
 
 
+def _fill_value(fill: object) -> float:
+    """``fill`` checked: a number in (0, 1]; callers may be untyped, so a string is refused."""
+    if not (isinstance(fill, (int, float)) and 0.0 < fill <= 1.0):
+        msg = f"default_grid_shape: fill must be a number in (0, 1], got {fill!r}"
+        raise ValueError(msg)
+    return float(fill)
+
+
 def default_grid_shape(n: int, fill: float | None = None) -> tuple[int, int]:
     """(rows, cols) for ``n`` items: the smallest square grid with n / cells <= ``fill``.
 
@@ -36,10 +44,7 @@ def default_grid_shape(n: int, fill: float | None = None) -> tuple[int, int]:
     if n < 0:
         msg = f"default_grid_shape: n must be >= 0, got {n}"
         raise ValueError(msg)
-    fill = DEFAULT_FILL if fill is None else fill
-    if not (isinstance(fill, (int, float)) and 0.0 < fill <= 1.0):
-        msg = f"default_grid_shape: fill must be a number in (0, 1], got {fill!r}"
-        raise ValueError(msg)
+    fill = _fill_value(DEFAULT_FILL if fill is None else fill)
     side = max(1, math.ceil(math.sqrt(n / fill)))
     while side * side < n:  # float rounding guard
         side += 1

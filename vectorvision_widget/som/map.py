@@ -398,7 +398,7 @@ class SOM:
             r1, c1 = np.divmod(first, self.cols)
             r2, c2 = np.divmod(second, self.cols)
             bad += int((np.maximum(abs(r1 - r2), abs(c1 - c2)) > 1).sum())
-        return bad / data.shape[0]
+        return bad / int(data.shape[0])
 
 
 def default_layout(X: np.ndarray, *, fill: float | None = None, seed: int = 0) -> SOM:

@@ -9,7 +9,7 @@ trained map lives in :mod:`somcells`.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import overload
 
 import numpy as np
 
@@ -61,7 +61,7 @@ def pca_init(X: np.ndarray, rows: int, cols: int, rng: np.random.Generator) -> n
     v1 = vecs[:, 0]
     v2 = vecs[:, 1] if vecs.shape[1] > 1 else np.zeros_like(v1)
     pcs = (v1, v2) if long_axis == 0 else (v2, v1)
-    W = mean + axes[0][:, None, None] * pcs[0] + axes[1][None, :, None] * pcs[1]
+    W: np.ndarray = mean + axes[0][:, None, None] * pcs[0] + axes[1][None, :, None] * pcs[1]
     return W.astype(np.float32)
 
 
@@ -83,12 +83,34 @@ def resample(W: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """Bilinear resampling of a weight grid (r, c, D) to (rows, cols, D)."""
     r, c, d = W.shape
     out = (_interp_matrix(rows, r) @ W.reshape(r, c * d)).reshape(rows, c, d)
-    return np.matmul(_interp_matrix(cols, c), out)
+    resampled: np.ndarray = np.matmul(_interp_matrix(cols, c), out)
+    return resampled
 
 
 def _gauss(n: int, sigma: float) -> np.ndarray:
     d = np.arange(n, dtype=np.float32)
-    return np.exp(-((d[:, None] - d[None, :]) ** 2) / (2.0 * sigma * sigma)).astype(np.float32)
+    kernel: np.ndarray = np.exp(-((d[:, None] - d[None, :]) ** 2) / (2.0 * sigma * sigma))
+    return kernel.astype(np.float32)
+
+
+@overload
+def best(
+    X: np.ndarray,
+    x2: np.ndarray,
+    flat: np.ndarray,
+    stop: threading.Event | None,
+    window_of: None = None,
+) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@overload
+def best(
+    X: np.ndarray,
+    x2: np.ndarray,
+    flat: np.ndarray,
+    stop: threading.Event | None,
+    window_of: tuple[int, int, int],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
 
 
 def best(
@@ -97,7 +119,7 @@ def best(
     flat: np.ndarray,
     stop: threading.Event | None,
     window_of: tuple[int, int, int] | None = None,
-) -> Any:
+) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Best-matching unit and squared distance per row, in cache-sized blocks of BLAS products.
 
     argmax(x·w − |w|²/2) == argmin |x − w|². With ``window_of=(rows, cols, r)`` also returns the
@@ -151,6 +173,6 @@ def batch_update(X: np.ndarray, bmu: np.ndarray, W: np.ndarray, sr: float, sc: f
     num = np.matmul(Kc, num)
     den = Kr @ counts.reshape(r, c) @ Kc.T
     ok = den > 1e-6 * max(float(den.max()), 1e-30)
-    out = W.copy()
+    out: np.ndarray = W.copy()
     out[ok] = num[ok] / den[ok][:, None]
     return out

@@ -28,16 +28,17 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from vectorvision_widget.images.decode import open_regular
 from vectorvision_widget.thumbs.tiles import (
+    Atlas,
     SharpCache,
     TileCache,
     _open,
@@ -263,6 +264,19 @@ class ThumbStore:
         return dead > 0 and dead >= min(max(16, len(wanted) // 10), len(self._index))
 
 
+class PreparedThumbs(Protocol):
+    """What `ThumbWriter.add` reads from one scanned file (a `scanning.files.Prepared`)."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def record(self) -> Mapping[str, Any]: ...  # holds "size" and "mtime"
+
+    @property
+    def thumbs(self) -> Mapping[str, bytes]: ...  # "tile" and "mid" JPEGs when made
+
+
 class ThumbWriter:
     """Collects the scan's thumbnails and writes them beside the library in one pack.
 
@@ -279,8 +293,8 @@ class ThumbWriter:
         self._pending: list[tuple[str, int, float, bytes, bytes]] = []
         self._lock = threading.Lock()
 
-    def add(self, prepared: Any) -> None:
-        thumbs, rec = getattr(prepared, "thumbs", None) or {}, prepared.record
+    def add(self, prepared: PreparedThumbs) -> None:
+        thumbs, rec = prepared.thumbs, prepared.record
         if "tile" not in thumbs or "mid" not in thumbs:
             return
         with self._lock:
@@ -324,7 +338,7 @@ class CachedTiles(TileCache):
         self.hits = 0
         self.misses = 0
 
-    def tile(self, path: str, size: int, colour: Any) -> tuple[np.ndarray, bool]:
+    def tile(self, path: str, size: int, colour: Sequence[int] | None) -> tuple[np.ndarray, bool]:
         key = _stat_key(path)
         if key is None:
             return placeholder_tile(size, colour), False
@@ -348,10 +362,20 @@ class CachedTiles(TileCache):
             self._new.append((path, *key, made["tile"], made["mid"]))
         return np.asarray(ImageOps.fit(img, (size, size), Image.Resampling.BILINEAR)), True
 
-    def build_atlases(self, *args: Any, **kwargs: Any) -> Any:
+    def build_atlases(
+        self,
+        paths: Sequence[str],
+        colours: Sequence[Sequence[int] | None],
+        size: int,
+        *,
+        cancelled: Callable[[], bool] = lambda: False,
+        workers: int | None = None,
+    ) -> Iterator[tuple[Atlas, list[int]]]:
         """As TileCache.build_atlases; the fall-back decodes are written back at the end."""
         try:
-            yield from super().build_atlases(*args, **kwargs)
+            yield from super().build_atlases(
+                paths, colours, size, cancelled=cancelled, workers=workers
+            )
         finally:
             self.flush()
 

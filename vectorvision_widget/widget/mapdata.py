@@ -13,16 +13,15 @@ import os
 import stat
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 
 import vectorvision_widget.som.layout as layout
+from vectorvision_widget.library.store import Library
 from vectorvision_widget.modes import MODES
 
 __all__ = [
     "MODES",
-    "HybridTables",
     "banner_text",
     "cells_for",
     "colour_vectors",
@@ -36,7 +35,7 @@ __all__ = [
 ]
 
 
-def _visual(lib: Any) -> tuple[np.ndarray, str]:
+def _visual(lib: Library) -> tuple[np.ndarray, str]:
     """Clustering vectors plus the banner text when visual features are missing: the rule of
     ``lib.clustering_features`` (visual vectors when every image has one), with its note
     returned rather than warned (warnings are no data channel on a job thread)."""
@@ -47,7 +46,7 @@ def _visual(lib: Any) -> tuple[np.ndarray, str]:
     return np.asarray(lib.features, dtype=np.float32), note
 
 
-def colour_vectors(lib: Any) -> np.ndarray:
+def colour_vectors(lib: Library) -> np.ndarray:
     """(N, 3) CIELAB of each record's average colour scaled to ~unit range (grey if unknown)."""
     import vectorvision_widget.images.colors as colors
 
@@ -57,7 +56,7 @@ def colour_vectors(lib: Any) -> np.ndarray:
     return (np.asarray(colors.rgb_to_lab(rgb), dtype=np.float32) / 100.0).astype(np.float32)
 
 
-def mode_vectors(lib: Any, mode: str, weight: float) -> tuple[np.ndarray, str]:
+def mode_vectors(lib: Library, mode: str, weight: float) -> tuple[np.ndarray, str]:
     """(vectors to lay out, banner note) for ``mode``; hybrid concatenates the two unit spaces
     scaled by sqrt(weight) and sqrt(1-weight) so squared distances mix in that proportion."""
     if mode == "semantic":
@@ -72,57 +71,24 @@ def mode_vectors(lib: Any, mode: str, weight: float) -> tuple[np.ndarray, str]:
     return vis, note
 
 
-class HybridTables:
-    """Hybrid candidates computed once per library version and k, re-ranked per weight.
-
-    A weight change on the slider then costs one re-rank (``HybridNeighbours.table``, ~0.1 s
-    at 100k) instead of two fresh top-k passes over the whole library.
-    """
-
-    def __init__(self) -> None:
-        self._key: tuple[Any, int] | None = None
-        self._hn: Any = None
-
-    def table(self, lib: Any, vis: np.ndarray, weight: float, k: int) -> tuple[Any, Any]:
-        import vectorvision_widget.neighbours as similarity
-
-        if hasattr(lib, "hybrid_neighbours"):  # the library caches candidates per version and k
-            return lib.hybrid_neighbours(k=k).table(float(weight))
-        key = (getattr(lib, "version", id(lib)), len(lib), k)
-        if self._key != key or self._hn is None:
-            sem = np.asarray(lib.features, np.float32)
-            self._hn, self._key = similarity.HybridNeighbours(vis, sem, k), key
-        return self._hn.table(float(weight))
-
-    def clear(self) -> None:
-        self._key, self._hn = None, None
-
-
 def neighbours(
-    lib: Any, mode: str, weight: float, k: int, hybrid: HybridTables | None = None
+    lib: Library, mode: str, weight: float, k: int
 ) -> tuple[np.ndarray, np.ndarray, str]:
-    """(idx int32 (N, k), scores float32 (N, k), note) for Shift+Hover in ``mode``; hybrid
-    tables re-rank the cached candidates of ``hybrid`` when given."""
-    import vectorvision_widget.neighbours as similarity
-
+    """(idx int32 (N, k), scores float32 (N, k), note) for Shift+Hover in ``mode``. The library
+    caches the tables per version; the hybrid one re-ranks its cached candidates for the
+    weight (~0.1 s at 100k, not two fresh top-k passes over the library)."""
     n = len(lib)
     k = max(0, min(int(k), n - 1))
     if k == 0:
         return np.zeros((n, 0), np.int32), np.zeros((n, 0), np.float32), ""
-    cached = getattr(lib, "neighbour_table", None)  # a Library caches tables per version
     if mode == "semantic":
-        if cached is not None:
-            idx, scores = cached(k, "semantic")
-        else:
-            idx, scores = similarity.neighbour_table(np.asarray(lib.features, np.float32), k)
+        idx, scores = lib.neighbour_table(k, "semantic")
         return np.asarray(idx, np.int32), np.asarray(scores, np.float32), ""
-    vis, note = _visual(lib)
+    _, note = _visual(lib)
     if mode == "hybrid":
-        idx, scores = (hybrid or HybridTables()).table(lib, vis, weight, k)
-    elif cached is not None:  # without every visual vector the visual table is the semantic one
-        idx, scores = cached(k, "semantic" if note else "visual")
-    else:
-        idx, scores = similarity.neighbour_table(vis, k)
+        idx, scores = lib.hybrid_neighbours(k=k).table(float(weight))
+    else:  # without every visual vector the visual table is the semantic one
+        idx, scores = lib.neighbour_table(k, "semantic" if note else "visual")
     return np.asarray(idx, np.int32), np.asarray(scores, np.float32), note
 
 
@@ -168,10 +134,10 @@ def unique_cells(cells: np.ndarray) -> bool:
     if cells.shape[0] == 0:
         return True
     keys = cells[:, 0].astype(np.int64) * (int(cells[:, 1].max()) + 1) + cells[:, 1]
-    return np.unique(keys).size == keys.size
+    return bool(np.unique(keys).size == keys.size)
 
 
-def cells_for(coords: Any, grid: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+def cells_for(coords: object, grid: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
     """Cells for :meth:`VectorVision.set_layout`: unique non-negative int (N, 2) cells are used as
     they are (the grid grows to fit them); anything else goes through ``layout.grid_cells``."""
     arr = np.asarray(coords)
@@ -200,7 +166,7 @@ def tile_size_for(n: int) -> int:
     return 4
 
 
-def file_problem(path: Any) -> str | None:
+def file_problem(path: object) -> str | None:
     """Why the widget must not open ``path`` (None if it may; a missing file may be "opened":
     it becomes a placeholder). Invalid names and non-regular files (FIFOs, sockets, devices)
     are refused before any ``open``, so a FIFO can never block a thumbnail worker."""
@@ -222,9 +188,10 @@ def file_problem(path: Any) -> str | None:
     return None
 
 
-def safe_paths(paths: Sequence[Any]) -> tuple[list[str], dict[int, str]]:
+def safe_paths(paths: Sequence[str]) -> tuple[list[str], dict[int, str]]:
     """(paths with every refused one replaced by "" (a placeholder tile), {row: problem})."""
-    out, bad = [], {}
+    out: list[str] = []
+    bad: dict[int, str] = {}
     for row, p in enumerate(paths):
         problem = file_problem(p)
         if problem is None:
@@ -235,25 +202,25 @@ def safe_paths(paths: Sequence[Any]) -> tuple[list[str], dict[int, str]]:
     return out, bad
 
 
-def describe_bad(bad: dict[int, str], paths: Sequence[Any], limit: int = 3) -> str:
+def describe_bad(bad: dict[int, str], paths: Sequence[str], limit: int = 3) -> str:
     """A short message naming the first refused files (names shown with escapes, never raw)."""
     items = [f"{ascii_name(paths[r])} ({why})" for r, why in list(bad.items())[:limit]]
     more = f" and {len(bad) - limit} more" if len(bad) > limit else ""
     return f"{len(bad)} file(s) cannot be shown: " + ", ".join(items) + more
 
 
-def ascii_name(path: Any) -> str:
+def ascii_name(path: object) -> str:
     """``path`` safe to send to the browser: lone surrogates and NUL bytes become escapes."""
     text = path if isinstance(path, str) else repr(path)
     return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
-def banner_text(lib: Any, *, can_rescan: bool) -> str:
+def banner_text(lib: Library, *, can_rescan: bool) -> str:
     """The notice for libraries scanned before visual features existed. Shown in every mode
     (colour mode's Shift+Hover uses the visual table too), so users know why the map looks
     different from a fresh scan and what fixes it."""
     n = len(lib)
-    missing = int(getattr(lib, "missing_visual_count", 0) or 0)
+    missing = lib.missing_visual_count
     if not n or not missing:
         return ""
     remedy = (

@@ -62,7 +62,6 @@ class MapWork:
         self.runner = JobRunner(host.set_progress, host.show_error)
         self.layouts: dict[tuple[Any, ...], tuple[np.ndarray, tuple[int, int]]] = {}
         self.tables: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
-        self.hybrid = mapdata.HybridTables()
         self.atlases: list[Any] = []
         self._thumbs_for: Any = None
         self._thumb_caches()
@@ -82,7 +81,6 @@ class MapWork:
         self._thumb_caches()  # the library may have a file now (first save)
         self.layouts.clear()
         self.tables.clear()
-        self.hybrid.clear()
         self.atlases = []
 
     # ------------------------------------------------------------------ layout
@@ -133,7 +131,7 @@ class MapWork:
 
         def run(job: Job) -> None:
             weight_ = 0.5 if w is None else w  # 0.0 is a weight (meaning only), not "unset"
-            idx, scores, _note = mapdata.neighbours(lib, space, weight_, k, self.hybrid)
+            idx, scores, _note = mapdata.neighbours(lib, space, weight_, k)
             if not job.cancelled:
                 self.tables[key] = (idx, scores)
                 host.push_table(idx, scores)

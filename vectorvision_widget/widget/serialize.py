@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import traitlets
 
 __all__ = [
@@ -33,7 +34,7 @@ _WIRE_DTYPES = {
 }
 
 
-def encode_array(arr: Any, dtype: str | None = None) -> bytes:
+def encode_array(arr: npt.ArrayLike, dtype: str | None = None) -> bytes:
     """C-contiguous little-endian bytes of ``arr``; float64/int64 shrink to 32 bits (JS has no
     fast 64-bit typed arrays and the map needs neither range nor precision)."""
     a = np.asarray(arr)
@@ -50,7 +51,7 @@ def decode_array(buf: bytes | memoryview, dtype: str, shape: tuple[int, ...]) ->
 _JS_DTYPES = ("int8", "uint8", "int16", "uint16", "int32", "uint32", "float32", "float64")
 
 
-def wire_array(arr: Any, dtype: str | None = None) -> np.ndarray:
+def wire_array(arr: npt.ArrayLike, dtype: str | None = None) -> np.ndarray:
     """``arr`` as a C-contiguous little-endian array of a dtype JS has a typed array for."""
     a = np.asarray(arr)
     target = np.dtype(dtype) if dtype else _WIRE_DTYPES.get(a.dtype, a.dtype)
@@ -61,16 +62,19 @@ def wire_array(arr: Any, dtype: str | None = None) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=target)
 
 
-def array_to_json(value: Any, _widget: Any = None) -> Any:
-    """Serializer of :class:`ArrayTrait`: ``{"view", "dtype", "shape"}`` (None stays None)."""
-    if value is None:
-        return None
+def _to_wire(value: npt.ArrayLike) -> dict[str, Any]:
+    """``{"view", "dtype", "shape"}`` of one array."""
     a = wire_array(value)
-    flat = a.reshape(-1).view(np.uint8)  # 1-D bytes without a copy
-    return {"view": memoryview(flat), "dtype": a.dtype.name, "shape": list(a.shape)}
+    view = a.reshape(-1).view(np.uint8).data  # 1-D bytes without a copy
+    return {"view": view, "dtype": a.dtype.name, "shape": list(a.shape)}
 
 
-def narrow_to_json(value: Any, _widget: Any = None) -> Any:
+def array_to_json(value: npt.ArrayLike | None, _widget: object = None) -> dict[str, Any] | None:
+    """Serializer of :class:`ArrayTrait`: ``{"view", "dtype", "shape"}`` (None stays None)."""
+    return None if value is None else _to_wire(value)
+
+
+def narrow_to_json(value: npt.ArrayLike | None, _widget: object = None) -> dict[str, Any] | None:
     """Like :func:`array_to_json`, but non-negative integers below 65536 travel as uint16 (grid
     cells: half the bytes of int32, 4 MB instead of 8 at 1M images); JS widens on receipt."""
     if value is not None:
@@ -80,7 +84,7 @@ def narrow_to_json(value: Any, _widget: Any = None) -> Any:
     return array_to_json(value)
 
 
-def array_from_json(value: Any, _widget: Any = None) -> np.ndarray | None:
+def array_from_json(value: dict[str, Any] | None, _widget: object = None) -> np.ndarray | None:
     """Deserializer of :class:`ArrayTrait` (the browser never sends arrays today; tests use it)."""
     if value is None:
         return None
@@ -92,28 +96,31 @@ def array_from_json(value: Any, _widget: Any = None) -> np.ndarray | None:
     arr = decode_array(bytes(value["view"]), dtype, shape)
     if value.get("range") is not None:  # quantised floats (see quantized_to_json)
         lo, hi = (float(x) for x in value["range"])
-        return (lo + arr.astype(np.float32) * np.float32((hi - lo) / 65535)).astype(np.float32)
+        floats: np.ndarray = lo + arr.astype(np.float32) * np.float32((hi - lo) / 65535)
+        return floats.astype(np.float32)
     return arr
 
 
-def quantized_to_json(value: Any, lo: float, hi: float) -> dict[str, Any]:
+def quantized_to_json(value: npt.ArrayLike, lo: float, hi: float) -> dict[str, Any]:
     """Floats in [lo, hi] as uint16 steps plus ``"range": [lo, hi]`` (JS turns them back into a
     Float32Array): half the bytes of float32, error ≤ (hi − lo) / 131070 (1.5e-5 for cosines)."""
     a = np.nan_to_num(np.asarray(value, np.float64), nan=lo, posinf=hi, neginf=lo)
     q = np.rint((np.clip(a, lo, hi) - lo) * (65535 / (hi - lo))).astype(np.uint16)
-    return {**array_to_json(q), "range": [lo, hi]}
+    return {**_to_wire(q), "range": [lo, hi]}
 
 
 class _AssignNotifies(traitlets.TraitType[Any, Any]):
     """A trait that notifies whenever a new object is assigned: identity, not ``==`` (an
     element-wise comparison of arrays would cost O(N) per update and is ambiguous for numpy)."""
 
-    def set(self, obj: Any, value: Any) -> None:
+    def set(self, obj: traitlets.HasTraits, value: Any) -> None:
+        name = self.name
+        assert name is not None  # traitlets names a trait when its class is created
         new = self._validate(obj, value)
-        old = obj._trait_values.get(self.name, self.default_value)
-        obj._trait_values[self.name] = new
+        old = obj._trait_values.get(name, self.default_value)
+        obj._trait_values[name] = new
         if new is not old:
-            obj._notify_trait(self.name, old, new)
+            obj._notify_trait(name, old, new)
 
 
 class ArrayTrait(_AssignNotifies):
@@ -144,7 +151,7 @@ class ArrayTrait(_AssignNotifies):
         super().__init__(np.zeros(shape, self.dtype), **kwargs)
         self.tag(to_json=narrow_to_json if narrow else array_to_json, from_json=array_from_json)
 
-    def validate(self, obj: Any, value: Any) -> np.ndarray:
+    def validate(self, obj: traitlets.HasTraits | None, value: Any) -> np.ndarray:
         try:
             arr = np.ascontiguousarray(value, dtype=self.dtype)
         except (TypeError, ValueError) as err:
@@ -160,13 +167,15 @@ class ArrayTrait(_AssignNotifies):
 
 
 def arrays_to_json(
-    value: Any, _widget: Any = None, quantize: dict[str, tuple[float, float]] | None = None
-) -> Any:
+    value: dict[str, np.ndarray] | None,
+    _widget: object = None,
+    quantize: dict[str, tuple[float, float]] | None = None,
+) -> dict[str, dict[str, Any]]:
     """Serializer of :class:`ArraysTrait`: each array as ``{view, dtype, shape}`` (keys named in
     ``quantize`` as uint16 steps of their range, :func:`quantized_to_json`)."""
     q = quantize or {}
     return {
-        key: quantized_to_json(arr, *q[key]) if key in q else array_to_json(arr)
+        key: quantized_to_json(arr, *q[key]) if key in q else _to_wire(arr)
         for key, arr in (value or {}).items()
     }
 
@@ -191,7 +200,7 @@ class ArraysTrait(_AssignNotifies):
         q = dict(quantize or {})
         self.tag(to_json=lambda value, widget: arrays_to_json(value, widget, q))
 
-    def validate(self, obj: Any, value: Any) -> dict[str, np.ndarray]:
+    def validate(self, obj: traitlets.HasTraits | None, value: Any) -> dict[str, np.ndarray]:
         if not isinstance(value, dict) or set(value) != set(self.dtypes):
             msg = f"{self.name}: expected a dict with keys {sorted(self.dtypes)}"
             raise traitlets.TraitError(msg)
