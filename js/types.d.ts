@@ -32,14 +32,14 @@ export interface Model {
 }
 
 /** Tooltip details, sanitised from the kernel's "info" reply (see tooltip.js: cleanMeta). */
-export interface InfoMeta {
+export interface TipMeta {
   row: number; name: string; path: string;
   keywords: Array<[string, number | null]>;
   palette: Array<[number, number, number]>;
   width: number | null; height: number | null; size: number | null;
   missing: boolean; unreadable: boolean;
 }
-export interface Info { meta: InfoMeta; url: string | null }
+export interface Info { meta: TipMeta; url: string | null }
 
 /** One toolbar mode button: [trait value, label, tooltip]. */
 export type ModeSpec = [string, string, string];
@@ -58,3 +58,79 @@ export interface ToolbarActions {
 
 /** Keyboard actions on the focused map. */
 export type KeyAction = "zoomIn" | "zoomOut" | "fit" | "fitHits" | "clear";
+
+// ---------------------------------------------------------------- kernel <-> browser messages
+// Defined once in Python (vectorvision_widget/widget/protocol.py); tests/test_protocol.py fails
+// when this block differs from what the generator writes.
+// BEGIN protocol: generated from widget/protocol.py by protocol.write_types()
+/** A view rendered: send the atlases built so far. */
+export interface HelloRequest {
+  type: "hello";
+}
+/** Sharper thumbnails for the visible cells of a zoomed-in view. */
+export interface ThumbsRequest {
+  type: "thumbs";
+  /** Library rows; rows of an older library version are skipped. */
+  rows: number[];
+  /** Wanted tile px; the kernel answers with the nearest of `_sharp_sizes`. */
+  size: number;
+  /** Request number, echoed in the reply. */
+  req: number;
+}
+/** Tooltip details of one row. */
+export interface InfoRequest {
+  type: "info";
+  row: number;
+}
+/** The ⟳ button: rescan the library's folders (`force`: re-embed everything). */
+export interface RescanRequest {
+  type: "rescan";
+  force?: boolean;
+}
+/** What the tooltip shows of one image (names and paths ASCII-escaped). */
+export interface InfoMeta {
+  row: number;
+  name: string;
+  path: string;
+  keywords: Array<[string, number | null]>;
+  palette: [number, number, number][];
+  width: number | null;
+  height: number | null;
+  size: number | null;
+  missing: boolean;
+  unreadable: boolean;
+  problem: string | null;
+}
+/** One JPEG atlas (buffer 0): rows first .. first+count-1, `tile` px, `cols` per row. */
+export interface AtlasReply {
+  type: "atlas";
+  version: number;
+  index: number;
+  first: number;
+  count: number;
+  tile: number;
+  cols: number;
+}
+/** Sharp thumbnails: buffer i is the JPEG of `rows[i]`; `failed` rows have none. */
+export interface ThumbsReply {
+  type: "thumbs";
+  req: number;
+  size: number;
+  rows: number[];
+  failed: number[];
+  version: number;
+  /** The kernel was busy: `failed` may be asked for again. */
+  busy?: boolean;
+}
+/** Tooltip details of `row`; buffer 0 (optional) is its JPEG. */
+export interface InfoReply {
+  type: "info";
+  row: number;
+  meta: InfoMeta;
+  version: number;
+}
+/** A message from the browser to the kernel. */
+export type Request = HelloRequest | ThumbsRequest | InfoRequest | RescanRequest;
+/** A message from the kernel to the browser. */
+export type Reply = AtlasReply | ThumbsReply | InfoReply;
+// END protocol

@@ -68,7 +68,8 @@ def _cache_dir() -> Path:
 
 
 def _cosines(features: np.ndarray, label_embeddings: np.ndarray) -> np.ndarray:
-    return np.asarray(features, np.float64) @ np.asarray(label_embeddings, np.float64).T
+    out: np.ndarray = np.asarray(features, np.float64) @ np.asarray(label_embeddings, np.float64).T
+    return out
 
 
 def zero_shot_logits(
