@@ -21,6 +21,45 @@ export interface Theme {
 export interface Neighbour { row: number; rank: number; score: number }
 export interface Hover { row: number; nbrs: Neighbour[] }
 
+/** A point in stage px. */
+export interface Point { x: number; y: number }
+/** The stage's size in CSS px. */
+export interface Size { w: number; h: number }
+
+/** The widget's shared state (js/store.js); each field has one module that sets it. */
+export interface MapState {
+  /** view.js: the current pan/zoom. */
+  view: View;
+  /** view.js: the view follows the stage size and grid until the user zooms or pans. */
+  autoFit: boolean;
+  /** view.js: the view shows the search hits (⤢ again shows the whole map). */
+  fittedHits: boolean;
+  /** view.js: a search was started here: fit the view to its hits when they arrive. */
+  pendingFit: boolean;
+  /** overlay.js: selected rows (trait `selected`). */
+  selected: Set<number>;
+  /** overlay.js: highlighted rows in rank order (trait `highlighted`). */
+  highlighted: number[];
+  /** overlay.js: the Shift+Hovered row and its neighbours. */
+  hover: Hover | null;
+  /** input.js: the row under the pointer (-1: none). */
+  pointed: number;
+  /** input.js: the pointer in stage px (null: outside). */
+  pointer: Point | null;
+  /** input.js: the selection box being dragged. */
+  box: Box | null;
+  /** input.js: a press is being dragged (pan or box). */
+  dragging: boolean;
+  /** mapdata.js: the library version the kernel's messages must match (`_data_version`). */
+  version: number;
+  /** widget.js: the page's colours. */
+  theme: Theme;
+  /** paint.js: device px per CSS px. */
+  dpr: number;
+  /** widget.js: sharp thumbnail sizes the kernel cuts (trait `_sharp_sizes`), ascending. */
+  sharpSizes: number[];
+}
+
 /** The anywidget model as the widget uses it. */
 export interface Model {
   get(key: string): any;
@@ -28,7 +67,7 @@ export interface Model {
   save_changes(): void;
   on(event: string, fn: (...args: any[]) => void): void;
   off(event: string, fn?: (...args: any[]) => void): void;
-  send(msg: Record<string, unknown>, callbacks?: unknown, buffers?: ArrayBuffer[]): void;
+  send(msg: Request, callbacks?: unknown, buffers?: ArrayBuffer[]): void;
 }
 
 /** Tooltip details, sanitised from the kernel's "info" reply (see tooltip.js: cleanMeta). */
@@ -47,6 +86,8 @@ export type ModeSpec = [string, string, string];
 /** What the toolbar asks of the widget. */
 export interface ToolbarActions {
   zoom(factor: number): void;
+  /** ⟳: ask the kernel to rescan (`force`: re-embed everything). */
+  rescan(force: boolean): void;
   fit(): void;
   clearHighlights(): void;
   /** A search was started from the toolbar: fit the view to its hits when they arrive. */
