@@ -86,3 +86,9 @@ def test_parse_request_accepts_each_request(content: Any, expected: Any) -> None
 def test_parse_request_names_the_bad_field(content: Any, error: str) -> None:
     with pytest.raises(protocol.BadRequestError, match=re.escape(error)):
         protocol.parse_request(content)
+
+
+def test_js_row_cap_is_the_protocols() -> None:
+    js = (TYPES.parent / "requests.js").read_text(encoding="utf-8")
+    cap = re.search(r"const MAX_ROWS = (\d+);", js)
+    assert cap is not None and int(cap.group(1)) == protocol.MAX_ROWS_PER_REQUEST
