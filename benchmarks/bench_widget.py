@@ -31,8 +31,7 @@ import numpy as np
 
 from vectorvision_widget.modes import MODE_INFO
 from vectorvision_widget.som.layout import default_grid_shape
-from vectorvision_widget.thumbs.tiles import ATLAS_COLS, atlas_image, encode_jpeg
-from vectorvision_widget.widget.mapdata import tile_size_for
+from vectorvision_widget.thumbs.tiles import ATLAS_COLS, atlas_image, default_tile_size, encode_jpeg
 from vectorvision_widget.widget.serialize import (
     array_to_json,
     narrow_to_json,
@@ -94,7 +93,7 @@ def build_payload(n: int, out: Path, seed: int = 0) -> dict[str, Any]:
     colours = rng.integers(0, 256, size=(n, 3), dtype=np.uint8)
     idx = rng.integers(0, n, size=(n, K), dtype=np.int32)
     scores = np.sort(rng.random((n, K), dtype=np.float32), axis=1)[:, ::-1].copy()
-    t = tile_size_for(n)  # the widget's level of detail: 4-px tiles at 1M
+    t = default_tile_size(n)  # the widget's level of detail: 4-px tiles at 1M
     ramp = np.linspace(0.6, 1.2, t, dtype=np.float32)
     wire = {
         "_cells": narrow_to_json(cells),

@@ -1,8 +1,11 @@
 // Keyboard and pointer input: which key does what on the map, when Shift means Shift+Hover,
-// and one binding of the listeners. Keys have two listeners with disjoint jobs: the stage's
+// and one binding of the listeners (bindInput: pointer, wheel and keys of one map). Keys have two listeners with disjoint jobs: the stage's
 // keydown handles map keys (+ − 0 Enter Esc; it used to be handled by the window listener too,
 // so one + zoomed twice), the window's keydown/keyup only track Shift (it must work whichever
 // element has focus, but not while the user is typing text somewhere).
+
+import { applySelection } from "./overlay.js";
+import { panBy } from "./view.js";
 
 /** @typedef {import("./types").KeyAction} KeyAction */
 
@@ -102,5 +105,138 @@ export function bindKeys(stage, win, on) {
     win.removeEventListener("keydown", onWindowKey);
     win.removeEventListener("keyup", onWindowKey);
     win.removeEventListener("blur", onBlur);
+  };
+}
+
+/** @typedef {import("./types").MapState} MapState @typedef {import("./types").Point} Point */
+/** @typedef {import("./types").View} View */
+
+/**
+ * Bind the mouse and keyboard of one map: pointer moves (tooltip, Shift+Hover), press and drag
+ * (click selects, Ctrl/Cmd-click toggles, Ctrl/Cmd/Alt-drag draws a selection box, a plain drag
+ * pans), the wheel (zoom about the pointer), map keys and Shift. Owns the store's `pointer`,
+ * `pointed`, `box` and `dragging`. Returns a function that removes every listener.
+ * @param {HTMLElement} stage @param {Window} win
+ * @param {{store: import("./store").Store<MapState>,
+ *   view: ReturnType<typeof import("./view").viewControl>,
+ *   marks: ReturnType<typeof import("./overlay").marks>,
+ *   rowUnder: (p: Point) => number,
+ *   rowsInBox: (a: Point, b: Point) => number[],
+ *   tips: {point: (row: number) => void, stay: () => void, hide: () => void},
+ *   onTooltip: (target: EventTarget | null) => boolean,
+ *   hideTooltip: () => void}} deps onTooltip: whether an event target lies on the tooltip
+ * @returns {() => void}
+ */
+export function bindInput(stage, win, { store, view, marks, rowUnder, rowsInBox, tips, onTooltip, hideTooltip }) {
+  /** @type {{x0: number, y0: number, view: View, moved: boolean, box: boolean, add: boolean} | null} */
+  let drag = null;
+
+  /** @param {MouseEvent} e @returns {Point} */
+  function local(e) {
+    const r = stage.getBoundingClientRect();
+    return { x: e.clientX - r.left, y: e.clientY - r.top };
+  }
+
+  /** @param {PointerEvent} e */
+  function onPointerMove(e) {
+    if (!drag && onTooltip(e.target)) { // on the tooltip: keep it (its swatches are clickable)
+      tips.stay();
+      return;
+    }
+    const p = local(e);
+    store.set({ pointer: p });
+    if (drag) {
+      const dx = p.x - drag.x0, dy = p.y - drag.y0;
+      if (!drag.moved && Math.hypot(dx, dy) >= DRAG_PX) drag.moved = true;
+      if (!drag.moved) return;
+      if (drag.box) store.set({ box: { x0: drag.x0, y0: drag.y0, x1: p.x, y1: p.y } });
+      else view.setView(panBy(drag.view, dx, dy));
+      return;
+    }
+    const row = rowUnder(p);
+    if (shiftHover(e, win.document)) {
+      const { hover } = store.get();
+      if (!hover || hover.row !== row) marks.setHover(row, true, e);
+      return;
+    }
+    if (store.get().hover) marks.setHover(-1);
+    if (row !== store.get().pointed) {
+      store.set({ pointed: row });
+      tips.point(row); // the open tooltip lingers a moment so the pointer can reach it
+    }
+  }
+
+  /** @param {PointerEvent} e */
+  function onPointerDown(e) {
+    if (e.button !== 0 || onTooltip(e.target)) return;
+    stage.focus({ preventScroll: true });
+    const p = local(e);
+    const box = e.ctrlKey || e.metaKey || e.altKey;
+    drag = { x0: p.x, y0: p.y, view: store.get().view, moved: false, box, add: e.ctrlKey || e.metaKey };
+    store.set({ dragging: true });
+    stage.setPointerCapture?.(e.pointerId);
+    hideTooltip();
+  }
+
+  /** @param {PointerEvent} e */
+  function onPointerUp(e) {
+    if (!drag) return;
+    const p = local(e);
+    const d = drag;
+    drag = null;
+    store.set({ dragging: false });
+    stage.releasePointerCapture?.(e.pointerId);
+    const selected = [...store.get().selected];
+    if (d.moved && d.box) {
+      store.set({ box: null });
+      marks.select(applySelection(selected, rowsInBox({ x: d.x0, y: d.y0 }, p), d.add ? "add" : "replace"));
+    } else if (!d.moved) {
+      const row = rowUnder(p);
+      if (d.add) {
+        if (row >= 0) marks.select(applySelection(selected, [row], "toggle"));
+      } else {
+        marks.select(row >= 0 ? [row] : []);
+      }
+    }
+  }
+
+  /** @param {WheelEvent} e */
+  function onWheel(e) {
+    e.preventDefault();
+    const p = local(e);
+    view.zoomBy(wheelFactor(e), p.x, p.y);
+  }
+
+  function onLeave() {
+    store.set({ pointer: null, pointed: -1 });
+    tips.hide();
+    if (store.get().hover && !drag) marks.setHover(-1);
+  }
+
+  /** @param {KeyAction} action */
+  function onAction(action) {
+    if (action === "clear") marks.clearHighlights();
+    else if (action === "zoomIn") view.zoomCentre(ZOOM_STEP);
+    else if (action === "zoomOut") view.zoomCentre(1 / ZOOM_STEP);
+    else if (action === "fit") view.fit();
+    else if (action === "fitHits") view.fitHits();
+  }
+
+  /** @param {boolean} down */
+  function onShift(down) {
+    const { pointer } = store.get();
+    if (down && pointer) marks.setHover(rowUnder(pointer));
+    if (!down) marks.setHover(-1);
+  }
+
+  const listeners = /** @type {Array<[string, (e: any) => void, AddEventListenerOptions?]>} */ ([
+    ["pointermove", onPointerMove], ["pointerdown", onPointerDown], ["pointerup", onPointerUp],
+    ["pointerleave", onLeave], ["wheel", onWheel, { passive: false }],
+  ]);
+  for (const [type, fn, opts] of listeners) stage.addEventListener(type, fn, opts);
+  const unbindKeys = bindKeys(stage, win, { onAction, onShift });
+  return () => {
+    for (const [type, fn] of listeners) stage.removeEventListener(type, fn);
+    unbindKeys();
   };
 }

@@ -1,9 +1,16 @@
 // The overlay layer: selection, search highlights, the Shift+Hover neighbourhood and the box
 // being dragged. It is redrawn on its own canvas, so Shift+Hover costs O(k), not O(N).
+// Pure drawing and selection logic first, then `marks`, which owns the store's `selected`,
+// `highlighted` and `hover` and keeps them in step with the traits (`selected`, `highlighted`,
+// `hovered`, `_table`, `k`).
+
+import { fromWire } from "./codecs.js";
+import { record } from "./debug.js";
 
 /** @typedef {import("./types").View} View @typedef {import("./types").Rect} Rect */
 /** @typedef {import("./types").Theme} Theme @typedef {import("./types").Neighbour} Neighbour */
 /** @typedef {import("./types").Hover} Hover @typedef {import("./types").Box} Box */
+/** @typedef {import("./types").MapState} MapState @typedef {import("./types").Model} Model */
 /**
  * @typedef {object} OverlayState
  * @property {View} view
@@ -169,4 +176,100 @@ export function drawOverlay(ctx, st) {
     ctx.strokeStyle = theme.select;
     ctx.strokeRect(Math.min(x0, x1) + 0.5, Math.min(y0, y1) + 0.5, Math.abs(x1 - x0), Math.abs(y1 - y0));
   }
+}
+
+/**
+ * The neighbour table of the `_table` trait ({idx, scores} arrays, N × width); an empty table
+ * when the arrays are missing or disagree.
+ * @param {any} table @returns {{idx: Int32Array, scores: Float32Array, width: number}}
+ */
+export function readTable(table) {
+  const idx = fromWire(table?.idx), scores = fromWire(table?.scores);
+  const ok = idx.shape.length === 2 && idx.data instanceof Int32Array && scores.data instanceof Float32Array
+    && scores.data.length === idx.data.length;
+  return ok ? { idx: /** @type {Int32Array} */ (idx.data), scores: /** @type {Float32Array} */ (scores.data), width: idx.shape[1] }
+    : { idx: new Int32Array(0), scores: new Float32Array(0), width: 0 };
+}
+
+/**
+ * What the map marks: the selection, the highlights and the Shift+Hover neighbourhood, in the
+ * store and in step with the model (an echo guard keeps our own `hovered` from coming back).
+ * @param {{model: Model, store: import("./store").Store<MapState>,
+ *   stats: import("./debug").Stats | null}} deps
+ */
+export function marks({ model, store, stats }) {
+  let table = readTable(model.get("_table"));
+  /** @type {number | null} */
+  let lastSentHover = model.get("hovered");
+
+  /**
+   * Show `row`'s neighbours (null/-1: none); `sync` tells the kernel (trait `hovered`).
+   * @param {number | null | undefined} row @param {boolean} [sync] @param {Event | null} [event]
+   */
+  function setHover(row, sync = true, event = null) {
+    const tWork = performance.now();
+    const t0 = event ? Math.min(event.timeStamp, tWork) : tWork;
+    if (row === undefined || row === null || row < 0) {
+      if (!store.get().hover) return;
+      store.set({ hover: null });
+    } else {
+      store.set({ hover: { row, nbrs: neighboursOf(table.idx, table.scores, table.width, row, model.get("k")) } });
+    }
+    const tEnd = performance.now();
+    record(stats, "hoverMs", tEnd - t0);
+    record(stats, "hoverWorkMs", tEnd - tWork);
+    if (!sync) return;
+    const { hover } = store.get();
+    const value = hover ? hover.row : null;
+    if (value !== lastSentHover) {
+      lastSentHover = value;
+      model.set("hovered", value);
+      model.save_changes();
+    }
+  }
+
+  /** Recompute the hovered row's neighbours (new table or k). */
+  const rehover = () => {
+    const { hover } = store.get();
+    if (hover) setHover(hover.row, false);
+  };
+
+  return {
+    setHover,
+    rehover,
+    /** The user selected `rows`. @param {number[]} rows */
+    select(rows) {
+      store.set({ selected: new Set(rows) });
+      model.set("selected", [...store.get().selected]);
+      model.save_changes();
+    },
+    /** Esc / ✕: clear the search and the highlights. */
+    clearHighlights() {
+      store.set({ highlighted: [] });
+      model.set("query", "");
+      model.set("colour_query", "");
+      model.set("highlighted", []);
+      model.save_changes();
+    },
+    /** Trait `_table` changed. */
+    tableChanged() {
+      table = readTable(model.get("_table"));
+      rehover();
+    },
+    /** Trait `selected` changed. */
+    selectedChanged() {
+      store.set({ selected: new Set(model.get("selected")) });
+    },
+    /** Trait `highlighted` changed. */
+    highlightedChanged() {
+      store.set({ highlighted: model.get("highlighted") });
+    },
+    /** Trait `hovered` changed (from Python, or our own change coming back). */
+    hoveredChanged() {
+      const v = model.get("hovered");
+      if (v === lastSentHover) return;
+      lastSentHover = v;
+      setHover(v === null ? -1 : v, false);
+    },
+  };
 }

@@ -4,42 +4,24 @@
 /** @typedef {import("./types").Model} Model @typedef {import("./types").ModeSpec} ModeSpec */
 /** @typedef {import("./types").ToolbarActions} ToolbarActions */
 
-/** Labels for the mode names the kernel sends; an unknown name gets its own name as label. */
-const MODE_LABELS = /** @type {Record<string, [string, string]>} */ ({
-  visual: ["Look", "Arrange by visual similarity (DINOv2)"],
-  semantic: ["Meaning", "Arrange by meaning (SigLIP)"],
-  hybrid: ["Hybrid", "Mix look and meaning (slider: share of look)"],
-  fused: ["Fused", "Arrange by look and meaning together"],
-  colour: ["Colour", "Arrange by average colour"],
-  color: ["Colour", "Arrange by average colour"],
-});
-export const DEFAULT_MODES = ["visual", "semantic", "hybrid", "colour"];
-/** Kernel traits that may carry the mode list (first one present wins). */
-export const MODE_TRAITS = ["_modes", "modes"];
-
 const HINT = "Shift + hover: similar images · Ctrl + drag: select · wheel: zoom";
 export const FORCE_CONFIRM = "Rescan everything? Every image is re-embedded, not only new and "
   + "changed files (about 3 images/s on a CPU).";
 
 /**
- * Mode buttons from the kernel's list: names, [name, label, title] triples or {name, label, title}
- * objects; anything else (missing, empty, malformed) gives the defaults.
+ * Mode buttons from the `_modes` trait: [name, label, tooltip] triples (Python's
+ * modes.MODE_INFO, the one definition); malformed or repeated entries are skipped.
  * @param {unknown} value @returns {ModeSpec[]}
  */
 export function modeSpecs(value) {
   /** @type {ModeSpec[]} */
   const out = [];
   for (const m of Array.isArray(value) ? value : []) {
-    /** @type {unknown[]} */
-    const parts = typeof m === "string" ? [m] : Array.isArray(m) ? m
-      : m && typeof m === "object" ? [m.name ?? m.value, m.label, m.title] : [];
-    const name = typeof parts[0] === "string" ? parts[0] : "";
-    if (!name || out.some(([n]) => n === name)) continue;
-    const [label, title] = MODE_LABELS[name] ?? [name, `Arrange by ${name}`];
-    out.push([name, typeof parts[1] === "string" && parts[1] ? parts[1] : label,
-      typeof parts[2] === "string" && parts[2] ? parts[2] : title]);
+    if (!Array.isArray(m) || !m.slice(0, 3).every((part) => typeof part === "string") || !m[0]) continue;
+    if (out.some(([n]) => n === m[0])) continue;
+    out.push([m[0], m[1] || m[0], m[2] ?? ""]);
   }
-  return out.length ? out : modeSpecs(DEFAULT_MODES);
+  return out;
 }
 
 /**
@@ -109,8 +91,7 @@ export function buildToolbar(model, actions) {
   let modeBtns = [];
   let modeKey = "";
   function syncModes() {
-    const raw = MODE_TRAITS.map((t) => model.get(t)).find((v) => v !== undefined && v !== null);
-    const specs = modeSpecs(raw);
+    const specs = modeSpecs(model.get("_modes"));
     const key = JSON.stringify(specs);
     if (key === modeKey) return;
     modeKey = key;
@@ -165,9 +146,9 @@ export function buildToolbar(model, actions) {
   const fit = h("button", { class: "vv-fit", title: "Fit the whole map (0)", onclick: () => actions.fit() }, "⤢");
   const rescan = h("button", { class: "vv-rescan" }, "⟳");
   rescan.addEventListener("click", (e) => {
-    if (!e.shiftKey) return model.send({ type: "rescan", force: false });
+    if (!e.shiftKey) return actions.rescan(false);
     const ask = actions.confirm ?? ((/** @type {string} */ t) => window.confirm(t));
-    if (ask(FORCE_CONFIRM)) model.send({ type: "rescan", force: true });
+    if (ask(FORCE_CONFIRM)) actions.rescan(true);
   });
   const bar = h("progress", { class: "vv-progress", max: "1", value: "0" });
   const status = h("span", { class: "vv-status" });

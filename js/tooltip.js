@@ -5,7 +5,7 @@
 // moment when the pointer leaves its cell, so the pointer can reach it: a palette swatch click
 // starts a colour search.
 
-/** @typedef {import("./types").InfoMeta} InfoMeta @typedef {import("./types").Info} Info */
+/** @typedef {import("./types").TipMeta} TipMeta @typedef {import("./types").Info} Info */
 
 export const LINGER_MS = 350;
 
@@ -49,7 +49,7 @@ export function hexOf(rgb) {
  * The kernel's info `meta` made safe to show: every field of the right type or a neutral
  * default. Keywords may be [label, score] pairs, {label, score} objects or plain strings; a score
  * that is not a finite number (NaN, "high") is dropped, the label kept.
- * @param {any} raw @returns {InfoMeta}
+ * @param {any} raw @returns {TipMeta}
  */
 export function cleanMeta(raw) {
   const m = raw && typeof raw === "object" ? raw : {};

@@ -21,6 +21,45 @@ export interface Theme {
 export interface Neighbour { row: number; rank: number; score: number }
 export interface Hover { row: number; nbrs: Neighbour[] }
 
+/** A point in stage px. */
+export interface Point { x: number; y: number }
+/** The stage's size in CSS px. */
+export interface Size { w: number; h: number }
+
+/** The widget's shared state (js/store.js); each field has one module that sets it. */
+export interface MapState {
+  /** view.js: the current pan/zoom. */
+  view: View;
+  /** view.js: the view follows the stage size and grid until the user zooms or pans. */
+  autoFit: boolean;
+  /** view.js: the view shows the search hits (⤢ again shows the whole map). */
+  fittedHits: boolean;
+  /** view.js: a search was started here: fit the view to its hits when they arrive. */
+  pendingFit: boolean;
+  /** overlay.js: selected rows (trait `selected`). */
+  selected: Set<number>;
+  /** overlay.js: highlighted rows in rank order (trait `highlighted`). */
+  highlighted: number[];
+  /** overlay.js: the Shift+Hovered row and its neighbours. */
+  hover: Hover | null;
+  /** input.js: the row under the pointer (-1: none). */
+  pointed: number;
+  /** input.js: the pointer in stage px (null: outside). */
+  pointer: Point | null;
+  /** input.js: the selection box being dragged. */
+  box: Box | null;
+  /** input.js: a press is being dragged (pan or box). */
+  dragging: boolean;
+  /** mapdata.js: the library version the kernel's messages must match (`_data_version`). */
+  version: number;
+  /** widget.js: the page's colours. */
+  theme: Theme;
+  /** paint.js: device px per CSS px. */
+  dpr: number;
+  /** widget.js: sharp thumbnail sizes the kernel cuts (trait `_sharp_sizes`), ascending. */
+  sharpSizes: number[];
+}
+
 /** The anywidget model as the widget uses it. */
 export interface Model {
   get(key: string): any;
@@ -28,18 +67,18 @@ export interface Model {
   save_changes(): void;
   on(event: string, fn: (...args: any[]) => void): void;
   off(event: string, fn?: (...args: any[]) => void): void;
-  send(msg: Record<string, unknown>, callbacks?: unknown, buffers?: ArrayBuffer[]): void;
+  send(msg: Request, callbacks?: unknown, buffers?: ArrayBuffer[]): void;
 }
 
 /** Tooltip details, sanitised from the kernel's "info" reply (see tooltip.js: cleanMeta). */
-export interface InfoMeta {
+export interface TipMeta {
   row: number; name: string; path: string;
   keywords: Array<[string, number | null]>;
   palette: Array<[number, number, number]>;
   width: number | null; height: number | null; size: number | null;
   missing: boolean; unreadable: boolean;
 }
-export interface Info { meta: InfoMeta; url: string | null }
+export interface Info { meta: TipMeta; url: string | null }
 
 /** One toolbar mode button: [trait value, label, tooltip]. */
 export type ModeSpec = [string, string, string];
@@ -47,6 +86,8 @@ export type ModeSpec = [string, string, string];
 /** What the toolbar asks of the widget. */
 export interface ToolbarActions {
   zoom(factor: number): void;
+  /** ⟳: ask the kernel to rescan (`force`: re-embed everything). */
+  rescan(force: boolean): void;
   fit(): void;
   clearHighlights(): void;
   /** A search was started from the toolbar: fit the view to its hits when they arrive. */
@@ -58,3 +99,79 @@ export interface ToolbarActions {
 
 /** Keyboard actions on the focused map. */
 export type KeyAction = "zoomIn" | "zoomOut" | "fit" | "fitHits" | "clear";
+
+// ---------------------------------------------------------------- kernel <-> browser messages
+// Defined once in Python (vectorvision_widget/widget/protocol.py); tests/test_protocol.py fails
+// when this block differs from what the generator writes.
+// BEGIN protocol: generated from widget/protocol.py by protocol.write_types()
+/** A view rendered: send the atlases built so far. */
+export interface HelloRequest {
+  type: "hello";
+}
+/** Sharper thumbnails for the visible cells of a zoomed-in view. */
+export interface ThumbsRequest {
+  type: "thumbs";
+  /** Library rows; rows of an older library version are skipped. */
+  rows: number[];
+  /** Wanted tile px; the kernel answers with the nearest of `_sharp_sizes`. */
+  size: number;
+  /** Request number, echoed in the reply. */
+  req: number;
+}
+/** Tooltip details of one row. */
+export interface InfoRequest {
+  type: "info";
+  row: number;
+}
+/** The ⟳ button: rescan the library's folders (`force`: re-embed everything). */
+export interface RescanRequest {
+  type: "rescan";
+  force?: boolean;
+}
+/** What the tooltip shows of one image (names and paths ASCII-escaped). */
+export interface InfoMeta {
+  row: number;
+  name: string;
+  path: string;
+  keywords: Array<[string, number | null]>;
+  palette: [number, number, number][];
+  width: number | null;
+  height: number | null;
+  size: number | null;
+  missing: boolean;
+  unreadable: boolean;
+  problem: string | null;
+}
+/** One JPEG atlas (buffer 0): rows first .. first+count-1, `tile` px, `cols` per row. */
+export interface AtlasReply {
+  type: "atlas";
+  version: number;
+  index: number;
+  first: number;
+  count: number;
+  tile: number;
+  cols: number;
+}
+/** Sharp thumbnails: buffer i is the JPEG of `rows[i]`; `failed` rows have none. */
+export interface ThumbsReply {
+  type: "thumbs";
+  req: number;
+  size: number;
+  rows: number[];
+  failed: number[];
+  version: number;
+  /** The kernel was busy: `failed` may be asked for again. */
+  busy?: boolean;
+}
+/** Tooltip details of `row`; buffer 0 (optional) is its JPEG. */
+export interface InfoReply {
+  type: "info";
+  row: number;
+  meta: InfoMeta;
+  version: number;
+}
+/** A message from the browser to the kernel. */
+export type Request = HelloRequest | ThumbsRequest | InfoRequest | RescanRequest;
+/** A message from the kernel to the browser. */
+export type Reply = AtlasReply | ThumbsReply | InfoReply;
+// END protocol

@@ -1,13 +1,12 @@
-// Zoom and pan maths. World units are grid cells: cell (r, c) spans [c, c+1) × [r, r+1).
-// screen = world * scale + (tx, ty), in CSS pixels of the canvas.
+// The view: pan and zoom. The maths first (world units are grid cells: cell (r, c) spans
+// [c, c+1) × [r, r+1); screen = world * scale + (tx, ty), in CSS pixels of the canvas), then
+// viewControl, which owns the store's `view`, `autoFit`, `fittedHits` and `pendingFit`.
 
 /** @typedef {import("./types").View} View @typedef {import("./types").Cell} Cell */
 /** @typedef {import("./types").CellRange} CellRange @typedef {import("./types").ZoomLimits} ZoomLimits */
 
 export const MIN_CELL_PX = 0.5;
 export const MAX_CELL_PX = 512;
-/** The sharpest thumbnail the kernel sends (device px); zoom stops at twice that. */
-export const SHARPEST_THUMB_PX = 256;
 
 /**
  * View that fits a rows × cols grid centred in a w × h canvas with `pad` px margin.
@@ -27,9 +26,10 @@ export function fitView(rows, cols, w, h, pad = 8) {
  * thumbnail at about 2× (beyond that a zoom only magnifies blur).
  * @param {number} rows @param {number} cols @param {number} w @param {number} h
  * @param {number} dpr device pixels per CSS pixel
+ * @param {number} sharpest the sharpest thumbnail the kernel cuts (device px)
  * @returns {ZoomLimits}
  */
-export function zoomLimits(rows, cols, w, h, dpr = 1, sharpest = SHARPEST_THUMB_PX) {
+export function zoomLimits(rows, cols, w, h, dpr, sharpest) {
   const fit = fitView(rows, cols, w, h).scale;
   const max = (2 * sharpest) / Math.max(dpr, 1e-3);
   return { min: Math.min(fit, max), max: Math.max(fit, max) };
@@ -97,5 +97,67 @@ export function visibleCells(view, w, h, rows, cols) {
   return {
     r0: Math.max(0, a.r), c0: Math.max(0, a.c),
     r1: Math.min(rows - 1, b.r), c1: Math.min(cols - 1, b.c),
+  };
+}
+
+/** @typedef {import("./types").MapState} MapState @typedef {import("./types").Size} Size */
+
+/**
+ * The view of one widget: fit, zoom, pan and fit-to-hits, written to the store (the painter
+ * redraws on a change).
+ * @param {{store: import("./store").Store<MapState>, grid: {rows: number, cols: number,
+ *   cells: ArrayLike<number>, tile: number}, size: () => Size}} deps
+ */
+export function viewControl({ store, grid, size }) {
+  /** Zoom bounds: the whole map .. a cell at 2× its sharpest thumbnail. */
+  function limits() {
+    const { w, h } = size();
+    const { dpr, sharpSizes } = store.get();
+    return zoomLimits(grid.rows, grid.cols, w, h, dpr, Math.max(grid.tile, ...sharpSizes));
+  }
+
+  /** The whole map, following the stage and grid from now on. */
+  function fit() {
+    const { w, h } = size();
+    store.set({ view: fitView(grid.rows, grid.cols, w, h), autoFit: true, fittedHits: false });
+  }
+
+  /** A view the user chose (zoom, pan). @param {View} view */
+  function setView(view) {
+    store.set({ view, autoFit: false, fittedHits: false });
+  }
+
+  /** @param {number} f @param {number} x @param {number} y */
+  function zoomBy(f, x, y) {
+    const lim = limits();
+    setView(zoomAt(store.get().view, f, x, y, lim.min, lim.max));
+  }
+
+  /** Zoom about the stage's centre. @param {number} f */
+  function zoomCentre(f) {
+    const { w, h } = size();
+    zoomBy(f, w / 2, h / 2);
+  }
+
+  /** The highlighted rows' bounding box (no-op without hits). */
+  function fitHits() {
+    const { w, h } = size();
+    const view = fitRows(grid.cells, store.get().highlighted, w, h, limits());
+    if (view) store.set({ view, autoFit: false, fittedHits: true });
+  }
+
+  return {
+    limits, fit, setView, zoomBy, zoomCentre, fitHits,
+    /** ⤢: the hits when there are some and they are not shown yet, else the whole map. */
+    fitToggle() {
+      const { highlighted, fittedHits } = store.get();
+      if (highlighted.length && !fittedHits) fitHits();
+      else fit();
+    },
+    /** Hits arrived: fit to them if a search was started here. */
+    hitsArrived() {
+      if (store.get().pendingFit && store.get().highlighted.length) fitHits();
+      store.set({ pendingFit: false });
+    },
   };
 }

@@ -139,8 +139,7 @@ def test_info_survives_odd_record_fields(tmp_path: Path) -> None:
     sent = capture_sends(w)
     w._requests.handle({"type": "info", "row": 1})
     wait_for(lambda: bool(sent))
-    meta = sent[0][0]["meta"]
-    json.dumps(meta, allow_nan=False)  # Jupyter's packer refuses NaN
+    meta = json.loads(json.dumps(sent[0][0]["meta"], allow_nan=False))  # as on the wire; no NaN
     assert meta["keywords"] == [["cat", None], ["dog", None], ["x", None]]
     assert meta["size"] == 12345 and meta["width"] is None and meta["palette"] == [[1, 2, 3]]
     w.close()

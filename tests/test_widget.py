@@ -163,7 +163,7 @@ def test_requests_for_sharp_thumbnails_and_info(tmp_path: Path) -> None:
     infos = {c["row"]: (c, b) for c, b in sent if c["type"] == "info"}
     assert infos[2][0]["meta"]["missing"] is True and infos[2][1] == []
     meta = infos[4][0]["meta"]
-    assert meta["name"] == "img_04.png" and meta["keywords"] == [["thing", 0.4]]
+    assert meta["name"] == "img_04.png" and meta["keywords"] == [("thing", 0.4)]
     assert Image.open(io.BytesIO(infos[4][1][0])).size[0] <= 192
 
 

@@ -22,12 +22,12 @@ _LAZY = {
     "fetch_models": "models.fetch",
     "resolve_models_dir": "models.specs",
     "Encoders": "models.encoders",
-    "Library": "library.store",
-    "VisualFeaturesMissingWarning": "library.store",
-    "ModelMismatchError": "library.store",
-    "LibraryChangedError": "library.store",
-    "LibraryExistsError": "library.store",
-    "LibraryLockedError": "library.store",
+    "Library": "library",
+    "VisualFeaturesMissingWarning": "library",
+    "ModelMismatchError": "library",
+    "LibraryChangedError": "library",
+    "LibraryExistsError": "library",
+    "LibraryLockedError": "library",
     "scan": "scanning.engines",
     "ScanReport": "scanning.procedure",
     "SOM": "som.map",
@@ -76,7 +76,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from vectorvision_widget.library.store import (
+    from vectorvision_widget.library import (
         Library,
         LibraryChangedError,
         LibraryExistsError,

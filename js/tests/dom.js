@@ -84,7 +84,7 @@ export function widgetState(n = 30, rows = 6, cols = 6) {
     mode: "visual", hybrid_weight: 0.5, k: 3, hovered: null, selected: [], highlighted: [],
     query: "", colour_query: "", search_k: 24, height: 400, thumb_size: 24, banner: "",
     progress: {}, error: "", status: "", _grid: [rows, cols], _data_version: 1, _can_rescan: true,
-    _can_search: false,
+    _can_search: false, _sharp_sizes: [16, 32, 64, 128, 256],
     _modes: [["visual", "Look", "t"], ["semantic", "Meaning", "t"], ["hybrid", "Hybrid", "t"], ["colour", "Colour", "t"]],
     _cells: wire(Int32Array, cells, [n, 2]),
     _colors: wire(Uint8Array, new Array(3 * n).fill(100), [n, 3]),

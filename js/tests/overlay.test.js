@@ -94,3 +94,37 @@ test("neighbourBadges: rank always once cells are visible, score only when it fi
   const big = neighbourBadges(3, 0.876, 64);
   assert.deepEqual(big.map((b) => [b.text, b.corner]), [["3", "tl"], ["0.88", "br"]]);
 });
+
+test("marks: hover syncs `hovered` once per change and ignores its own echo; table and k", async () => {
+  const { fakeModel, widgetState } = await import("./dom.js");
+  const { marks, readTable } = await import("../overlay.js");
+  const { Store } = await import("../store.js");
+  const model = fakeModel(widgetState(30));
+  const store = new Store({ hover: null, selected: new Set(), highlighted: [] });
+  const m = marks({ model, store, stats: null });
+  m.setHover(4);
+  assert.deepEqual(store.get().hover.nbrs.map((n) => n.row), [5, 6, 7]);
+  m.setHover(4);
+  assert.deepEqual(model.saved, [["hovered", 4]], "the same row is sent once");
+  m.hoveredChanged(); // our own change coming back
+  assert.equal(store.get().hover.row, 4);
+  model.state.hovered = 9; // Python sets it
+  m.hoveredChanged();
+  assert.equal(store.get().hover.row, 9);
+  assert.equal(model.saved.length, 1, "a row from Python is not echoed back");
+  model.state.k = 1;
+  m.rehover();
+  assert.equal(store.get().hover.nbrs.length, 1);
+  model.state._table = {};
+  m.tableChanged();
+  assert.deepEqual(store.get().hover.nbrs, []);
+  assert.equal(readTable(undefined).width, 0);
+  m.setHover(-1);
+  assert.equal(store.get().hover, null);
+  assert.deepEqual(model.saved.at(-1), ["hovered", null]);
+  m.select([3, 3, 5]);
+  assert.deepEqual(model.state.selected, [3, 5]);
+  store.set({ highlighted: [1] });
+  m.clearHighlights();
+  assert.deepEqual([store.get().highlighted, model.state.query, model.state.highlighted], [[], "", []]);
+});

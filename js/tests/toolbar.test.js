@@ -1,16 +1,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { fakeModel, installDom, key, widgetState } from "./dom.js";
-import { buildToolbar, DEFAULT_MODES, hitText, modeSpecs, progressText } from "../toolbar.js";
+import { buildToolbar, hitText, modeSpecs, progressText } from "../toolbar.js";
 
-test("modeSpecs: names, triples, objects; bad input gives the defaults", () => {
-  assert.deepEqual(modeSpecs(["visual", "fused"]).map((m) => m.slice(0, 2)), [["visual", "Look"], ["fused", "Fused"]]);
+test("modeSpecs: the kernel's [name, label, tooltip] triples; malformed entries are skipped", () => {
   assert.deepEqual(modeSpecs([["semantic", "Sense", "by meaning"]]), [["semantic", "Sense", "by meaning"]]);
-  assert.deepEqual(modeSpecs([{ name: "new", label: "" }]), [["new", "new", "Arrange by new"]]);
-  for (const bad of [undefined, null, [], "visual", [3, null, {}], 7]) {
-    assert.deepEqual(modeSpecs(bad).map((m) => m[0]), DEFAULT_MODES);
+  assert.deepEqual(modeSpecs([["new", "", "t"]]), [["new", "new", "t"]]);
+  for (const bad of [undefined, null, [], "visual", [3, null, {}], 7, ["visual"], [["visual", 1, "t"]]]) {
+    assert.deepEqual(modeSpecs(bad), []);
   }
-  assert.equal(modeSpecs(["visual", "visual"]).length, 1);
+  assert.equal(modeSpecs([["visual", "Look", "a"], ["visual", "Look", "b"]]).length, 1);
 });
 
 test("hitText", () => {
@@ -36,6 +35,7 @@ function setup(state = {}) {
   const actions = {
     zoom: (f) => calls.push(["zoom", f]), fit: () => calls.push(["fit"]), fitHits: () => calls.push(["fitHits"]),
     clearHighlights: () => calls.push(["clear"]), searched: () => calls.push(["searched"]),
+    rescan: (force) => model.send({ type: "rescan", force }),
   };
   const tb = buildToolbar(model, actions);
   document.body.append(tb.el);
@@ -49,7 +49,7 @@ test("mode buttons come from the kernel's list; clicking sets the mode", () => {
   assert.ok(q("[data-mode='fused']").classList.contains("vv-active"));
   q("[data-mode='visual']").click();
   assert.equal(model.state.mode, "visual");
-  model.state._modes = ["visual", "semantic", "hybrid"];
+  model.state._modes = [["visual", "Look", "a"], ["semantic", "Meaning", "b"], ["hybrid", "Hybrid", "c"]];
   tb.sync();
   assert.equal(tb.el.querySelectorAll(".vv-mode").length, 3);
   assert.equal(q(".vv-weight").style.display, "none");

@@ -28,6 +28,7 @@ sha256, vocabulary) and cached in memory and, when a cache folder is writable, o
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Sequence
 from importlib import resources
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vectorvision_widget.atomicfile import atomic_write_bytes
 from vectorvision_widget.models.specs import SIGLIP_ZERO_SHOT, ZeroShotSpec
 
 if TYPE_CHECKING:
@@ -66,7 +68,8 @@ def _cache_dir() -> Path:
 
 
 def _cosines(features: np.ndarray, label_embeddings: np.ndarray) -> np.ndarray:
-    return np.asarray(features, np.float64) @ np.asarray(label_embeddings, np.float64).T
+    out: np.ndarray = np.asarray(features, np.float64) @ np.asarray(label_embeddings, np.float64).T
+    return out
 
 
 def zero_shot_logits(
@@ -159,10 +162,9 @@ class KeywordTagger:
     def _save(path: Path, emb: np.ndarray) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as fh:
-                np.save(fh, emb, allow_pickle=False)
-            os.replace(tmp, path)
+            buf = io.BytesIO()
+            np.save(buf, emb, allow_pickle=False)
+            atomic_write_bytes(path, buf.getbuffer())
         except OSError:
             pass  # a read-only home only costs recomputation next time
 

@@ -38,6 +38,8 @@ from PIL import Image, ImageOps
 
 from vectorvision_widget.images.decode import open_regular
 from vectorvision_widget.thumbs.tiles import (
+    ATLAS_TILE_LOD,
+    INFO_SIZE,
     Atlas,
     SharpCache,
     TileCache,
@@ -57,8 +59,8 @@ __all__ = [
     "sidecar_dir",
 ]
 
-TILE_PX = 32  #: stored tile size (the largest atlas tile); smaller tiles are resized from it
-MID_SIZE = 192  #: tooltip thumbnail (browser_requests.INFO_SIZE), aspect kept, JPEG
+TILE_PX = max(size for _, size in ATLAS_TILE_LOD)  #: stored tile (the largest atlas tile)
+MID_SIZE = INFO_SIZE  #: tooltip thumbnail, aspect kept, JPEG
 _MAGIC = b"VVTHUMB1"
 _TAIL = struct.Struct("<QI8s")  # index length, index crc32, magic
 _MAX_PACKS = 8

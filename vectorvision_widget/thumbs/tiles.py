@@ -1,9 +1,10 @@
 """Thumbnails for the map: tiny square tiles packed into JPEG atlases, sharper ones on demand.
 
-The first paint must be cheap at 100k images, so every image becomes one tiny tile (16–32 px,
-centre-cropped to the square cell) and tiles are packed 32×32 to a JPEG atlas (~200–400 bytes per
-image). Sharper thumbnails are cut only for the cells the user zooms into. Any file that is
-missing or cannot be decoded becomes a placeholder tile, so a bad file never breaks the map.
+The first paint must be cheap at 100k images, so every image becomes one tiny tile (4–32 px by
+library size, `ATLAS_TILE_LOD`; centre-cropped to the square cell) and tiles are packed 32×32 to
+a JPEG atlas (~200–400 bytes per image). Sharper thumbnails are cut only for the cells the user
+zooms into. Any file that is missing or cannot be decoded becomes a placeholder tile, so a bad
+file never breaks the map.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ from vectorvision_widget.images.decode import DEFAULT_MAX_PIXELS, open_image
 
 __all__ = [
     "ATLAS_COLS",
+    "ATLAS_TILE_BOUNDS",
+    "ATLAS_TILE_LOD",
+    "INFO_SIZE",
+    "SHARP_SIZES",
     "Atlas",
     "SharpCache",
     "TileCache",
@@ -34,6 +39,18 @@ __all__ = [
 ]
 
 ATLAS_COLS = 32  #: tiles per atlas side: 1024 images per atlas, 512–1024 px JPEGs
+
+# The tile sizes, defined once (the widget, the sidecar cache and the browser read them here).
+ATLAS_TILE_LOD = ((2_000, 32), (20_000, 24), (200_000, 16), (500_000, 8), (None, 4))
+"""Level of detail of the atlas tiles: (most images, tile px), the first that fits wins (None:
+any number), so the first payload stays small (at 1M, 4-px tiles are ~10 MB of JPEG)."""
+ATLAS_TILE_BOUNDS = (4, 64)
+"""Smallest and largest atlas tile a user may ask for (the widget's ``thumb_size``)."""
+SHARP_SIZES = (16, 32, 64, 128, 256)
+"""Sizes of the sharp thumbnails cut for zoomed-in cells; the browser asks for the smallest one
+at least as large as a cell (trait ``_sharp_sizes``) and stops zooming at twice the largest."""
+INFO_SIZE = 192
+"""The tooltip thumbnail's longer side (aspect kept)."""
 _PLACEHOLDER_GREY = (128, 128, 128)
 
 
@@ -66,12 +83,13 @@ def encode_jpeg(img: Image.Image, quality: int = 80) -> bytes:
 
 
 def default_tile_size(n: int) -> int:
-    """Atlas tile size: 32 px for small libraries, 16 px at 100k (first payload stays small)."""
-    if n <= 2_000:
-        return 32
-    if n <= 20_000:
-        return 24
-    return 16
+    """Atlas tile px for a library of ``n`` images (:data:`ATLAS_TILE_LOD`): 32 px up to 2k
+    images, 24 up to 20k, 16 up to 200k, 8 up to 500k, 4 beyond. Zoomed-in cells fetch
+    sharper thumbnails on demand."""
+    for limit, size in ATLAS_TILE_LOD:
+        if limit is None or n <= limit:
+            return size
+    return ATLAS_TILE_LOD[-1][1]
 
 
 def _open(path: str, size: int) -> Image.Image:

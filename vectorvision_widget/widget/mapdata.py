@@ -1,5 +1,5 @@
 """What the map shows for each layout mode: the vectors a SOM is trained on, the neighbour table
-behind Shift+Hover, the tile size of the overview, and which files the widget may open.
+behind Shift+Hover, and which files the widget may open.
 
 Modes: ``visual`` (DINOv2 look, the default), ``semantic`` (SigLIP meaning), ``hybrid`` (both,
 weighted by ``hybrid_weight`` = share of *look*), ``colour`` (CIELAB of each image's average
@@ -30,7 +30,6 @@ __all__ = [
     "neighbours",
     "row_order_cells",
     "safe_paths",
-    "tile_size_for",
     "train_layout",
 ]
 
@@ -154,16 +153,6 @@ def cells_for(coords: object, grid: tuple[int, int]) -> tuple[np.ndarray, tuple[
     if rows * cols < arr.shape[0]:
         rows, cols = layout.default_grid_shape(arr.shape[0])
     return np.asarray(layout.grid_cells(arr.astype(np.float64), rows, cols), np.int32), (rows, cols)
-
-
-def tile_size_for(n: int) -> int:
-    """Atlas tile size by library size, so the first payload stays small (level of detail):
-    32 px up to 2k images, 24 up to 20k, 16 up to 200k, then 8 up to 500k and 4 beyond (at 1M,
-    4-px tiles are ~10 MB of JPEG). Zoomed-in cells fetch sharper thumbnails on demand."""
-    for limit, size in ((2_000, 32), (20_000, 24), (200_000, 16), (500_000, 8)):
-        if n <= limit:
-            return size
-    return 4
 
 
 def file_problem(path: object) -> str | None:

@@ -13,69 +13,62 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from vectorvision_widget.thumbs.tiles import INFO_SIZE, SHARP_SIZES, Atlas
 from vectorvision_widget.widget.jobs import PoolBusyError, RequestPool, note
 from vectorvision_widget.widget.mapdata import ascii_name, file_problem
+from vectorvision_widget.widget.protocol import (
+    MAX_ROWS_PER_REQUEST,
+    AtlasReply,
+    BadRequestError,
+    InfoMeta,
+    InfoReply,
+    InfoRequest,
+    Reply,
+    RescanRequest,
+    ThumbsReply,
+    ThumbsRequest,
+    parse_request,
+)
+
+if TYPE_CHECKING:
+    from vectorvision_widget.library import Library
 
 __all__ = ["MAX_ROWS_PER_REQUEST", "SHARP_SIZES", "BadRequestError", "BrowserRequests"]
-
-MAX_ROWS_PER_REQUEST = 256
-SHARP_SIZES = (16, 32, 64, 128, 256)  #: sharp tile sizes; JS asks for the one the zoom needs
-INFO_SIZE = 192
-_MAX_REQ_ID = 2**53  # JS numbers stay exact below this
-
-
-class BadRequestError(ValueError):
-    """A browser message with a missing, mistyped or out-of-range field."""
 
 
 class WidgetSide(Protocol):
     """What the requests need from the widget (kept explicit: no mixin reaching into it)."""
 
     @property
-    def library(self) -> Any: ...
+    def library(self) -> Library: ...
 
     @property
     def data_version(self) -> int: ...
 
-    def atlases(self) -> list[Any]: ...
+    def atlases(self) -> list[Atlas]: ...
 
     def sharp(self, path: str, size: int, *, square: bool) -> bytes | None: ...
 
-    def send(self, content: dict[str, Any], buffers: list[bytes] | None = None) -> None: ...
+    def send(self, content: Reply, buffers: list[bytes] | None = None) -> None: ...
 
     def show_error(self, text: str) -> None: ...
 
     def rescan(self, force: bool = False) -> None: ...
 
 
-def _int(content: dict[str, Any], key: str, lo: int, hi: int, default: int | None = None) -> int:
-    value = content.get(key, default)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        msg = f"field {key!r} must be an integer, got {type(value).__name__}"
-        raise BadRequestError(msg)
-    if not lo <= value <= hi:
-        msg = f"field {key!r} must be in {lo}..{hi}, got {value}"
-        raise BadRequestError(msg)
-    return value
-
-
-def _rows(content: dict[str, Any], n: int) -> list[int]:
-    rows = content.get("rows")
-    if not isinstance(rows, list) or len(rows) > MAX_ROWS_PER_REQUEST:
-        msg = f"field 'rows' must be a list of at most {MAX_ROWS_PER_REQUEST} row numbers"
-        raise BadRequestError(msg)
-    out = []
-    for r in rows:
-        if isinstance(r, bool) or not isinstance(r, int):
-            msg = f"field 'rows' holds a {type(r).__name__}, expected integers"
-            raise BadRequestError(msg)
-        if 0 <= r < n:  # rows of an older library version are skipped, not an error
-            out.append(r)
-    return out
+def atlas_reply(atlas: Atlas, version: int) -> AtlasReply:
+    """The ``atlas`` message announcing ``atlas`` (its JPEG travels as buffer 0)."""
+    return {
+        "type": "atlas",
+        "version": version,
+        "index": atlas.index,
+        "first": atlas.first,
+        "count": atlas.count,
+        "tile": atlas.tile,
+        "cols": atlas.cols,
+    }
 
 
 def _finite(x: Any) -> float | None:
@@ -96,23 +89,21 @@ class BrowserRequests:
     def __init__(self, widget: WidgetSide, pool: RequestPool | None = None) -> None:
         self._w = widget
         self.pool = pool or RequestPool(widget.show_error)
-        self._handlers: dict[str, Callable[[dict[str, Any]], None]] = {
+        self._handlers: dict[str, Callable[[Any], None]] = {
             "hello": self._hello,
             "thumbs": self._thumbs,
             "info": self._info,
             "rescan": self._rescan,
         }
 
-    def handle(self, content: Any, buffers: Any = None) -> None:
-        """Entry point for ``widget.on_msg``: never raises."""
+    def handle(self, content: object, buffers: object = None) -> None:
+        """Entry point for ``widget.on_msg``: validates ``content`` against the protocol
+        (`protocol.parse_request`), answers it, and never raises."""
         del buffers
         kind = content.get("type") if isinstance(content, dict) else None
         try:
-            handler = self._handlers.get(kind) if isinstance(kind, str) else None
-            if handler is None:
-                msg = f"unknown request type {kind!r}; expected one of {sorted(self._handlers)}"
-                raise BadRequestError(msg)
-            handler(content)
+            request = parse_request(content)
+            self._handlers[request["type"]](request)
         except Exception as err:  # a bad request must never raise into the kernel
             self._w.show_error(f"{kind}: {type(err).__name__}: {err}")
 
@@ -121,47 +112,45 @@ class BrowserRequests:
 
     # ------------------------------------------------------------------ handlers
 
-    def _hello(self, _content: dict[str, Any]) -> None:
+    def _hello(self, _request: object) -> None:
         version = self._w.data_version
         for atlas in self._w.atlases():
-            self._w.send({"type": "atlas", "version": version, **atlas.header()}, [atlas.jpeg])
+            self._w.send(atlas_reply(atlas, version), [atlas.jpeg])
 
-    def _thumbs(self, content: dict[str, Any]) -> None:
+    def _thumbs(self, request: ThumbsRequest) -> None:
         n = len(self._w.library)
-        size = _int(content, "size", 1, 4096, 128)
-        size = min(SHARP_SIZES, key=lambda s: (abs(s - size), s))
-        req = _int(content, "req", 0, _MAX_REQ_ID, 0)
-        rows = _rows(content, n)
+        size = min(SHARP_SIZES, key=lambda s: (abs(s - request["size"]), s))
+        req = request["req"]
+        rows = [r for r in request["rows"] if 0 <= r < n]  # rows of an older version: skipped
         version = self._w.data_version
         try:
             self.pool.submit("thumbs", lambda: self._answer_thumbs(rows, size, req, version))
         except PoolBusyError:
-            self._w.send(
-                {
-                    "type": "thumbs",
-                    "req": req,
-                    "size": size,
-                    "rows": [],
-                    "failed": rows,
-                    "busy": True,
-                    "version": version,
-                }
-            )
+            busy: ThumbsReply = {
+                "type": "thumbs",
+                "req": req,
+                "size": size,
+                "rows": [],
+                "failed": rows,
+                "busy": True,
+                "version": version,
+            }
+            self._w.send(busy)
             raise
 
-    def _info(self, content: dict[str, Any]) -> None:
-        row = _int(content, "row", 0, max(len(self._w.library) - 1, 0))
-        if not len(self._w.library):
+    def _info(self, request: InfoRequest) -> None:
+        n = len(self._w.library)
+        row = request["row"]
+        if not 0 <= row < max(n, 1):
+            msg = f"field 'row' must be in 0..{max(n - 1, 0)}, got {row}"
+            raise BadRequestError(msg)
+        if not n:
             return
         version = self._w.data_version
         self.pool.submit("info", lambda: self._answer_info(row, version))
 
-    def _rescan(self, content: dict[str, Any]) -> None:
-        force = content.get("force", False)
-        if not isinstance(force, bool):
-            msg = f"field 'force' must be true or false, got {type(force).__name__}"
-            raise BadRequestError(msg)
-        self._w.rescan(force=force)
+    def _rescan(self, request: RescanRequest) -> None:
+        self._w.rescan(force=request.get("force", False))
 
     # ------------------------------------------------------------------ answers (pool threads)
 
@@ -192,7 +181,7 @@ class BrowserRequests:
         finally:  # always answer, so the browser stops waiting for these rows
             done = set(ok_rows) | set(failed)
             failed += [r for r in rows if r not in done]
-            reply = {
+            reply: ThumbsReply = {
                 "type": "thumbs",
                 "req": req,
                 "size": size,
@@ -219,9 +208,9 @@ class BrowserRequests:
             exists = problem is None and Path(path).exists()
         except (OSError, ValueError):
             exists = False
-        meta = {
+        meta: InfoMeta = {
             "row": row,
-            "name": ascii_name(Path(path).name if isinstance(path, str) else path),
+            "name": ascii_name(Path(path).name),
             "path": ascii_name(path),
             "keywords": _keywords(rec.get("keywords")),
             "palette": _palette(rec.get("palette")),
@@ -232,31 +221,31 @@ class BrowserRequests:
             "unreadable": problem is not None or (exists and data is None),
             "problem": problem,
         }
-        reply = {"type": "info", "row": row, "meta": meta, "version": version}
+        reply: InfoReply = {"type": "info", "row": row, "meta": meta, "version": version}
         self._w.send(reply, [data] if data else [])
 
 
-def _keywords(raw: Any) -> list[list[Any]]:
-    """Up to 5 [label, score-or-None] pairs from whatever a record holds (NaN → None)."""
-    out: list[list[Any]] = []
+def _keywords(raw: object) -> list[tuple[str, float | None]]:
+    """Up to 5 (label, score-or-None) pairs from whatever a record holds (NaN → None)."""
+    out: list[tuple[str, float | None]] = []
     for kw in (raw if isinstance(raw, list) else [])[:5]:
         if isinstance(kw, dict):
             label = kw.get("label", kw.get("className", ""))
             score = _finite(kw.get("score", kw.get("probability")))
-            out.append([ascii_name(str(label)), score])
+            out.append((ascii_name(str(label)), score))
         else:
-            out.append([ascii_name(str(kw)), None])
+            out.append((ascii_name(str(kw)), None))
     return out
 
 
-def _palette(raw: Any) -> list[list[int]]:
-    """Up to 6 [r, g, b] colours; entries that are not three numbers in 0..255 are dropped."""
-    out = []
+def _palette(raw: object) -> list[tuple[int, int, int]]:
+    """Up to 6 (r, g, b) colours; entries that are not three numbers in 0..255 are dropped."""
+    out: list[tuple[int, int, int]] = []
     for c in (raw if isinstance(raw, list) else [])[:6]:
         try:
             rgb = [int(v) for v in c[:3]]
         except (TypeError, ValueError, OverflowError):
             continue
         if len(rgb) == 3 and all(0 <= v <= 255 for v in rgb):
-            out.append(rgb)
+            out.append((rgb[0], rgb[1], rgb[2]))
     return out

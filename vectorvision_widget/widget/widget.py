@@ -3,7 +3,8 @@
 This module holds the traits and the public methods. Background work (layout, neighbour table,
 thumbnails, search, rescan) lives in ``mapwork.py`` on the one job abstraction of ``jobs.py``;
 browser requests are answered by ``browser_requests.BrowserRequests``; arrays travel as
-``{view, dtype, shape}`` (``serialize.ArrayTrait``), thumbnails as JPEG atlases.
+``{view, dtype, shape}`` (``serialize.ArrayTrait``), thumbnails as JPEG atlases; custom messages
+follow ``protocol.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import numpy as np
@@ -24,14 +25,25 @@ import traitlets
 import vectorvision_widget.som.layout as layout
 import vectorvision_widget.widget.mapdata as mapdata
 from vectorvision_widget.modes import MODE_INFO, check_mode
+from vectorvision_widget.thumbs.tiles import (
+    ATLAS_TILE_BOUNDS,
+    SHARP_SIZES,
+    Atlas,
+    default_tile_size,
+)
 from vectorvision_widget.widget.mapwork import MapWork
-from vectorvision_widget.widget.requests import BrowserRequests
+from vectorvision_widget.widget.protocol import Reply
+from vectorvision_widget.widget.requests import BrowserRequests, atlas_reply
 from vectorvision_widget.widget.serialize import ArraysTrait, ArrayTrait
+
+if TYPE_CHECKING:
+    from vectorvision_widget.library import Library
+    from vectorvision_widget.models.encoders import Encoders
 
 __all__ = ["ModeError", "VectorVision"]
 
 _STATIC = Path(__file__).parent.parent / "static"
-THUMB_SIZES = (4, 64)  #: bounds of ``thumb_size`` (atlas tile px)
+THUMB_SIZES = ATLAS_TILE_BOUNDS  #: bounds of ``thumb_size`` (atlas tile px)
 SEARCH_K_MAX = 10_000
 HEIGHT_BOUNDS = (100, 10_000)
 
@@ -111,14 +123,18 @@ class VectorVision(anywidget.AnyWidget):
     _can_rescan = traitlets.Bool(False).tag(sync=True)
     _can_search = traitlets.Bool(False).tag(sync=True)
     _modes = traitlets.List([list(m) for m in MODE_INFO]).tag(sync=True)
+    """[name, label, tooltip] of each mode button (``modes.MODE_INFO``): the toolbar's source."""
+    _sharp_sizes = traitlets.List(list(SHARP_SIZES)).tag(sync=True)
+    """Sharp thumbnail sizes the kernel cuts (``thumbs.tiles.SHARP_SIZES``): the browser asks for
+    the one a zoomed-in cell needs and stops zooming at twice the largest."""
 
     _PUBLIC_KW = ("selected", "highlighted", "query", "colour_query", "search_k", "hovered")
     _WIDGET_KW = ("tooltip", "tabbable")
 
     def __init__(
         self,
-        lib: Any,
-        encoders: Any = None,
+        lib: Library,
+        encoders: Encoders | None = None,
         *,
         mode: str | None = None,
         k: int = 10,
@@ -157,7 +173,7 @@ class VectorVision(anywidget.AnyWidget):
             k=k,
             height=height,
             hybrid_weight=hybrid_weight,
-            thumb_size=mapdata.tile_size_for(n) if thumb_size is None else thumb_size,
+            thumb_size=default_tile_size(n) if thumb_size is None else thumb_size,
             _can_search=True,
             _can_rescan=encoders is not None,
             **kwargs,
@@ -196,14 +212,14 @@ class VectorVision(anywidget.AnyWidget):
     # ------------------------------------------------------------------ public API
 
     @property
-    def library(self) -> Any:
+    def library(self) -> Library:
         """The library this widget shows (call :meth:`refresh` after changing it)."""
         return self._lib
 
     @property
     def cells(self) -> np.ndarray:
         """(N, 2) int32 (row, col) grid cell of each image in the current layout (a copy)."""
-        return self._cells.copy()
+        return np.array(self._cells, dtype=np.int32, copy=True)
 
     @property
     def selected_paths(self) -> list[str]:
@@ -296,7 +312,8 @@ class VectorVision(anywidget.AnyWidget):
         force=force)``: only new and changed files are embedded unless ``force``), save the
         library to ``lib.path`` when it has one, say so in ``status``, then :meth:`refresh`.
         Needs encoders."""
-        if not isinstance(force, bool):
+        value: object = force  # checked at run time: callers may pass anything
+        if not isinstance(value, bool):
             msg = f"rescan: force must be True or False, got {force!r}"
             raise TypeError(msg)
         if self._encoders is None:
@@ -350,7 +367,7 @@ class VectorVision(anywidget.AnyWidget):
     def _valid_mode(self, proposal: Any) -> str:
         value = proposal["value"]
         if value == "custom":
-            return value
+            return "custom"
         try:
             return check_mode(value)
         except ValueError as err:
@@ -363,7 +380,7 @@ class VectorVision(anywidget.AnyWidget):
         if row is not None and not 0 <= row < n:
             msg = f"hovered: row {row} is out of range for a library of {n} images (or None)"
             raise traitlets.TraitError(msg)
-        return row
+        return None if row is None else int(row)
 
     @traitlets.validate("hybrid_weight")
     def _valid_weight(self, proposal: Any) -> float:
@@ -437,20 +454,20 @@ class _WidgetHost:
         self._lock = threading.RLock()
 
     @property
-    def library(self) -> Any:
+    def library(self) -> Library:
         return self._w.library
 
     @property
     def data_version(self) -> int:
         return self._w._data_version
 
-    def atlases(self) -> list[Any]:
+    def atlases(self) -> list[Atlas]:
         return list(self._w._work.atlases)
 
     def sharp(self, path: str, size: int, *, square: bool) -> bytes | None:
         return self._w._work.sharp.get(path, size, square=square)
 
-    def send(self, content: dict[str, Any], buffers: list[bytes] | None = None) -> None:
+    def send(self, content: Reply, buffers: list[bytes] | None = None) -> None:
         self._w.send(content, buffers)
 
     def rescan(self, force: bool = False) -> None:
@@ -482,8 +499,8 @@ class _WidgetHost:
     def push_table(self, idx: np.ndarray, scores: np.ndarray) -> None:
         self._w._table = {"idx": idx, "scores": scores}
 
-    def push_atlas(self, atlas: Any, version: int) -> None:
-        self._w.send({"type": "atlas", "version": version, **atlas.header()}, [atlas.jpeg])
+    def push_atlas(self, atlas: Atlas, version: int) -> None:
+        self._w.send(atlas_reply(atlas, version), [atlas.jpeg])
 
     def push_hits(self, rows: list[int], query: str, colour: str) -> None:
         w = self._w

@@ -1,0 +1,153 @@
+// Kernel messages (the protocol of vectorvision_widget/widget/protocol.py, typed in types.d.ts):
+// the requests this view sends (hello, sharp thumbnails for a zoomed-in view, tooltip details,
+// rescan) and the replies it receives (atlases, thumbnails, info), each checked on receipt and
+// dropped when it belongs to another library version or arrives after teardown.
+
+import { jpegBlob } from "./codecs.js";
+
+/** @typedef {import("./types").MapState} MapState @typedef {import("./types").Model} Model */
+/** @typedef {import("./types").Reply} Reply @typedef {import("./types").Size} Size */
+
+/** A zoomed-in cell asks for sharp thumbnails from this size on (CSS px) ... */
+export const SHARP_MIN_CELL_PX = 24;
+/** ... and only once the atlas tile would be upscaled. */
+const UPSCALE = 1.05;
+const SHARP_DELAY_MS = 120;
+const MAX_ROWS = 256; // protocol.MAX_ROWS_PER_REQUEST
+
+/** @param {unknown} v @returns {v is number} */
+const isNum = (v) => typeof v === "number" && Number.isFinite(v);
+/** @param {unknown} v @returns {v is number[]} */
+const isNums = (v) => Array.isArray(v) && v.every(isNum);
+
+/**
+ * A kernel message checked against the protocol: the reply, or null when it is not one (an
+ * unknown type, a missing or mistyped field, too few buffers).
+ * @param {any} msg @param {number} buffers how many buffers came with it @returns {Reply | null}
+ */
+export function readReply(msg, buffers) {
+  if (!msg || typeof msg !== "object" || !isNum(msg.version)) return null;
+  if (msg.type === "atlas") {
+    const ok = ["index", "first", "count", "tile", "cols"].every((k) => isNum(msg[k])) && buffers >= 1;
+    return ok ? msg : null;
+  }
+  if (msg.type === "thumbs") {
+    const ok = isNum(msg.size) && isNums(msg.rows) && isNums(msg.failed) && buffers >= msg.rows.length;
+    return ok ? msg : null;
+  }
+  if (msg.type === "info") {
+    return isNum(msg.row) && msg.meta && typeof msg.meta === "object" ? msg : null;
+  }
+  return null;
+}
+
+/**
+ * The sharp thumbnail size for a cell of `px` device px: the smallest the kernel cuts that is
+ * not upscaled, else the largest; 0 when it cuts none.
+ * @param {number} px @param {number[]} sizes ascending @returns {number}
+ */
+export function sharpSize(px, sizes) {
+  return sizes.find((s) => s >= px) ?? sizes.at(-1) ?? 0;
+}
+
+/**
+ * The `_sharp_sizes` trait as ascending positive integers ([] when missing or malformed).
+ * @param {unknown} value @returns {number[]}
+ */
+export function readSizes(value) {
+  return (Array.isArray(value) ? value : []).filter((s) => Number.isInteger(s) && s > 0).sort((a, b) => a - b);
+}
+
+/**
+ * One view's conversation with the kernel.
+ * @param {{model: Model, store: import("./store").Store<MapState>,
+ *   grid: import("./grid").GridRenderer, size: () => Size,
+ *   tips: {arrived: (row: number, meta: any, image: Blob | null) => void},
+ *   stats: import("./debug").Stats | null, redraw: () => void}} deps
+ */
+export function kernelRequests({ model, store, grid, size, tips, stats, redraw }) {
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let sharpTimer;
+  let reqId = 0;
+  let disposed = false;
+  const pendingSharp = new Set();
+
+  /**
+   * Decode JPEG bytes off the main thread; a failure is counted, a late result dropped.
+   * @param {DataView} buf @param {number} version @param {(bmp: ImageBitmap) => void} use
+   */
+  function decode(buf, version, use) {
+    createImageBitmap(jpegBlob(buf)).then((bmp) => {
+      if (disposed || version !== store.get().version) return bmp.close();
+      use(bmp);
+    }, () => { if (stats) stats.bitmapErrors += 1; });
+  }
+
+  /** @param {any} raw a kernel message @param {DataView[]} buffers */
+  function onMessage(raw, buffers) {
+    const msg = readReply(raw, buffers.length);
+    if (!msg || msg.version !== store.get().version) return;
+    if (msg.type === "atlas") {
+      decode(buffers[0], msg.version, (bmp) => {
+        grid.addAtlas(msg, bmp);
+        redraw();
+        if (!stats) return;
+        stats.atlasCount += 1;
+        if (stats.firstFullRender === null && grid.atlases.filter(Boolean).length * grid.perAtlas >= grid.n) {
+          requestAnimationFrame(() => { stats.firstFullRender = performance.now(); });
+        }
+      });
+    } else if (msg.type === "thumbs") {
+      // failed rows stay pending (no retry storm on a broken file) unless the kernel was busy
+      if (msg.busy) msg.failed.forEach((row) => pendingSharp.delete(row));
+      msg.rows.forEach((row, i) => {
+        pendingSharp.delete(row);
+        decode(buffers[i], msg.version, (bmp) => {
+          grid.addSharp(row, msg.size, bmp);
+          redraw();
+        });
+      });
+    } else if (msg.type === "info") {
+      if (disposed) return;
+      tips.arrived(msg.row, msg.meta, buffers.length ? jpegBlob(buffers[0]) : null);
+    }
+  }
+
+  /** After a frame: ask for sharp thumbnails of the visible cells once the zoom settles. */
+  function scheduleSharp() {
+    clearTimeout(sharpTimer);
+    const { view, dpr } = store.get();
+    if (view.scale < SHARP_MIN_CELL_PX || view.scale * dpr <= grid.tile * UPSCALE || !grid.n) return;
+    sharpTimer = setTimeout(() => {
+      const st = store.get();
+      const want = sharpSize(st.view.scale * st.dpr, st.sharpSizes);
+      if (!want) return;
+      const { w, h } = size();
+      const rows = grid.wantSharp(st.view, w, h, want).filter((r) => !pendingSharp.has(r)).slice(0, MAX_ROWS);
+      if (!rows.length) return;
+      rows.forEach((r) => pendingSharp.add(r));
+      model.send({ type: "thumbs", rows, size: want, req: ++reqId });
+    }, SHARP_DELAY_MS);
+  }
+
+  const onCustom = (/** @type {any} */ msg, /** @type {DataView[]} */ buffers) => onMessage(msg, buffers);
+  model.on("msg:custom", onCustom);
+
+  return {
+    onMessage,
+    scheduleSharp,
+    /** This view is ready: send the atlases built so far. */
+    hello() { model.send({ type: "hello" }); },
+    /** Tooltip details of `row`. @param {number} row */
+    info(row) { model.send({ type: "info", row }); },
+    /** ⟳ (`force`: re-embed everything). @param {boolean} force */
+    rescan(force) { model.send({ type: "rescan", force }); },
+    /** A new library version: forget the rows asked for. */
+    reset() { pendingSharp.clear(); },
+    dispose() {
+      disposed = true;
+      model.off("msg:custom", onCustom);
+      clearTimeout(sharpTimer);
+    },
+  };
+}

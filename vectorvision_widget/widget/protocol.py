@@ -1,0 +1,362 @@
+"""The custom-message protocol between the kernel and the browser, defined once.
+
+Besides the synced traits, the two sides talk in custom messages: JSON objects with a ``type``,
+plus binary buffers. *Requests* go from the browser to the kernel (``model.send`` in js/), and
+*replies* from the kernel to the browser (``widget.send``). Each message is a ``TypedDict``
+below; that one definition
+
+- validates every request on receipt (:func:`parse_request`: type, bounds, list lengths),
+- types the replies the kernel builds (mypy checks ``BrowserRequests`` and the widget), and
+- is rendered as TypeScript into ``js/types.d.ts`` (:func:`typescript`; the block between the
+  ``protocol`` markers there is generated: ``python -c "from vectorvision_widget.widget import
+  protocol; protocol.write_types()"``, and ``tests/test_protocol.py`` fails when they differ).
+
+Buffers: an ``atlas`` reply carries one JPEG; a ``thumbs`` reply one JPEG per entry of ``rows``
+(same order); an ``info`` reply one JPEG (the tooltip image) or none. Requests carry none.
+Imports nothing from the package.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    TypedDict,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+    is_typeddict,
+)
+
+__all__ = [
+    "MAX_ROWS_PER_REQUEST",
+    "MAX_SAFE_INT",
+    "REPLIES",
+    "REQUESTS",
+    "AtlasReply",
+    "BadRequestError",
+    "Between",
+    "HelloRequest",
+    "InfoMeta",
+    "InfoReply",
+    "InfoRequest",
+    "MaxLen",
+    "Reply",
+    "Request",
+    "RescanRequest",
+    "ThumbsReply",
+    "ThumbsRequest",
+    "parse_request",
+    "typescript",
+    "write_types",
+]
+
+MAX_ROWS_PER_REQUEST = 256
+MAX_SAFE_INT = 2**53  #: JS numbers stay exact below this
+
+
+class BadRequestError(ValueError):
+    """A browser message with a missing, mistyped or out-of-range field."""
+
+
+@dataclass(frozen=True)
+class Between:
+    """Inclusive bounds of an integer field (checked by :func:`parse_request`)."""
+
+    lo: int
+    hi: int
+
+
+@dataclass(frozen=True)
+class MaxLen:
+    """Most entries a list field may hold (checked by :func:`parse_request`)."""
+
+    n: int
+
+
+# ---------------------------------------------------------------------- browser -> kernel
+
+
+class HelloRequest(TypedDict):
+    """A view rendered: send the atlases built so far."""
+
+    type: Literal["hello"]
+
+
+class ThumbsRequest(TypedDict):
+    """Sharper thumbnails for the visible cells of a zoomed-in view."""
+
+    type: Literal["thumbs"]
+    rows: Annotated[list[int], MaxLen(MAX_ROWS_PER_REQUEST)]
+    """Library rows; rows of an older library version are skipped."""
+    size: Annotated[int, Between(1, 4096)]
+    """Wanted tile px; the kernel answers with the nearest of ``_sharp_sizes``."""
+    req: Annotated[int, Between(0, MAX_SAFE_INT)]
+    """Request number, echoed in the reply."""
+
+
+class InfoRequest(TypedDict):
+    """Tooltip details of one row."""
+
+    type: Literal["info"]
+    row: Annotated[int, Between(0, MAX_SAFE_INT)]
+
+
+class _Rescan(TypedDict):
+    type: Literal["rescan"]
+
+
+class RescanRequest(_Rescan, total=False):
+    """The ⟳ button: rescan the library's folders (``force``: re-embed everything)."""
+
+    force: bool
+
+
+Request = HelloRequest | ThumbsRequest | InfoRequest | RescanRequest
+
+# ---------------------------------------------------------------------- kernel -> browser
+
+
+class AtlasReply(TypedDict):
+    """One JPEG atlas (buffer 0): rows first .. first+count-1, ``tile`` px, ``cols`` per row."""
+
+    type: Literal["atlas"]
+    version: int
+    index: int
+    first: int
+    count: int
+    tile: int
+    cols: int
+
+
+class _Thumbs(TypedDict):
+    type: Literal["thumbs"]
+    req: int
+    size: int
+    rows: list[int]
+    failed: list[int]
+    version: int
+
+
+class ThumbsReply(_Thumbs, total=False):
+    """Sharp thumbnails: buffer i is the JPEG of ``rows[i]``; ``failed`` rows have none."""
+
+    busy: bool
+    """The kernel was busy: ``failed`` may be asked for again."""
+
+
+class InfoMeta(TypedDict):
+    """What the tooltip shows of one image (names and paths ASCII-escaped)."""
+
+    row: int
+    name: str
+    path: str
+    keywords: list[tuple[str, float | None]]
+    palette: list[tuple[int, int, int]]
+    width: int | None
+    height: int | None
+    size: int | None
+    missing: bool
+    unreadable: bool
+    problem: str | None
+
+
+class InfoReply(TypedDict):
+    """Tooltip details of ``row``; buffer 0 (optional) is its JPEG."""
+
+    type: Literal["info"]
+    row: int
+    meta: InfoMeta
+    version: int
+
+
+Reply = AtlasReply | ThumbsReply | InfoReply
+
+REQUESTS: dict[str, type[Any]] = {
+    "hello": HelloRequest,
+    "thumbs": ThumbsRequest,
+    "info": InfoRequest,
+    "rescan": RescanRequest,
+}
+"""Request ``type`` -> its TypedDict."""
+
+REPLIES: dict[str, type[Any]] = {"atlas": AtlasReply, "thumbs": ThumbsReply, "info": InfoReply}
+"""Reply ``type`` -> its TypedDict."""
+
+# ---------------------------------------------------------------------- validation
+
+
+def _hints(td: type[Any]) -> dict[str, Any]:
+    return get_type_hints(td, include_extras=True)
+
+
+def _strip(tp: Any) -> tuple[Any, tuple[Any, ...]]:
+    """(bare type, Annotated metadata) of a field annotation."""
+    meta: tuple[Any, ...] = ()
+    while get_origin(tp) is Annotated:
+        meta += tp.__metadata__
+        tp = get_args(tp)[0]
+    return tp, meta
+
+
+def _check(key: str, value: Any, tp: Any, meta: tuple[Any, ...]) -> Any:
+    """``value`` checked against ``tp`` (the request field types: int, bool, list[int],
+    literals); integral floats become ints, as JSON numbers may arrive either way."""
+    origin = get_origin(tp)
+    if origin is Literal:
+        if value not in get_args(tp):
+            msg = f"field {key!r} must be one of {list(get_args(tp))}, got {value!r}"
+            raise BadRequestError(msg)
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            msg = f"field {key!r} must be true or false, got {type(value).__name__}"
+            raise BadRequestError(msg)
+        return value
+    if tp is int:
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            msg = f"field {key!r} must be an integer, got {type(value).__name__}"
+            raise BadRequestError(msg)
+        for m in meta:
+            if isinstance(m, Between) and not m.lo <= value <= m.hi:
+                msg = f"field {key!r} must be in {m.lo}..{m.hi}, got {value}"
+                raise BadRequestError(msg)
+        return value
+    if origin is list and get_args(tp) == (int,):
+        cap = min((m.n for m in meta if isinstance(m, MaxLen)), default=None)
+        if not isinstance(value, list) or (cap is not None and len(value) > cap):
+            msg = f"field {key!r} must be a list of at most {cap} row numbers"
+            raise BadRequestError(msg)
+        for v in value:
+            if isinstance(v, bool) or not isinstance(v, int):
+                msg = f"field {key!r} holds a {type(v).__name__}, expected integers"
+                raise BadRequestError(msg)
+        return list(value)
+    msg = f"protocol: no check for field {key!r} of type {tp!r}"  # a request field type to add
+    raise TypeError(msg)
+
+
+def parse_request(content: object) -> Request:
+    """The request ``content`` checked against its TypedDict: unknown types, missing or
+    mistyped fields and out-of-range numbers raise :class:`BadRequestError` naming the field;
+    unknown extra fields are dropped."""
+    kind = content.get("type") if isinstance(content, dict) else None
+    td = REQUESTS.get(kind) if isinstance(kind, str) else None
+    if td is None or not isinstance(content, dict):
+        msg = f"unknown request type {kind!r}; expected one of {sorted(REQUESTS)}"
+        raise BadRequestError(msg)
+    out: dict[str, Any] = {}
+    for key, hint in _hints(td).items():
+        tp, meta = _strip(hint)
+        if key not in content and key not in td.__required_keys__:
+            continue
+        out[key] = _check(key, content.get(key), tp, meta)
+    return out  # type: ignore[return-value]  # built field by field from the TypedDict: it is one
+
+
+# ---------------------------------------------------------------------- TypeScript
+
+
+def _ts(tp: Any) -> str:
+    """TypeScript for a field type."""
+    tp, _meta = _strip(tp)
+    origin, args = get_origin(tp), get_args(tp)
+    if tp is type(None):
+        return "null"
+    if tp in (int, float):
+        return "number"
+    if tp is str:
+        return "string"
+    if tp is bool:
+        return "boolean"
+    if is_typeddict(tp):
+        return str(tp.__name__)
+    if origin is Literal:
+        return " | ".join(f'"{a}"' if isinstance(a, str) else repr(a).lower() for a in args)
+    if origin in (Union, types.UnionType):
+        return " | ".join(_ts(a) for a in args)
+    if origin is list:
+        inner = _ts(args[0])
+        return f"Array<{inner}>" if "|" in inner else f"{inner}[]"
+    if origin is tuple:
+        return "[" + ", ".join(_ts(a) for a in args) + "]"
+    msg = f"protocol: no TypeScript for {tp!r}"
+    raise TypeError(msg)
+
+
+def _field_docs(td: type[Any]) -> dict[str, str]:
+    """Field docstrings (the string literal under a field) of ``td`` and its bases, read from
+    this module's source."""
+    src = Path(__file__).read_text(encoding="utf-8")
+    docs: dict[str, str] = {}
+    for cls in td.__mro__:
+        head = re.search(rf"^class {cls.__name__}\(.*\):\n", src, flags=re.M)
+        if head is None:
+            continue
+        body = src[head.end() :].split("\n\n\n", 1)[0]
+        for name, doc in re.findall(
+            r'^    (\w+): [^\n]*\n    """(.*?)"""', body, flags=re.M | re.S
+        ):
+            docs.setdefault(name, _doc(doc))
+    return docs
+
+
+def _doc(text: str) -> str:
+    """A docstring as one line of JSDoc (reST ``code`` becomes Markdown `code`)."""
+    return " ".join(text.replace("``", "`").split())
+
+
+def _interface(td: type[Any]) -> str:
+    doc = _doc(td.__doc__ or "")
+    lines = [f"/** {doc} */", f"export interface {td.__name__} {{"]
+    docs = _field_docs(td)
+    for key, hint in _hints(td).items():
+        if key in docs:
+            lines.append(f"  /** {docs[key]} */")
+        optional = "" if key in td.__required_keys__ else "?"
+        lines.append(f"  {key}{optional}: {_ts(hint)};")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+BEGIN = "// BEGIN protocol: generated from widget/protocol.py by protocol.write_types()"
+END = "// END protocol"
+
+
+def typescript() -> str:
+    """The protocol as TypeScript declarations (the generated block of js/types.d.ts)."""
+    parts = [BEGIN]
+    for td in (*REQUESTS.values(), InfoMeta, *REPLIES.values()):
+        parts.append(_interface(td))
+    parts.append(
+        "/** A message from the browser to the kernel. */\n"
+        f"export type Request = {' | '.join(t.__name__ for t in REQUESTS.values())};"
+    )
+    parts.append(
+        "/** A message from the kernel to the browser. */\n"
+        f"export type Reply = {' | '.join(t.__name__ for t in REPLIES.values())};"
+    )
+    parts.append(END)
+    return "\n".join(parts) + "\n"
+
+
+def replace_block(text: str) -> str:
+    """``text`` (js/types.d.ts) with its protocol block replaced by :func:`typescript`."""
+    start = text.index(BEGIN.split(":", 1)[0])
+    end = text.index(END, start) + len(END) + 1
+    return text[:start] + typescript() + text[end:]
+
+
+def write_types(path: str | Path | None = None) -> None:
+    """Regenerate the protocol block of js/types.d.ts (``path``; default: this checkout's)."""
+    target = Path(path) if path else Path(__file__).resolve().parents[2] / "js" / "types.d.ts"
+    target.write_text(replace_block(target.read_text(encoding="utf-8")), encoding="utf-8")
