@@ -235,6 +235,37 @@ def test_repeated_save_as_replaces_only_the_copy_it_wrote(tmp_path: Path) -> Non
     assert lib.path == p
 
 
+def test_a_save_while_another_thread_changes_rows_writes_a_loadable_file(tmp_path: Path) -> None:
+    n = 3000
+    rng = np.random.default_rng(7)
+    lib = Library.from_arrays([f"/p/{i}.jpg" for i in range(n)], rng.normal(size=(n, 64)))
+    feats = {p: lib.features[i].copy() for i, p in enumerate(lib.paths)}
+    stop = threading.Event()
+
+    def churn() -> None:  # what a rescan does: remove rows near the start, add them back
+        k = 0
+        while not stop.is_set():
+            gone = [f"/p/{i}.jpg" for i in range(k % 50, 2000, 50)]
+            lib.remove(gone)
+            for p in gone:
+                lib.upsert({"path": p}, feats[p])
+            k += 1
+
+    worker = threading.Thread(target=churn, daemon=True)
+    worker.start()
+    try:
+        for i in range(12):
+            saved = tmp_path / f"backup{i}.json"
+            lib.save(saved)
+            back = Library.load(saved)  # raises on an all-zero row
+            assert len(back) >= n - 40  # at most one removal in flight when it was written
+            expected = np.stack([feats[p] for p in back.paths])  # every row is its own vector
+            np.testing.assert_allclose(back.features, expected, atol=1e-6)
+    finally:
+        stop.set()
+        worker.join()
+
+
 def test_lock_waits_names_the_lock_and_is_reentrant(tmp_path: Path) -> None:
     p = tmp_path / "lib.json"
     lib = small()

@@ -11,10 +11,15 @@ assignments, and `version` is bumped inside that commit; if anything interrupts 
 (Ctrl-C, an error) the except-branch puts the previous state back. So records, paths, the path
 index and the matrices always stay aligned, and an interrupted scan still saves a loadable
 library. Checking and normalising the inputs is the caller's job (`Library.upsert`).
+
+Changes move rows in place (a removal shifts the rows after it up and zeroes the tail), so
+every change holds `lock`, and a reader that must see one consistent state of all rows (a save
+streaming them to disk while a rescan removes and re-adds rows on another thread) holds it too.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from operator import itemgetter
 from typing import Any
@@ -42,6 +47,7 @@ class RowStore:
         self._vis = np.zeros((0, 0), dtype=np.float32)
         self._has = np.zeros(0, dtype=bool)
         self._version = 0
+        self.lock = threading.RLock()  #: held by every change, and by readers needing one state
 
     @classmethod
     def from_rows(
@@ -119,33 +125,39 @@ class RowStore:
 
     def touch(self) -> None:
         """Count a change made outside the rows (the library's models)."""
-        self._version += 1
+        with self.lock:
+            self._version += 1
 
     def clear(self) -> None:
         """Forget every row and the dimensions (the next vectors define them)."""
-        self._records, self._paths, self._index, self._n = [], [], {}, 0
-        self._feat = np.zeros((0, 0), dtype=np.float32)
-        self._vis = np.zeros((0, 0), dtype=np.float32)
-        self._has = np.zeros(0, dtype=bool)
-        self._version += 1
+        with self.lock:
+            self._records, self._paths, self._index, self._n = [], [], {}, 0
+            self._feat = np.zeros((0, 0), dtype=np.float32)
+            self._vis = np.zeros((0, 0), dtype=np.float32)
+            self._has = np.zeros(0, dtype=bool)
+            self._version += 1
 
     def drop_visual(self) -> None:
         """Forget every visual vector and the visual dimension (a rescan recomputes them)."""
-        self._vis = np.zeros((self._feat.shape[0], 0), np.float32)
-        self._has[:] = False
-        self._version += 1
+        with self.lock:
+            self._vis = np.zeros((self._feat.shape[0], 0), np.float32)
+            self._has[:] = False
+            self._version += 1
 
     def upsert(
         self, path: str, record: dict[str, Any], features: np.ndarray, visual: np.ndarray | None
     ) -> int:
         """Add or replace the row of `path`; returns it. `features` and `visual` are unit rows
         of the store's dimensions (or the first ones), `visual=None`: no visual vector."""
-        row = self._index.get(path)
-        dv = visual.size if visual is not None else self._vis.shape[1]
-        if row is None:
-            buffers = self._buffers(features.size, dv, 1)
-            return self._append(path, record, features, visual, *buffers)
-        return self._replace(row, record, features, visual, *self._buffers(features.size, dv, 0))
+        with self.lock:
+            row = self._index.get(path)
+            dv = visual.size if visual is not None else self._vis.shape[1]
+            if row is None:
+                buffers = self._buffers(features.size, dv, 1)
+                return self._append(path, record, features, visual, *buffers)
+            return self._replace(
+                row, record, features, visual, *self._buffers(features.size, dv, 0)
+            )
 
     def _buffers(self, df: int, dv: int, extra: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Buffers with room for `extra` more rows and these dimensions: the store's own when
@@ -224,40 +236,41 @@ class RowStore:
     def remove(self, paths: Iterable[str]) -> int:
         """Remove the rows of these paths (unknown ones are ignored) in one pass over the rows
         after the first removed one; the others keep their order. Returns how many went."""
-        index = self._index
-        rows = np.array(sorted({index[p] for p in paths if p in index}), dtype=np.int64)
-        if not rows.size:
-            return 0
-        n, first = self._n, int(rows[0])
-        keep = np.ones(n - first, dtype=bool)  # rows before `first` do not move
-        keep[rows - first] = False
-        m = first + int(keep.sum())
-        mats = (self._feat, self._vis, self._has)
-        kept = [a[first:n][keep] for a in mats]  # copies: the rows that move up
-        dropped = [a[first:n][~keep] for a in mats]  # copies: to put back if interrupted
-        survivors = np.flatnonzero(keep) + first
-        moved_r: tuple[dict[str, Any], ...] = ()
-        moved_p: tuple[str, ...] = ()
-        if survivors.size == 1:
-            moved_r, moved_p = (self._records[survivors[0]],), (self._paths[survivors[0]],)
-        elif survivors.size:  # C-level gathers (itemgetter, dict(zip)): no Python loop per row
-            get = itemgetter(*survivors.tolist())
-            moved_r, moved_p = get(self._records), get(self._paths)
-        records = self._records[:first] + list(moved_r)
-        new_paths = self._paths[:first] + list(moved_p)
-        new_index = dict(zip(new_paths, range(m), strict=True))
-        old = (self._records, self._paths, self._index)
-        try:
-            for a, k in zip(mats, kept, strict=True):
-                a[first:m] = k
-                a[m:n] = 0
-            self._records, self._paths, self._index, self._n = records, new_paths, new_index, m
-            self._version += 1
-        except BaseException:
-            for a, k, d in zip(mats, kept, dropped, strict=True):
-                a[first:n][keep] = k
-                a[first:n][~keep] = d
-            self._records, self._paths, self._index = old
-            self._n = n
-            raise
-        return n - m
+        with self.lock:
+            index = self._index
+            rows = np.array(sorted({index[p] for p in paths if p in index}), dtype=np.int64)
+            if not rows.size:
+                return 0
+            n, first = self._n, int(rows[0])
+            keep = np.ones(n - first, dtype=bool)  # rows before `first` do not move
+            keep[rows - first] = False
+            m = first + int(keep.sum())
+            mats = (self._feat, self._vis, self._has)
+            kept = [a[first:n][keep] for a in mats]  # copies: the rows that move up
+            dropped = [a[first:n][~keep] for a in mats]  # copies: to put back if interrupted
+            survivors = np.flatnonzero(keep) + first
+            moved_r: tuple[dict[str, Any], ...] = ()
+            moved_p: tuple[str, ...] = ()
+            if survivors.size == 1:
+                moved_r, moved_p = (self._records[survivors[0]],), (self._paths[survivors[0]],)
+            elif survivors.size:  # C-level gathers (itemgetter, dict(zip)): no Python loop per row
+                get = itemgetter(*survivors.tolist())
+                moved_r, moved_p = get(self._records), get(self._paths)
+            records = self._records[:first] + list(moved_r)
+            new_paths = self._paths[:first] + list(moved_p)
+            new_index = dict(zip(new_paths, range(m), strict=True))
+            old = (self._records, self._paths, self._index)
+            try:
+                for a, k in zip(mats, kept, strict=True):
+                    a[first:m] = k
+                    a[m:n] = 0
+                self._records, self._paths, self._index, self._n = records, new_paths, new_index, m
+                self._version += 1
+            except BaseException:
+                for a, k, d in zip(mats, kept, dropped, strict=True):
+                    a[first:n][keep] = k
+                    a[first:n][~keep] = d
+                self._records, self._paths, self._index = old
+                self._n = n
+                raise
+            return n - m

@@ -270,6 +270,10 @@ class Library:
         then a different text/features model empties the library (`clear_vectors`) and a
         different visual model only drops the visual vectors (they are recomputed by a rescan).
         """
+        with self._rows.lock:  # a save on another thread sees the models and rows of one state
+            self._set_models(provenance, replace=replace)
+
+    def _set_models(self, provenance: Mapping[str, Mapping[str, Any]], *, replace: bool) -> None:
         new = {k: dict(v) for k, v in provenance.items()}
         n = len(self)
         if not n:  # nothing stored yet: the new models define the dimensions
@@ -431,8 +435,9 @@ class Library:
             if not overwrite and os.path.lexists(target):
                 _check_replace(target, known)
             digest = hashlib.sha256()
-            chunks = hashing(libformat.iter_library(self._data(), vectors), digest)
-            written = atomic_write_bytes(target, chunks)
+            with self._rows.lock:  # one consistent state: no row moves while it is written
+                chunks = hashing(libformat.iter_library(self._data(), vectors), digest)
+                written = atomic_write_bytes(target, chunks)
             state = file_state(written, digest.hexdigest())
             if own:
                 self._path = self._path or target
