@@ -296,3 +296,75 @@ def test_ray_flag_without_ray_installed_is_one_line(
     )
     assert code == 2 and "pip install" in one_line_error(capsys.readouterr().err)
     assert encoded == []
+
+
+CTRL_C_DURING_SAVE = """
+import os, signal, sys
+import vectorvision_widget.library.format as libformat
+from vectorvision_widget import cli
+
+original = libformat.iter_library
+
+def interrupted(*args, **kwargs):
+    for i, chunk in enumerate(original(*args, **kwargs)):
+        if i == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the library is being written
+        yield chunk
+
+libformat.iter_library = interrupted
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_while_the_cli_writes_the_library_keeps_the_whole_scan(
+    tmp_path: Path, tiny_models_dir: Path
+) -> None:
+    import subprocess
+    import sys
+
+    photos(tmp_path / "a", 9)
+    lib = tmp_path / "lib.json"
+    argv = ["scan", str(tmp_path / "a"), "--library", str(lib)]
+    argv += ["--models-dir", str(tiny_models_dir), "--quiet"]
+    env = {**os.environ, "VECTORVISION_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [sys.executable, "-c", CTRL_C_DURING_SAVE, *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 130, done.stderr
+    assert "finishing writing" in done.stderr
+    assert "saved 9 images" in done.stdout and "interrupted" in done.stdout
+    assert "Traceback" not in done.stderr
+    assert len(Library.load(lib)) == 9  # the finished scan was saved, not thrown away
+
+
+def test_a_second_ctrl_c_abandons_the_save_and_keeps_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+
+    import vectorvision_widget.library.format as libformat
+
+    path = tmp_path / "lib.json"
+    old = Library.from_arrays(["/old.jpg"], np.ones((1, 4)))
+    old.save(path)
+    before = path.read_bytes()
+    lib = Library.load(path)
+    lib.upsert({"path": "/new.jpg"}, np.ones(4))
+    original = libformat.iter_library
+
+    def twice(*args: Any, **kwargs: Any) -> Any:
+        for i, chunk in enumerate(original(*args, **kwargs)):
+            if i in (1, 2):
+                os.kill(os.getpid(), signal.SIGINT)
+            yield chunk
+
+    monkeypatch.setattr(libformat, "iter_library", twice)
+    with pytest.raises(KeyboardInterrupt) as info:
+        lib.save()
+    assert type(info.value) is KeyboardInterrupt  # abandoned, not "saved then interrupted"
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lib.json", "lib.json.lock"]

@@ -10,13 +10,17 @@ stays a link (replacing it by a regular file would leave the real file with old 
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import sys
 import tempfile
-from collections.abc import Iterable
-from contextlib import suppress
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from types import FrameType
 
-__all__ = ["atomic_write_bytes", "check_target", "resolve_target"]
+__all__ = ["atomic_write_bytes", "check_target", "deferred_interrupt", "resolve_target"]
 
 
 def resolve_target(path: str | os.PathLike[str]) -> Path:
@@ -94,3 +98,28 @@ def atomic_write_bytes(
         raise
     _fsync_dir(directory)
     return target
+
+
+@contextmanager
+def deferred_interrupt(what: str) -> Iterator[list[bool]]:
+    """Finish a write as one unit under Ctrl-C: inside the block a first SIGINT only sets the
+    flag yielded (`flag[0]`) and says so on stderr; a second one interrupts at once (the write
+    is abandoned and, being atomic, leaves the old file). Only the main thread receives
+    signals, so elsewhere the block runs unchanged. The caller decides what a deferred
+    interrupt means once the write is done (usually: raise it)."""
+    pending = [False]
+    if threading.current_thread() is not threading.main_thread():
+        yield pending
+        return
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        if pending[0]:
+            raise KeyboardInterrupt
+        pending[0] = True
+        print(f"Ctrl-C: finishing writing {what} first (Ctrl-C again abandons it)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield pending
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `vectorvision` and `python -m vectorvision_widget`."""
-    from vectorvision_widget.errors import VectorVisionError
+    from vectorvision_widget.errors import InterruptedAfterSave, VectorVisionError
 
     args = build_parser().parse_args(argv)
     try:
@@ -262,6 +262,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (VectorVisionError, OSError, ValueError) as exc:  # bad models, library, folder
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except InterruptedAfterSave as stop:
+        print(f"interrupted after saving {stop.path}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         print("interrupted (nothing saved)", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -22,7 +22,8 @@ import numpy as np
 import vectorvision_widget.library.format as libformat
 import vectorvision_widget.library.queries as libqueries
 import vectorvision_widget.library.read as libread
-from vectorvision_widget.atomicfile import atomic_write_bytes
+from vectorvision_widget.atomicfile import atomic_write_bytes, deferred_interrupt
+from vectorvision_widget.errors import InterruptedAfterSave
 from vectorvision_widget.library.fields import (
     check_vector,
     clean_record,
@@ -422,6 +423,10 @@ class Library:
         file this library never read nor wrote LibraryExistsError, and nothing is written;
         `overwrite=True` replaces it anyway. `vectors="list"` writes plain number lists
         (bigger, slower) for other tools. `timeout`: seconds to wait for the lock.
+
+        Ctrl-C during the write finishes the write first, then raises InterruptedAfterSave (a
+        KeyboardInterrupt naming the file written); a second Ctrl-C abandons it (the previous
+        file stays as it was).
         """
         if path is None and self._path is None:
             msg = "lib.save() needs a path the first time: lib.save('library.json')"
@@ -435,15 +440,18 @@ class Library:
             if not overwrite and os.path.lexists(target):
                 _check_replace(target, known)
             digest = hashlib.sha256()
-            with self._rows.lock:  # one consistent state: no row moves while it is written
-                chunks = hashing(libformat.iter_library(self._data(), vectors), digest)
-                written = atomic_write_bytes(target, chunks)
-            state = file_state(written, digest.hexdigest())
-            if own:
-                self._path = self._path or target
-                self._disk = state
-            elif state is not None:
-                self._copies[key] = state
+            with deferred_interrupt(str(target)) as interrupted:  # Ctrl-C: finish, then stop
+                with self._rows.lock:  # one consistent state: no row moves while it is written
+                    chunks = hashing(libformat.iter_library(self._data(), vectors), digest)
+                    written = atomic_write_bytes(target, chunks)
+                state = file_state(written, digest.hexdigest())
+                if own:
+                    self._path = self._path or target
+                    self._disk = state
+                elif state is not None:
+                    self._copies[key] = state
+        if interrupted[0]:
+            raise InterruptedAfterSave(str(written))
         return written
 
     def describe(self) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vectorvision_widget.errors import InterruptedAfterSave
 from vectorvision_widget.scanning import engines
 from vectorvision_widget.scanning.plan import under
 from vectorvision_widget.scanning.procedure import ProgressCallback, ScanReport
@@ -127,5 +128,8 @@ def rescan(
                 raise
             out.error = exc
         if lib.path and (out.reports or lib.version != before):
-            out.saved = lib.save()
+            try:
+                out.saved = lib.save()
+            except InterruptedAfterSave as stop:  # Ctrl-C while writing: the file is complete
+                out.saved, out.interrupted = Path(stop.path), True
     return out
