@@ -6,6 +6,7 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -200,14 +201,16 @@ def test_unknown_provider_lists_the_valid_ones(tiny_models_dir: Path) -> None:
 
 
 def test_load_creates_no_session(tiny_models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    made: list[str] = []
-    real = ort.InferenceSession
+    import vectorvision_widget.models.encoders as encoders_module
 
-    def spy(path: str, *a: object, **k: object) -> ort.InferenceSession:
-        made.append(Path(path).name)
+    made: list[str] = []
+    real = encoders_module.create_session
+
+    def spy(path: Path, *a: Any, **k: Any) -> Any:
+        made.append(path.name)
         return real(path, *a, **k)
 
-    monkeypatch.setattr(ort, "InferenceSession", spy)
+    monkeypatch.setattr(encoders_module, "create_session", spy)
     enc = Encoders.load(tiny_models_dir)
     assert made == [] and enc.feature_dim == 32  # dims from the graph header, not a run
     enc.embed_texts(["cat"])
@@ -356,3 +359,28 @@ def test_int8_files_on_cuda_get_a_hint(
     monkeypatch.setattr(ort, "get_available_providers", lambda: [CUDA, CPU])
     with pytest.warns(RuntimeWarning, match="--variant fp16"):
         Encoders.load(folder)
+
+
+@pytest.mark.parametrize("manifest", [False, True])
+def test_a_model_file_replaced_after_load_is_refused_not_mixed(
+    tmp_path: Path, manifest: bool
+) -> None:
+    from tiny_models import build_tiny_models
+
+    folder = tmp_path / "models"
+    build_tiny_models(folder, seed=1, manifest=manifest)
+    enc = Encoders.load(folder)
+    before = enc.provenance()["visualFeatures"]["sha256"]  # what a library will record
+    other = build_tiny_models(tmp_path / "other", seed=2)  # same shapes, other weights
+    shutil.copyfile(other.folder / "dinov2_small.onnx", folder / "dinov2_small.onnx")
+    img = Image.new("RGB", (40, 30), (200, 30, 30))
+    with pytest.raises(ModelError, match=r"dinov2_small\.onnx changed since the encoders"):
+        enc.embed_images([img])
+    assert enc.provenance()["visualFeatures"]["sha256"] == before
+    if manifest:  # the manifest still promises the old file: a new load says so
+        with pytest.raises(ModelError, match="sha256 mismatch"):
+            Encoders.load(folder)
+        return
+    fresh = Encoders.load(folder)  # loading again takes the new file, under its own hash
+    assert fresh.provenance()["visualFeatures"]["sha256"] != before
+    assert fresh.embed_images([img])[1].shape == (1, other.visual_dim)

@@ -11,6 +11,7 @@ Which models a folder holds comes from its manifest.json (`models.py` lists the 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import string
 import threading
@@ -260,7 +261,25 @@ class Encoders:
             return self._sessions[spec.filename]
 
     def _create_session(self, spec: ModelSpec) -> Any:
-        return create_session(self.folder / spec.filename, self._planned, self.threads)
+        """The session is made from the bytes hashed here, so the vectors come from the file
+        the provenance names: a file replaced since `load` hashed it is refused, never mixed
+        into a library under the old file's fingerprint."""
+        path = self.folder / spec.filename
+        try:
+            model = path.read_bytes()
+        except OSError as exc:
+            msg = f"{path} cannot be read ({exc}); {REFETCH_HINT}"
+            raise ModelError(msg) from exc
+        got = hashlib.sha256(model).hexdigest()
+        known = self._sha.setdefault(spec.filename, got)
+        if known != got:
+            msg = (
+                f"{path} changed since the encoders were loaded (sha256 {known[:12]}… then, "
+                f"{got[:12]}… now): load the encoders again (vv.Encoders.load) so a library "
+                "never mixes vectors of two model files"
+            )
+            raise ModelError(msg)
+        return create_session(path, self._planned, self.threads, model)
 
     @property
     def providers(self) -> list[str]:

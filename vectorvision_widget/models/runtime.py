@@ -93,8 +93,11 @@ def choose_providers(requested: Sequence[str] | str | None = None) -> list[str]:
     return chosen
 
 
-def create_session(path: Path, providers: Sequence[str], threads: int) -> Any:
-    """An InferenceSession for `path` on `providers`; ModelError naming the file on failure."""
+def create_session(
+    path: Path, providers: Sequence[str], threads: int, model: bytes | None = None
+) -> Any:
+    """An InferenceSession for `path` on `providers` (from `model`, the file's bytes already
+    read and checked, when given); ModelError naming the file on failure."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -107,7 +110,8 @@ def create_session(path: Path, providers: Sequence[str], threads: int) -> Any:
         _preload_cuda_libraries(ort)
     with_options = [(p, dict(CUDA_OPTIONS)) if p == CUDA else p for p in providers]
     try:
-        return ort.InferenceSession(str(path), sess_options=opts, providers=with_options)
+        source = model if model is not None else str(path)
+        return ort.InferenceSession(source, sess_options=opts, providers=with_options)
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
         msg = f"{path} could not be loaded by onnxruntime ({exc}); {REFETCH_HINT}"
         raise ModelError(msg) from exc
