@@ -304,3 +304,26 @@ def test_less_like_these_pushes_away_from_the_negative_set() -> None:
         lib.similar_to_rows([0], negative=[1], alpha=-1)
     with pytest.raises(ValueError, match="at least one"):
         lib.similar_to_rows([])
+
+
+def test_a_tag_keeps_the_neighbour_table_and_an_upsert_does_not(
+    lib: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vectorvision_widget.library.queries as queries
+
+    built: list[int] = []
+    original = queries.neighbour_table
+
+    def counting(X: Any, k: int, **kw: Any) -> Any:
+        built.append(k)
+        return original(X, k, **kw)
+
+    monkeypatch.setattr(queries, "neighbour_table", counting)
+    lib.neighbour_table(k=2)
+    lib.tag(1, "x")
+    lib.untag(1, "x")
+    lib.neighbour_table(k=2)
+    assert len(built) == 1
+    lib.update_fields({1: {"camera": "other"}})  # a metadata change counts as a row change
+    lib.neighbour_table(k=2)
+    assert len(built) == 2
