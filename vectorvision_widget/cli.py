@@ -139,6 +139,11 @@ def _scan(args: argparse.Namespace) -> int:
         if lib.path is None:
             lib.path = library  # saves go there; the scan keeps its thumbnails beside it
         enc = Encoders.load(models_dir=args.models_dir, batch_size=args.batch_size)
+        if args.refresh_metadata:
+            from vectorvision_widget.scanning.metadata import refresh_metadata
+
+            n = sum(refresh_metadata(lib, f, progress=not args.quiet) for f in folders)
+            print(f"refreshed the photo metadata of {n} unchanged images")
         done = rescan(
             lib,
             enc,
@@ -230,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="forget the records of offline folders (missing or unreadable); by default they "
         "are kept",
+    )
+    p.add_argument(
+        "--refresh-metadata",
+        action="store_true",
+        help="re-read the photo metadata (date, camera, GPS, size) of unchanged files too, "
+        "without re-embedding them",
     )
     p.add_argument(
         "--ray",

@@ -1,19 +1,28 @@
 """Images: the one open/decode of the package and the models' preprocessing.
 
 Owns `decode` (regular files only, pixel budget, draft decoding, EXIF orientation, RGB),
-`preprocess` (the `Preprocess` spec and the tensors it makes) and `colors` (average colour,
-palette, CIELAB distances).
+`preprocess` (the `Preprocess` spec and the tensors it makes), `colors` (average colour,
+palette, CIELAB distances) and `metadata` (photo EXIF: taken, camera, GPS, displayed size).
 
 May import: nothing else of the package (Pillow and numpy only); every other layer may use it.
 """
 
-from vectorvision_widget.images.decode import ImageDecodeError, image_info, open_image, thumbnail
+from vectorvision_widget.images.decode import (
+    ImageDecodeError,
+    file_metadata,
+    image_info,
+    open_image,
+    thumbnail,
+)
+from vectorvision_widget.images.metadata import image_metadata
 from vectorvision_widget.images.preprocess import Preprocess, load_for_models
 
 __all__ = [
     "ImageDecodeError",
     "Preprocess",
+    "file_metadata",
     "image_info",
+    "image_metadata",
     "load_for_models",
     "open_image",
     "thumbnail",

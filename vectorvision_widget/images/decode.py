@@ -27,6 +27,8 @@ from typing import IO, Any, BinaryIO
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from vectorvision_widget.images.metadata import image_metadata, orientation, oriented_size
+
 #: What can be opened: a path, encoded bytes or a binary file object.
 FileSource = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
 #: What `open_image` takes: a file source, or an image already in memory.
@@ -128,6 +130,12 @@ def _open_or_explain(source: FileSource, name: str) -> ImageFile.ImageFile:
         raise ImageDecodeError(msg) from exc
 
 
+def open_header(source: FileSource) -> ImageFile.ImageFile:
+    """The image opened lazily (header and EXIF only, no pixels decoded); the caller closes
+    it. ImageDecodeError naming the source for anything Pillow cannot open."""
+    return _open_or_explain(source, _describe(source))
+
+
 def _draft_scale(size: tuple[int, int], min_size: int | None, budget: int | None) -> int:
     """JPEG DCT scale (1, 2, 4 or 8): the largest that keeps both sides >= min_size, but at
     least the smallest that brings the pixel count within budget."""
@@ -162,6 +170,8 @@ def open_image(
     - EXIF orientation applied (a broken EXIF block is ignored); alpha / palette transparency
       composited onto neutral grey; CMYK, 16-bit and float modes converted; animations give
       their first frame.
+    - Photo metadata (`images.metadata`: `taken`, `camera`, `gps` from EXIF, all None without
+      it) read from the same header is kept in ``img.info["photo_metadata"]`` (file sources).
 
     Raises `ImageDecodeError` (a ValueError) naming the source and the reason; FileNotFoundError
     for a missing file.
@@ -189,6 +199,7 @@ def open_image(
         if out is img:
             out = img.copy()  # closing `img` below must not free the pixels we return
         out.info["original_size"] = original
+        out.info["photo_metadata"] = image_metadata(img)  # EXIF parsed with the header: cheap
         return out
     finally:
         img.close()
@@ -277,6 +288,21 @@ def thumbnail(img: Image.Image, size: int) -> Image.Image:
     out = (img if img.mode == "RGB" else to_rgb(img)).copy()
     out.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
     return out
+
+
+def file_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """`taken`, `camera`, `gps` (`images.metadata`), `width` and `height` (after EXIF
+    orientation) of an image file from its header only: no pixels decoded. ImageDecodeError for
+    a file that is not an image; OSError as reading raises it."""
+    img = open_header(path)
+    try:
+        _check_pixels(img.size, None, os.fspath(path))
+        out = image_metadata(img)
+        w, h = oriented_size(img.size, orientation(img))
+        out["width"], out["height"] = int(w), int(h)
+        return out
+    finally:
+        img.close()
 
 
 def image_info(path: str | Path) -> dict[str, Any]:

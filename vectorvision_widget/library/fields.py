@@ -2,7 +2,9 @@
 
 Readers are lenient (users and the reference desktop app wrote these fields in several ways);
 everything is normalised once, on load or upsert, so the rest of the package sees one shape:
-keywords [{"label": str, "score": float}], color [r, g, b] ints or None, palette [[r, g, b], ...].
+keywords [{"label": str, "score": float}], color [r, g, b] ints or None, palette [[r, g, b], ...],
+tags [str, ...] (unique, non-empty; the key is absent when an image has none), gps [lat, lon]
+or None.
 """
 
 from __future__ import annotations
@@ -24,15 +26,58 @@ __all__ = [
     "clean_record",
     "json_safe",
     "normalize_colour",
+    "normalize_gps",
     "normalize_keywords",
     "normalize_palette",
+    "normalize_tags",
     "path_text",
     "record_path",
+    "tag_name",
     "unit_rows",
 ]
 
 VECTOR_KEYS = ("features", "visualFeatures")
-_SPECIAL_KEYS = frozenset({*VECTOR_KEYS, "path", "keywords", "color", "colour", "palette"})
+_SPECIAL_KEYS = frozenset(
+    {*VECTOR_KEYS, "path", "keywords", "color", "colour", "palette", "tags", "gps"}
+)
+
+
+def tag_name(value: object) -> str:
+    """A tag as stored: a non-empty string, surrounding whitespace stripped; ValueError else."""
+    if not isinstance(value, str):
+        msg = f"a tag must be a string, got {type(value).__name__} {value!r}"
+        raise ValueError(msg)
+    name = value.strip()
+    if not name:
+        msg = f"a tag must be a non-empty string, got {value!r}"
+        raise ValueError(msg)
+    return name
+
+
+def normalize_tags(value: Any) -> list[str]:
+    """Tags as a list of unique non-empty strings in their first order (a comma-separated
+    string is split); entries that are not strings are dropped (lenient: read from files)."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, (list, tuple)):
+        return []
+    names = (v.strip() for v in value if isinstance(v, str))
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def normalize_gps(value: Any) -> list[float] | None:
+    """[lat, lon] decimal degrees from a pair (or {lat, lon}); None when absent or out of range."""
+    if isinstance(value, Mapping):
+        value = [value.get("lat", value.get("latitude")), value.get("lon", value.get("longitude"))]
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        return None
+    try:
+        lat, lon = float(value[0]), float(value[1])
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):  # NaN fails too
+        return None
+    return [lat, lon]
 
 
 def normalize_keywords(value: Any) -> list[dict[str, Any]]:
@@ -166,6 +211,12 @@ def clean_record(raw: Mapping[str, Any], path: str) -> dict[str, Any]:
         rec["palette"] = pal
     else:
         rec["palette"] = normalize_palette(pal)
+    if "gps" in raw:
+        rec["gps"] = normalize_gps(raw["gps"])
+    if "tags" in raw:
+        tags = normalize_tags(raw["tags"])
+        if tags:
+            rec["tags"] = tags
     return rec
 
 

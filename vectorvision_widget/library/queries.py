@@ -1,15 +1,17 @@
-"""Queries over a Library: text search, similar images, colour search, duplicates, hybrid
-neighbour tables. `Library` methods delegate here; the storage stays in `store` and `rows`.
+"""Queries over a Library: text search, similar images (to a row, to an image from anywhere, to
+a set of rows and away from another), colour search, duplicates, hybrid neighbour tables.
+`Library` methods delegate here; the storage stays in `store` and `rows`.
 
 Queries run near the floor of one matmul + top-k: a library's matrices are unit rows and
 finite by construction (checked once, on load/upsert), so no query re-normalises or re-scans
 the whole matrix. Derived data (palette Lab values, neighbour tables, hybrid candidates) is
-cached per library `version` (in the library's `QueryCache`, passed in) and rebuilt after any
-mutation.
+cached per library `rows_version` (in the library's `QueryCache`, passed in) and rebuilt after any
+change but a tag edit.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import warnings
 from collections.abc import Callable, Hashable
@@ -41,6 +43,8 @@ __all__ = [
     "hybrid_neighbours",
     "search",
     "similar",
+    "similar_to_image",
+    "similar_to_rows",
     "space_table",
 ]
 
@@ -110,15 +114,7 @@ def search(
         if encoders is None:
             msg = "search needs encoders=vv.Encoders.load() to embed the text"
             raise ValueError(msg)
-        stored = lib.models.get("features")
-        if stored:
-            theirs = encoders.provenance().get("features", {})
-            if not same_model(stored, theirs):
-                msg = (
-                    f"this library's features come from {stored.get('name')} but the encoders "
-                    f"use {theirs.get('name')}: load the matching models or rescan"
-                )
-                raise ModelMismatchError(msg)
+        _check_models(lib, encoders, ("features",))
         query = np.asarray(encoders.embed_texts([text]), dtype=np.float32)[0]
     else:
         query = np.asarray(text, dtype=np.float32).reshape(-1)
@@ -137,6 +133,20 @@ def search(
         raise ValueError(msg)
     idx, scores = top_k(lib.features, query, min(k, len(lib)), check=False)
     return _pairs(idx, scores)
+
+
+def _check_models(lib: Library, encoders: Encoders, keys: tuple[str, ...]) -> None:
+    """ModelMismatchError unless `encoders` made the library's `keys` vectors."""
+    provenance = encoders.provenance()
+    for key in keys:
+        stored = lib.models.get(key)
+        theirs = provenance.get(key, {})
+        if stored and not same_model(stored, theirs):
+            msg = (
+                f"this library's {key} come from {stored.get('name')} but the encoders "
+                f"use {theirs.get('name')}: load the matching models or rescan"
+            )
+            raise ModelMismatchError(msg)
 
 
 def _k(k: object) -> int:
@@ -194,7 +204,7 @@ def by_colour(
         pals = [r.get("palette") or ([r["color"]] if r.get("color") else []) for r in lib.records]
         return colors.palettes_to_lab(pals)
 
-    lab = cache.get(lib.version, "palette_lab", palettes_lab)
+    lab = cache.get(lib.rows_version, "palette_lab", palettes_lab)
     rows, score = _colour_candidates(lab, target, k, rank_weight)
     if not rows.size:
         return []
@@ -309,7 +319,7 @@ def _cached_table(
         msg = f"neighbour table: k must be in [1, N-1] = [1, {n - 1}], got {k}"
         raise ValueError(msg)
     resolved = n <= EXACT_MAX_N if exact is None else bool(exact)
-    holder = cache.get(lib.version, ("table", used, resolved), _GrowingTable)
+    holder = cache.get(lib.rows_version, ("table", used, resolved), _GrowingTable)
 
     def make(kk: int) -> tuple[np.ndarray, np.ndarray]:
         if deepen and not resolved:  # the index search costs ~the same for the hybrid's 4k
@@ -356,4 +366,137 @@ def hybrid_neighbours(
             tables=(vis_table, sem_table),
         )
 
-    return cache.get(lib.version, ("hybrid", k, candidates, exact), make)
+    return cache.get(lib.rows_version, ("hybrid", k, candidates, exact), make)
+
+
+def _space(space: object, weight: float) -> float:
+    """Checks `space`; the visual weight of the scores (1 visual, 0 semantic)."""
+    if space not in SPACES:
+        msg = f"space must be one of {SPACES}, got {space!r}"
+        raise ValueError(msg)
+    if space == "hybrid":
+        return weight_value(weight)
+    return {"visual": 1.0, "semantic": 0.0}.get(str(space), 0.5)
+
+
+def _scores(
+    lib: Library, w: float, semantic: np.ndarray, visual: np.ndarray, vis: np.ndarray
+) -> np.ndarray:
+    """w × (vis @ visual) + (1 - w) × (features @ semantic) for every row (float32)."""
+    scores = np.zeros(len(lib), np.float32)
+    if w > 0:
+        scores += np.float32(w) * (vis @ visual)
+    if w < 1:
+        scores += np.float32(1.0 - w) * (lib.features @ semantic)
+    return scores
+
+
+def _best(scores: np.ndarray, k: int, exclude: list[int]) -> list[tuple[int, float]]:
+    if exclude:
+        scores[np.asarray(exclude, np.int64)] = -np.inf
+    k = min(k, scores.size - len(exclude))
+    if k <= 0:
+        return []
+    idx, vals = _select_rows(scores[None, :], k)
+    return _pairs(idx[0], vals[0])
+
+
+def array_image(arr: np.ndarray) -> Any:
+    """A PIL image of an (H, W), (H, W, 3) or (H, W, 4) array: uint8 0..255, or floats 0..1."""
+    from PIL import Image
+
+    a = np.asarray(arr)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or 0 in a.shape[:2]:
+        msg = f"an image array must be (H, W), (H, W, 3) or (H, W, 4), got shape {a.shape}"
+        raise ValueError(msg)
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    elif np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
+            msg = "a float image array must hold finite values in [0, 1]"
+            raise ValueError(msg)
+        a = np.rint(a * 255.0).astype(np.uint8)
+    elif np.issubdtype(a.dtype, np.integer):
+        if a.min() < 0 or a.max() > 255:
+            msg = "an integer image array must hold values in 0..255"
+            raise ValueError(msg)
+        a = a.astype(np.uint8)
+    else:
+        msg = f"cannot make an image of a {a.dtype} array"
+        raise ValueError(msg)
+    return Image.fromarray(np.ascontiguousarray(a))
+
+
+def similar_to_image(
+    lib: Library, image: object, encoders: Encoders | None, k: int, space: str, weight: float
+) -> list[tuple[int, float]]:
+    import os
+
+    from PIL import Image
+
+    w = _space(space, weight)
+    k = _k(k)
+    if encoders is None:
+        msg = "similar_to_image needs encoders=vv.Encoders.load() to embed the image"
+        raise ValueError(msg)
+    if isinstance(image, np.ndarray):
+        image = array_image(image)
+    elif isinstance(image, (bytes, bytearray, memoryview)):
+        image = encoders.load_image(bytes(image))
+    if not isinstance(image, (Image.Image, str, os.PathLike)):
+        msg = f"image must be a path, a PIL image, an array or bytes, got {type(image).__name__}"
+        raise TypeError(msg)
+    _check_models(lib, encoders, ("features", "visualFeatures"))
+    if not len(lib):
+        return []
+    feats, visual = encoders.embed_images([image])
+    semantic, query = feats[0], visual[0]
+    vis = visual_or_features(lib, "similarity") if w > 0 else lib.visual_features
+    if vis is lib.features:  # the visual part falls back to features: so does its query
+        query = semantic
+    if semantic.size != lib.feature_dim or (w > 0 and query.size != vis.shape[1]):
+        msg = "the encoders' vector sizes do not match this library's: rescan it"
+        raise ModelMismatchError(msg)
+    return _best(_scores(lib, w, semantic, query, vis), k, [])
+
+
+def _centroid(X: np.ndarray, rows: list[int]) -> np.ndarray:
+    c: np.ndarray = X[np.asarray(rows, np.int64)].mean(axis=0, dtype=np.float32)
+    norm = float(np.linalg.norm(c))
+    return c / np.float32(norm) if norm > 0 else c
+
+
+def _query(X: np.ndarray, rows: list[int], negative: list[int], alpha: float) -> np.ndarray:
+    """unit(centroid(rows) − alpha × centroid(negative)), both centroids unit length first."""
+    q = _centroid(X, rows)
+    if negative:
+        q = q - np.float32(alpha) * _centroid(X, negative)
+    norm = float(np.linalg.norm(q))
+    return (q / norm if norm > 0 else q).astype(np.float32)
+
+
+def similar_to_rows(
+    lib: Library,
+    rows: list[int],
+    negative: list[int],
+    k: int,
+    space: str,
+    weight: float,
+    alpha: float,
+) -> list[tuple[int, float]]:
+    w = _space(space, weight)
+    k = _k(k)
+    if not rows:
+        msg = "similar_to_rows needs at least one row"
+        raise ValueError(msg)
+    alpha = float(alpha)
+    if not (math.isfinite(alpha) and alpha >= 0):
+        msg = f"alpha must be a finite number >= 0, got {alpha!r}"
+        raise ValueError(msg)
+    exclude = list(dict.fromkeys([*rows, *negative]))
+    semantic = _query(lib.features, rows, negative, alpha)
+    vis = visual_or_features(lib, "similarity") if w > 0 else lib.visual_features
+    query = semantic if vis is lib.features or w == 0 else _query(vis, rows, negative, alpha)
+    return _best(_scores(lib, w, semantic, query, vis), k, exclude)

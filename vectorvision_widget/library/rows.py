@@ -20,7 +20,7 @@ streaming them to disk while a rescan removes and re-adds rows on another thread
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from operator import itemgetter
 from typing import Any
 
@@ -48,6 +48,7 @@ class RowStore:
         self._has = np.zeros(0, dtype=bool)
         self._version = 0
         self.lock = threading.RLock()  #: held by every change, and by readers needing one state
+        self._tag_edits = 0  # changes that touched tags only (see rows_version)
 
     @classmethod
     def from_rows(
@@ -83,6 +84,12 @@ class RowStore:
     def version(self) -> int:
         """Bumped by every change, so caches know when to rebuild."""
         return self._version
+
+    @property
+    def rows_version(self) -> int:
+        """Bumped by every change except tag edits: what caches of vectors and metadata key on,
+        so tagging a selection does not throw away a neighbour table that took minutes."""
+        return self._version - self._tag_edits
 
     @property
     def records(self) -> list[dict[str, Any]]:
@@ -232,6 +239,26 @@ class RowStore:
             self._feat, self._vis, self._has, self._records[row] = old
             raise
         return row
+
+    def update_records(
+        self, records: Mapping[int, dict[str, Any]], *, tags_only: bool = False
+    ) -> None:
+        """Replace the records of these rows (same paths, clean records; vectors untouched), all
+        at once. `tags_only`: only their tags changed (`rows_version` stays)."""
+        if not records:
+            return
+        with self.lock:
+            old = {row: self._records[row] for row in records}
+            try:
+                for row, rec in records.items():
+                    self._records[row] = rec
+                self._version += 1
+                if tags_only:
+                    self._tag_edits += 1
+            except BaseException:
+                for row, rec in old.items():
+                    self._records[row] = rec
+                raise
 
     def remove(self, paths: Iterable[str]) -> int:
         """Remove the rows of these paths (unknown ones are ignored) in one pass over the rows

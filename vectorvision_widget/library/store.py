@@ -10,6 +10,7 @@ colour, duplicates, hybrid tables) in `queries`, which the methods here delegate
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -19,9 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+import vectorvision_widget.library.filters as libfilters
 import vectorvision_widget.library.format as libformat
 import vectorvision_widget.library.queries as libqueries
 import vectorvision_widget.library.read as libread
+import vectorvision_widget.library.tags as libtags
 from vectorvision_widget.atomicfile import atomic_write_bytes, deferred_interrupt
 from vectorvision_widget.errors import InterruptedAfterSave
 from vectorvision_widget.library.fields import (
@@ -29,6 +32,7 @@ from vectorvision_widget.library.fields import (
     clean_record,
     path_text,
     record_path,
+    tag_name,
     unit_rows,
 )
 from vectorvision_widget.library.format import LibraryData
@@ -469,6 +473,124 @@ class Library:
         if self.failures:
             lines.append(f"{len(self.failures)} files could not be read (see lib.failures)")
         return "\n".join(lines)
+
+    # ------------------------------------------------------------------ finding: filters, tags
+
+    @property
+    def rows_version(self) -> int:
+        """Bumped by every change except tag edits: caches of vectors and metadata key on it,
+        so tagging does not throw away a neighbour table (`version` counts tag edits too)."""
+        return self._rows.rows_version
+
+    @functools.cached_property
+    def _filter_columns(self) -> libfilters.FilterColumns:
+        return libfilters.FilterColumns()
+
+    def where(
+        self,
+        folder: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None,
+        taken: tuple[Any, Any] | None = None,
+        camera: str | Iterable[str] | None = None,
+        tags: str | Iterable[str] | None = None,
+        keywords: str | Iterable[str] | None = None,
+        has_gps: bool | None = None,
+    ) -> list[int]:
+        """Rows (ascending) matching every argument given; None (or an empty list) leaves that
+        field unconstrained, and a list matches any of its items.
+
+        `folder`: images in that folder or below (by path components: "/a/b" does not match
+        "/a/bc"); `taken`: a (start, end) pair of dates, datetimes or ISO 8601 strings
+        ("2023", "2023-07", "2023-07-14", "2023-07-14T18:03"), either end None, inclusive (a
+        date or a shorter string covers its whole day, month or year); compared with the
+        wall-clock time the camera recorded; images without a date never match. `camera`: the
+        record's camera, case-insensitive; `tags`: the record's tags (exact); `keywords` its
+        keyword labels (case-insensitive); `has_gps`: True / False for with / without GPS.
+        ValueError for a malformed argument. Columns are cached per library version.
+        """
+        return libfilters.where(
+            self, self._filter_columns, folder, taken, camera, tags, keywords, has_gps
+        )
+
+    def tag(self, rows_or_paths: Any, *names: str) -> int:
+        """Give images (a row, a path, or a list of rows and/or paths) the tags `names`;
+        returns how many images changed. Stored in the records' `tags` and the library file,
+        kept by rescans. ValueError for an empty or non-string name, IndexError / KeyError for
+        an unknown row / path (nothing changes then)."""
+        add = libtags.tag_names(names)
+        changed = libtags.retag(self, libtags.rows_of(self, rows_or_paths), add, [])
+        self._rows.update_records(changed, tags_only=True)
+        return len(changed)
+
+    def untag(self, rows_or_paths: Any, *names: str) -> int:
+        """Take the tags `names` off images (as `tag`); returns how many images changed."""
+        gone = libtags.tag_names(names)
+        changed = libtags.retag(self, libtags.rows_of(self, rows_or_paths), [], gone)
+        self._rows.update_records(changed, tags_only=True)
+        return len(changed)
+
+    def tagged(self, name: str) -> list[int]:
+        """Rows (ascending) of the images with the tag `name`."""
+        rows = self._filter_columns.tags(self).get(tag_name(name))
+        return [] if rows is None else rows.tolist()
+
+    def tag_counts(self) -> dict[str, int]:
+        """Every tag in the library with its number of images, by name."""
+        index = self._filter_columns.tags(self)
+        return {name: int(index[name].size) for name in sorted(index)}
+
+    def update_fields(self, fields: Mapping[Any, Any]) -> int:
+        """Set record fields (not `path` nor vectors) of images given by row or path:
+        `lib.update_fields({row: {"camera": "X"}, "/a.jpg": {"taken": None}})`, all at once
+        (checked first: nothing changes on an error); returns how many records changed."""
+        updates: dict[int, dict[str, Any]] = {}
+        for key, values in fields.items():
+            row = libtags.rows_of(self, key)[0]
+            if not isinstance(values, Mapping):
+                msg = f"fields of {key!r} must be a mapping of field names to values"
+                raise TypeError(msg)
+            bad = {"path", "features", "visualFeatures"} & set(values)
+            if bad:
+                msg = f"update_fields cannot set {sorted(bad)}: upsert the image instead"
+                raise ValueError(msg)
+            old = updates.get(row, self.records[row])
+            new = clean_record({**old, **values}, self.paths[row])
+            if new != self.records[row]:
+                updates[row] = new
+        self._rows.update_records(updates)
+        return len(updates)
+
+    # ------------------------------------------------------------------ finding: queries
+
+    def similar_to_image(
+        self,
+        image: Any,
+        encoders: Encoders | None = None,
+        k: int = 20,
+        space: str = "visual",
+        weight: float = 0.5,
+    ) -> list[tuple[int, float]]:
+        """Images most like `image` (a path, a PIL image, an (H, W[, 3|4]) uint8 or 0..1 float
+        array, or encoded bytes), which need not be in the library, best first, as (row,
+        score); spaces as in `similar` (an image of the library finds itself first, score 1)."""
+        return libqueries.similar_to_image(self, image, encoders, k, space, weight)
+
+    def similar_to_rows(
+        self,
+        rows: Any,
+        k: int = 20,
+        space: str = "visual",
+        negative: Any = None,
+        *,
+        weight: float = 0.5,
+        alpha: float = 0.5,
+    ) -> list[tuple[int, float]]:
+        """ "More like these" (rows or paths), the given images excluded: ranked by cosine with
+        the centroid of their vectors. `negative` ("less like these"): the query becomes
+        unit(c_pos − alpha × c_neg), c_pos and c_neg the unit centroids of `rows` and
+        `negative` (excluded from the results too). Spaces as in `similar`."""
+        pos = libtags.rows_of(self, rows)
+        neg = [] if negative is None else libtags.rows_of(self, negative)
+        return libqueries.similar_to_rows(self, pos, neg, k, space, weight, alpha)
 
 
 def _check_replace(target: Path, known: FileState | None) -> None:

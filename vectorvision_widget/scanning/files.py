@@ -1,4 +1,5 @@
-"""One file of a scan: read it once (regular files only), hash, decode, colours, preprocess.
+"""One file of a scan: read it once (regular files only), hash, decode, colours, EXIF metadata
+(read with the header the decoder opens), preprocess.
 
 `prepare_file` is what every scan engine runs per file (the local thread pool, Ray workers): it
 never raises for a bad file but returns a `Failure` naming the reason, so one hostile file can
@@ -26,6 +27,7 @@ from vectorvision_widget.images.decode import (
     open_regular,
     probe,
 )
+from vectorvision_widget.images.metadata import blank_metadata
 
 if TYPE_CHECKING:
     from vectorvision_widget.models.encoders import Encoders
@@ -81,7 +83,7 @@ class Prepared:
     """A file read, hashed, decoded and preprocessed, waiting for inference."""
 
     path: str
-    record: dict[str, Any]  #: everything but keywords (path, colours, sizes, sha256)
+    record: dict[str, Any]  #: everything but keywords (path, colours, sizes, sha256, EXIF)
     siglip: np.ndarray  #: (3, 224, 224) float32
     dino: np.ndarray  #: (3, 224, 224) float32
     seconds: float  #: worker time spent reading, hashing, decoding and preprocessing
@@ -179,6 +181,7 @@ def prepare_file(
             "path": path,
             "color": colors.average_colour(small),
             "palette": colors.palette(small, n=5),
+            **(img.info.get("photo_metadata") or blank_metadata()),  # taken, camera, gps
             "width": width,
             "height": height,
             "size": st.size,

@@ -2,7 +2,8 @@
 
 `run_scan(folder, lib, engine, ...)` plans (`plan.plan_scan`: the incremental rules), removes
 the records of files really gone, hands the files to embed to an `Engine`, and applies what the
-engine delivers through `Results`: keywords, one complete row per upsert, failures (a file that
+engine delivers through `Results`: keywords, one complete row per upsert (keeping the tags of a
+re-embedded file), failures (a file that
 changed into something unreadable loses its stale record), progress (a tqdm bar and the
 `on_progress(done, total, path)` callback), scan-time thumbnails. Ctrl-C stops the engine and
 keeps what was done (`report.interrupted`); the thumbnails are flushed and `lib.failures` is
@@ -181,9 +182,13 @@ class Results:
     def store(self, item: Embedded, keywords: list[dict[str, Any]]) -> None:
         """Upsert one file (one complete row) and its thumbnails; a refused row is a failure."""
         prepared = item.prepared
-        existed = self.lib.row_of(prepared.path) is not None
+        row = self.lib.row_of(prepared.path)
+        existed = row is not None
         try:
             record = {**prepared.record, "keywords": keywords}
+            tags = self.lib.records[row].get("tags") if row is not None else None
+            if tags:  # a person's tags outlive re-embedding the changed file
+                record["tags"] = tags
             self.lib.upsert(record, item.features, item.visual)
         except ValueError as exc:  # e.g. a model that returned NaN for this one image
             self.failed(Failure(prepared.path, f"cannot store its vectors ({exc})"))
