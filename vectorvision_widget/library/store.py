@@ -300,8 +300,9 @@ class Library:
                 self.clear_vectors()
                 break
             self._rows.drop_visual()
-        self.models.update(new)
-        self._rows.touch()
+        if any(self.models.get(k) != v for k, v in new.items()):  # the same models: no change
+            self.models.update(new)
+            self._rows.touch()
 
     # ------------------------------------------------------------------ analysis
 
