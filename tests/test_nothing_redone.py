@@ -318,3 +318,75 @@ def test_closing_during_a_rescan_stops_it_and_keeps_the_finished_rows(
     again = vv.Library.load(lib_file)
     assert 1 <= len(again) < 8  # stopped early; what it finished is on disk
     assert w.last_scan is None  # a closed widget is not refreshed
+
+
+# ---------------------------------------------------------------------- decided: files, callbacks
+
+
+def test_saving_over_a_read_only_library_is_refused_and_writes_nothing(
+    tmp_path: Path, encoders: Any
+) -> None:
+    lib_file = saved_library(tmp_path, encoders, n=2)
+    lib = vv.Library.load(lib_file)
+    lib_file.chmod(0o444)
+    before = fingerprint(lib_file)
+    lib.remove([lib.paths[0]])
+    for overwrite in (False, True):
+        with pytest.raises(PermissionError, match=r"read-only \(mode 0444\).*chmod u\+w"):
+            lib.save(overwrite=overwrite)
+    assert fingerprint(lib_file) == before
+    lib_file.chmod(0o644)
+    assert lib.save() == lib_file and len(vv.Library.load(lib_file)) == 1
+
+
+SECOND_WRITER = """
+import sys, numpy as np, vectorvision_widget as vv
+lib = vv.Library.load(sys.argv[1])
+lib.remove([lib.paths[0]])
+lib.save()
+print("saved", flush=True)
+"""
+
+
+def test_a_deleted_lock_lets_a_second_writer_in_but_no_save_is_lost(
+    tmp_path: Path, encoders: Any, cli_env: dict[str, str]
+) -> None:
+    from vectorvision_widget import LibraryChangedError
+    from vectorvision_widget.library.lock import lock_file
+
+    lib_file = saved_library(tmp_path, encoders, n=3)
+    mine = vv.Library.load(lib_file)
+    with mine.lock():
+        lock_file(lib_file).unlink()  # someone "cleans up" the lock while we hold it
+        other = subprocess.run(
+            [sys.executable, "-c", SECOND_WRITER, str(lib_file)],
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert other.stdout.strip() == "saved", other.stderr
+        mine.remove([mine.paths[-1]])
+        with pytest.raises(LibraryChangedError):
+            mine.save()  # the other writer's save is never silently replaced
+    assert len(vv.Library.load(lib_file)) == 2
+
+
+def test_an_exception_in_the_progress_callback_propagates_and_keeps_the_rows(
+    tmp_path: Path, encoders: Any
+) -> None:
+    photos(tmp_path / "photos", 6)
+    lib = vv.Library()
+    calls: list[int] = []
+
+    def on_progress(done: int, total: int, path: str) -> None:
+        calls.append(done)
+        if done == 3:
+            raise ValueError("my callback is broken")
+
+    with pytest.raises(ValueError, match="my callback is broken"):
+        vv.scan(
+            tmp_path / "photos", lib, encoders=encoders, progress=False, on_progress=on_progress
+        )
+    assert calls[-1] == 3  # stopped at once; the rows stored before it stay, whole
+    assert lib.features.shape[0] == lib.visual_features.shape[0] == len(lib) <= 3

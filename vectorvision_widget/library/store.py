@@ -433,7 +433,7 @@ class Library:
                 _check_replace(target, known)
             digest = hashlib.sha256()
             chunks = hashing(libformat.iter_library(self._data(), vectors), digest)
-            written = atomic_write_bytes(target, chunks)
+            written = atomic_write_bytes(target, chunks, keep_readonly=True)
             state = file_state(written, digest.hexdigest())
             if own:
                 self._path = self._path or target
