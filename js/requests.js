@@ -14,6 +14,9 @@ export const SHARP_MIN_CELL_PX = 24;
 const UPSCALE = 1.05;
 const SHARP_DELAY_MS = 120;
 const MAX_ROWS = 256; // protocol.MAX_ROWS_PER_REQUEST
+/** A tooltip request answered "busy" is asked again after 300, 600, 1200 ms, then dropped. */
+const INFO_RETRY_MS = 300;
+const INFO_RETRIES = 3;
 
 /** @param {unknown} v @returns {v is number} */
 const isNum = (v) => typeof v === "number" && Number.isFinite(v);
@@ -36,7 +39,9 @@ export function readReply(msg, buffers) {
     return ok ? msg : null;
   }
   if (msg.type === "info") {
-    return isNum(msg.row) && msg.meta && typeof msg.meta === "object" ? msg : null;
+    if (!isNum(msg.row)) return null;
+    if (msg.busy === true) return msg; // the kernel's queue was full: no details, ask again
+    return msg.meta && typeof msg.meta === "object" ? msg : null;
   }
   return null;
 }
@@ -71,6 +76,10 @@ export function kernelRequests({ model, store, grid, size, tips, stats, redraw }
   let reqId = 0;
   let disposed = false;
   const pendingSharp = new Set();
+  /** Rows whose info request met a busy kernel -> how many times it was asked again. */
+  const busyInfo = new Map();
+  /** @type {Set<ReturnType<typeof setTimeout>>} */
+  const retries = new Set();
 
   /**
    * Decode JPEG bytes off the main thread; a failure is counted, a late result dropped.
@@ -109,6 +118,19 @@ export function kernelRequests({ model, store, grid, size, tips, stats, redraw }
       });
     } else if (msg.type === "info") {
       if (disposed) return;
+      if (msg.busy || !msg.meta) {
+        // ask again later, backing off, at most INFO_RETRIES times (no storm on a busy kernel)
+        const tries = busyInfo.get(msg.row) ?? 0;
+        if (tries >= INFO_RETRIES) return void busyInfo.delete(msg.row);
+        busyInfo.set(msg.row, tries + 1);
+        const timer = setTimeout(() => {
+          retries.delete(timer);
+          if (!disposed) model.send({ type: "info", row: msg.row });
+        }, INFO_RETRY_MS * 2 ** tries);
+        retries.add(timer);
+        return;
+      }
+      busyInfo.delete(msg.row);
       tips.arrived(msg.row, msg.meta, buffers.length ? jpegBlob(buffers[0]) : null);
     }
   }
@@ -143,11 +165,13 @@ export function kernelRequests({ model, store, grid, size, tips, stats, redraw }
     /** ⟳ (`force`: re-embed everything). @param {boolean} force */
     rescan(force) { model.send({ type: "rescan", force }); },
     /** A new library version: forget the rows asked for. */
-    reset() { pendingSharp.clear(); },
+    reset() { pendingSharp.clear(); busyInfo.clear(); },
     dispose() {
       disposed = true;
       model.off("msg:custom", onCustom);
       clearTimeout(sharpTimer);
+      retries.forEach((t) => clearTimeout(t));
+      retries.clear();
     },
   };
 }

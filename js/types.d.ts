@@ -163,12 +163,14 @@ export interface ThumbsReply {
   /** The kernel was busy: `failed` may be asked for again. */
   busy?: boolean;
 }
-/** Tooltip details of `row`; buffer 0 (optional) is its JPEG. */
+/** Tooltip details of `row`; buffer 0 (optional) is its JPEG; `meta` is null only in a `busy` answer. */
 export interface InfoReply {
   type: "info";
   row: number;
-  meta: InfoMeta;
+  meta: InfoMeta | null;
   version: number;
+  /** The kernel was busy (its request queue full): no details; `row` may be asked again. */
+  busy?: boolean;
 }
 /** A message from the browser to the kernel. */
 export type Request = HelloRequest | ThumbsRequest | InfoRequest | RescanRequest;

@@ -9,6 +9,7 @@ stays a link (replacing it by a regular file would leave the real file with old 
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import stat
@@ -59,7 +60,10 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def atomic_write_bytes(
-    path: str | os.PathLike[str], chunks: bytes | bytearray | memoryview | Iterable[bytes]
+    path: str | os.PathLike[str],
+    chunks: bytes | bytearray | memoryview | Iterable[bytes],
+    *,
+    keep_readonly: bool = False,
 ) -> Path:
     """Write ``chunks`` (bytes, or an iterable of bytes streamed one by one) to ``path``.
 
@@ -68,10 +72,21 @@ def atomic_write_bytes(
     folder, device or FIFO at ``path`` is refused (FileExistsError) and never replaced.
     A process killed mid-write (kill -9) can leave a hidden ``.NAME.*.tmp`` beside the
     target; it is never read and may be deleted. The file keeps the old file's permissions
-    (0o644 for a new file).
+    (0o644 for a new file). ``keep_readonly=True`` refuses (PermissionError) to replace a file
+    that nobody may write (mode 0444: someone protected it; the rename would not ask).
     """
     target = check_target(path)
     directory = target.parent
+    if keep_readonly:
+        with suppress(FileNotFoundError):
+            mode = target.stat().st_mode
+            if not mode & 0o222:
+                msg = (
+                    f"cannot write {str(target)!r}: the file is read-only (mode "
+                    f"{mode & 0o777:04o}); make it writable (chmod u+w) to save over it, "
+                    "or save to another file"
+                )
+                raise PermissionError(errno.EACCES, msg)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     except PermissionError as exc:  # name the file the user asked for, not our temp file

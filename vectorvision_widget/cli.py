@@ -163,6 +163,8 @@ def _scan(args: argparse.Namespace) -> int:
         why = " — interrupted: the work done so far is kept; rerun to finish"
     if done.saved is not None:
         print(f"saved {len(lib)} images to {library}{why}")
+    elif done.interrupted:
+        print("interrupted before any image changed: nothing saved", file=sys.stderr)
     if done.error is not None:
         return EXIT_USAGE
     return EXIT_INTERRUPTED if done.interrupted else 0

@@ -87,3 +87,30 @@ test("requests follow the protocol's shapes", () => {
   assert.deepEqual(model.sent, [{ type: "hello" }, { type: "info", row: 4 }, { type: "rescan", force: true }]);
   kernel.dispose();
 });
+
+test("a busy answer to a tooltip request is asked again, backing off, then given up", async () => {
+  const { model, kernel, arrived } = setup({ scale: 10, tx: 0, ty: 0 });
+  assert.equal(readReply({ type: "info", version: 1, row: 4, meta: null, busy: true }, 0)?.row, 4);
+  const busy = () => model.message({ type: "info", version: 1, row: 4, meta: null, busy: true }, []);
+  const asked = () => model.sent.filter((m) => m.type === "info" && m.row === 4).length;
+  busy();
+  await tick(250);
+  assert.equal(asked(), 0, "not at once");
+  await tick(100);
+  assert.equal(asked(), 1, "after 300 ms");
+  busy();
+  await tick(650);
+  assert.equal(asked(), 2, "after 600 ms more");
+  busy();
+  await tick(1250);
+  busy();
+  await tick(2500);
+  assert.equal(asked(), 3, "three tries, then it stops");
+  assert.equal(arrived.length, 0);
+  model.message({ type: "info", version: 1, row: 4, meta: {} }, []);
+  assert.deepEqual(arrived.map((a) => a[0]), [4]);
+  busy();
+  kernel.dispose();
+  await tick(400);
+  assert.equal(asked(), 3, "no retry after teardown");
+});

@@ -8,6 +8,7 @@ its screenshots to artifacts/ (git-ignored)."""
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -407,20 +408,63 @@ def test_readme_screenshot_with_shift_hover(lab: Lab) -> None:
         (REPO / "docs" / "screenshot.png").write_bytes(shot)
 
 
+RESCAN_PROBE = """\
+import hashlib, os, vectorvision_widget.widget.mapdata as _md
+lib2.save("lib2.json")
+os.utime("lib2.json", (1600000000, 1600000000))
+_redone = []
+_train, _table = _md.train_layout, _md.neighbours
+_md.train_layout = lambda *a: _redone.append("som") or _train(*a)
+_md.neighbours = lambda *a: _redone.append("table") or _table(*a)
+_atlases = []
+_push = w2._host.push_atlas
+w2._host.push_atlas = lambda *a: _atlases.append(1) or _push(*a)
+def _probe(_=None):
+  st = dict(redone=_redone, atlases=len(_atlases), mtime=os.stat("lib2.json").st_mtime,
+            sha=hashlib.sha256(pathlib.Path("lib2.json").read_bytes()).hexdigest())
+  pathlib.Path("probe.tmp").write_text(json.dumps(st)); os.replace("probe.tmp", "probe.json")
+_probe()
+w2.observe(_probe, names=["status"])"""
+
+
 def test_rescan_button_is_incremental_and_shift_click_forces(lab: Lab) -> None:
+    """⟳ with nothing changed changes nothing: the zoom stays, no SOM retrain, no neighbour
+    table, no thumbnail resent, the library file keeps its bytes and mtime (issue 19, item 12).
+    Shift+click re-embeds everything."""
     two = lab.second
-    v0 = two.state()["version"]
+    lab.run(RESCAN_PROBE)
+    probe = lab.root / "probe.json"
+    wait = two.page.wait_for_timeout
+    for _ in range(300):
+        if probe.exists():
+            break
+        wait(100)
+    before = json.loads(probe.read_text())
+    st0 = two.state()
+    two.stage.scroll_into_view_if_needed()
+    two.stage.focus()
+    two.page.keyboard.press("+")
+    wait(200)
+    view0 = two.view()
     button = two.widget.locator("button.vv-rescan")
     expect(button).to_be_enabled()
     assert not lab.widget.locator("button.vv-rescan").is_enabled()  # no encoders: disabled
     button.click()
     st = two.wait_state(
-        lambda s: s["version"] > v0 and s["last_scan"] is not None and "scan" not in s["progress"],
-        timeout=90,
+        lambda s: s["last_scan"] is not None and "scan" not in s["progress"], timeout=90
     )
     assert st["last_scan"] == {"added": 0, "updated": 0, "failed": 0}  # nothing changed
-    expect(two.widget.locator(".vv-status")).to_contain_text("rescan: 0 added, 0 updated")
-    two.wait_state(lambda s: "som" not in s["progress"] and "thumbs" not in s["progress"])
+    expect(two.widget.locator(".vv-status")).to_contain_text("rescan: nothing changed")
+    wait(1000)  # anything the rescan would have started has shown by now
+    st = two.state()
+    assert st["version"] == st0["version"] and st["cells"] == st0["cells"]
+    assert "som" not in st["progress"] and "thumbs" not in st["progress"]
+    assert two.view() == view0, "the zoom and pan are kept"
+    after = json.loads(probe.read_text())
+    assert after["redone"] == [] and after["atlases"] == 0, after
+    assert (after["mtime"], after["sha"]) == (before["mtime"], before["sha"]), "file untouched"
+    two.stage.focus()
+    two.page.keyboard.press("0")
     v1 = two.state()["version"]
     dialogs: list[str] = []
     two.page.once("dialog", lambda d: (dialogs.append(d.message), d.accept()))

@@ -309,8 +309,9 @@ class Library:
                 self.clear_vectors()
                 break
             self._rows.drop_visual()
-        self.models.update(new)
-        self._rows.touch()
+        if any(self.models.get(k) != v for k, v in new.items()):  # the same models: no change
+            self.models.update(new)
+            self._rows.touch()
 
     # ------------------------------------------------------------------ analysis
 
@@ -447,7 +448,7 @@ class Library:
             with deferred_interrupt(str(target)) as interrupted:  # Ctrl-C: finish, then stop
                 with self._rows.lock:  # one consistent state: no row moves while it is written
                     chunks = hashing(libformat.iter_library(self._data(), vectors), digest)
-                    written = atomic_write_bytes(target, chunks)
+                    written = atomic_write_bytes(target, chunks, keep_readonly=True)
                 state = file_state(written, digest.hexdigest())
                 if own:
                     self._path = self._path or target

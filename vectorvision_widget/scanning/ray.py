@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import pickle
+import socket
 import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
@@ -63,18 +64,66 @@ def _ray() -> Any:
     return ray
 
 
+#: How long `connect` waits for a cluster's port to accept a connection (seconds).
+CONNECT_TIMEOUT_S = 10.0
+_ADDRESS_FORMS = "host:port (e.g. 10.0.0.5:6379), ray://host:10001, auto or local"
+
+
+def check_address(address: str) -> tuple[str, int] | None:
+    """The (host, port) that `address` names, None for "auto"/"local"; ValueError naming the
+    accepted forms for anything else (before Ray sees it: its parse errors are internal)."""
+    if address in ("auto", "local"):
+        return None
+    scheme, sep, rest = address.partition("://")
+    if sep and scheme != "ray":
+        msg = f"Ray address {address!r}: unknown scheme {scheme + '://'!r}; use {_ADDRESS_FORMS}"
+        raise ValueError(msg)
+    host, colon, port = (rest if sep else address).rpartition(":")
+    host = host.strip("[]")  # [::1]:6379
+    if not colon or not host or "/" in host or not port.isdigit() or not 0 < int(port) < 65536:
+        msg = f"Ray address {address!r} is not an address; use {_ADDRESS_FORMS}"
+        raise ValueError(msg)
+    return host, int(port)
+
+
+def probe(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Check that something accepts connections at `address` within `timeout` seconds, so an
+    address with nothing behind it fails at once with a clear message: `ray.init` would retry
+    for minutes inside native code, ignoring Ctrl-C and SIGTERM, while the library stays locked.
+    """
+    target = check_address(address)
+    if target is None:
+        return
+    try:
+        socket.create_connection(target, timeout=timeout).close()
+    except TimeoutError:
+        why = f"no answer within {timeout:g} s"
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+    else:
+        return
+    msg = (
+        f"cannot reach the Ray cluster at {address} ({why}); is `ray start --head` running "
+        "there, and is the port the head's (6379, or 10001 for ray://)?"
+    )
+    raise ConnectionError(msg)
+
+
 def connect(address: str | None = None, *, num_cpus: int | None = None) -> str:
     """Connect this process to Ray and return the cluster's address.
 
     `address` (else $RAY_ADDRESS) names an existing cluster ("auto", "host:port" or
     "ray://host:10001"); without one a local Ray is started with `num_cpus` (default: all).
-    A process already connected keeps its connection (Ray allows one per process).
+    A process already connected keeps its connection (Ray allows one per process). A
+    malformed address raises ValueError, an unreachable one ConnectionError after at most
+    `CONNECT_TIMEOUT_S` seconds (`probe`), both before Ray is asked.
     """
     ray = _ray()
     if not ray.is_initialized():
         address = address or os.environ.get(ADDRESS_ENV) or None
         kwargs: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
         if address:
+            probe(address)
             ray.init(address=address, **kwargs)
         else:
             # "local": a new Ray of our own, even when `ray start` runs on this machine
@@ -395,6 +444,8 @@ class RayEngine:
         cpus_per_actor: float | None = None,
         gpus_per_actor: float | None = None,
     ) -> None:
+        if address:  # a typo fails before any work, not after the plan
+            check_address(address)
         self.address, self.workers = address, workers
         self.num_actors, self.cpus_per_actor = num_actors, cpus_per_actor
         self.gpus_per_actor = gpus_per_actor

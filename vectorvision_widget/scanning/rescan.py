@@ -5,6 +5,9 @@ holding the library file's writer lock for the whole run (one writer per file; r
 caller may already hold it, as the CLI does while loading), and saves to `lib.path` when the
 library has one. The work done is saved also when the run stops early: Ctrl-C, a cancelled
 widget job, or an error in a later folder (the error is then returned in `Rescan.error`).
+A rescan that changed nothing (no row, root or failure) writes nothing: the file keeps its
+bytes and its modification time, so backups, sync tools and other readers see no change; one
+stopped (Ctrl-C, an error) before any row changed writes nothing either.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ class Rescan:
     """What a rescan did: one report per folder scanned, where it saved, why it stopped."""
 
     reports: list[ScanReport] = field(default_factory=list)
-    saved: Path | None = None  #: the file written (None: the library has no file, or no work)
+    saved: Path | None = None  #: the file written (None: no file, or nothing changed)
     interrupted: bool = False  #: Ctrl-C (or an interrupted scan): the work done is saved
     error: Exception | None = None  #: what stopped it after some work (that work is saved)
 
@@ -99,7 +102,8 @@ def rescan(
     out = Rescan()
     lock = lib.lock(on_wait=on_wait) if lib.path else contextlib.nullcontext()
     with lock:
-        before = lib.version
+        before, empty = lib.version, not len(lib)
+        state = _saved_state(lib)
         try:
             for folder in todo:
                 if cancelled is not None and cancelled():
@@ -124,12 +128,34 @@ def rescan(
         except KeyboardInterrupt:
             out.interrupted = True
         except Exception as exc:
-            if lib.version == before:  # nothing changed: nothing to keep
+            if not _rows_changed(lib, before, empty):  # nothing to keep
                 raise
             out.error = exc
-        if lib.path and (out.reports or lib.version != before):
+        finished = not out.interrupted and out.error is None
+        if lib.path and (
+            _rows_changed(lib, before, empty) or (finished and _worth_a_file(lib, state))
+        ):
             try:
                 out.saved = lib.save()
             except InterruptedAfterSave as stop:  # Ctrl-C while writing: the file is complete
                 out.saved, out.interrupted = Path(stop.path), True
     return out
+
+
+def _rows_changed(lib: Library, before: int, empty: bool) -> bool:
+    """Whether rows changed since `lib.version` was `before`; an empty library that is still
+    empty has none (a scan registers its models first, which counts as a change)."""
+    return lib.version != before and not (empty and not len(lib))
+
+
+def _worth_a_file(lib: Library, state: tuple[object, ...]) -> bool:
+    """After a finished run that changed no row: save only when the roots or failures changed,
+    or the library has no file yet (a scan of an empty folder still records its root)."""
+    return _saved_state(lib) != state or not os.path.lexists(os.fspath(lib.path or ""))
+
+
+def _saved_state(lib: Library) -> tuple[object, ...]:
+    """What a save writes, cheaply compared: rows and models (`lib.version`), roots, failures
+    (as a set: a rescan lists one root's failures again, after the others')."""
+    failures = sorted((str(f.get("path")), str(f.get("error"))) for f in lib.failures)
+    return (lib.version, tuple(lib.roots), tuple(failures))

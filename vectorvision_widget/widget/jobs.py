@@ -239,8 +239,18 @@ class RequestPool:
             busy = list(self._busy.values())
         return [s[1] for s in busy if s[0] is not None and now - s[0] > self.stall_s]
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
+        """Stop the workers: queued tasks are dropped, later ones ignored."""
         self._closed = True
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
         with self._lock:
             count = len(self._threads)
         for _ in range(count):
@@ -281,7 +291,7 @@ class RequestPool:
             self._busy[me] = state
         while True:
             item = self._queue.get()
-            if item is None:
+            if item is None or self._closed:
                 break
             label, task = item
             state[0], state[1] = time.monotonic(), label

@@ -202,6 +202,8 @@ class MapWork:
 
             def on_progress(done: int, total: int, path: str) -> None:
                 del path
+                if job.cancelled:  # w.close(): stop at this file; the work done is saved
+                    raise KeyboardInterrupt
                 job.report([done, total])
 
             done = rescan(

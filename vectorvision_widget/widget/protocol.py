@@ -168,13 +168,19 @@ class InfoMeta(TypedDict):
     problem: str | None
 
 
-class InfoReply(TypedDict):
-    """Tooltip details of ``row``; buffer 0 (optional) is its JPEG."""
-
+class _Info(TypedDict):
     type: Literal["info"]
     row: int
-    meta: InfoMeta
+    meta: InfoMeta | None
     version: int
+
+
+class InfoReply(_Info, total=False):
+    """Tooltip details of ``row``; buffer 0 (optional) is its JPEG; ``meta`` is null only in a
+    ``busy`` answer."""
+
+    busy: bool
+    """The kernel was busy (its request queue full): no details; ``row`` may be asked again."""
 
 
 Reply = AtlasReply | ThumbsReply | InfoReply
@@ -206,6 +212,19 @@ def _strip(tp: Any) -> tuple[Any, tuple[Any, ...]]:
     return tp, meta
 
 
+def shown_number(value: object) -> str:
+    """``value`` for an error message: a huge number (1e308 arrives as a 309-digit int) in
+    scientific notation, so the message stays one readable line."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**15:
+        try:
+            return f"{float(value):.3g}"
+        except OverflowError:
+            return f"a {len(str(abs(value)))}-digit number"
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1e15:
+        return f"{value:.3g}"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
 def _check(key: str, value: Any, tp: Any, meta: tuple[Any, ...]) -> Any:
     """``value`` checked against ``tp`` (the request field types: int, bool, list[int],
     literals); integral floats become ints, as JSON numbers may arrive either way."""
@@ -228,7 +247,7 @@ def _check(key: str, value: Any, tp: Any, meta: tuple[Any, ...]) -> Any:
             raise BadRequestError(msg)
         for m in meta:
             if isinstance(m, Between) and not m.lo <= value <= m.hi:
-                msg = f"field {key!r} must be in {m.lo}..{m.hi}, got {value}"
+                msg = f"field {key!r} must be in {m.lo}..{m.hi}, got {shown_number(value)}"
                 raise BadRequestError(msg)
         return value
     if origin is list and get_args(tp) == (int,):

@@ -100,6 +100,8 @@ class BrowserRequests:
         """Entry point for ``widget.on_msg``: validates ``content`` against the protocol
         (`protocol.parse_request`), answers it, and never raises."""
         del buffers
+        if self.closed:  # a message that was on its way when the widget closed: nothing to do
+            return
         kind = content.get("type") if isinstance(content, dict) else None
         try:
             request = parse_request(content)
@@ -107,7 +109,12 @@ class BrowserRequests:
         except Exception as err:  # a bad request must never raise into the kernel
             self._w.show_error(f"{kind}: {type(err).__name__}: {err}")
 
+    @property
+    def closed(self) -> bool:
+        return self.pool.closed
+
     def close(self) -> None:
+        """Answer nothing more: later messages are ignored, queued work is dropped."""
         self.pool.close()
 
     # ------------------------------------------------------------------ handlers
@@ -147,7 +154,18 @@ class BrowserRequests:
         if not n:
             return
         version = self._w.data_version
-        self.pool.submit("info", lambda: self._answer_info(row, version))
+        try:
+            self.pool.submit("info", lambda: self._answer_info(row, version))
+        except PoolBusyError:  # answered, so the browser may ask again instead of waiting
+            busy: InfoReply = {
+                "type": "info",
+                "row": row,
+                "meta": None,
+                "busy": True,
+                "version": version,
+            }
+            self._w.send(busy)
+            raise
 
     def _rescan(self, request: RescanRequest) -> None:
         self._w.rescan(force=request.get("force", False))

@@ -32,7 +32,7 @@ from vectorvision_widget.thumbs.tiles import (
     default_tile_size,
 )
 from vectorvision_widget.widget.mapwork import MapWork
-from vectorvision_widget.widget.protocol import Reply
+from vectorvision_widget.widget.protocol import Reply, shown_number
 from vectorvision_widget.widget.requests import BrowserRequests, atlas_reply
 from vectorvision_widget.widget.serialize import ArraysTrait, ArrayTrait
 
@@ -160,6 +160,7 @@ class VectorVision(anywidget.AnyWidget):
             kwargs["layout"] = layout
         self._lib = lib
         self._encoders = encoders
+        self._is_closed = False
         self._hover_callbacks: list[Callable[[int | None], None]] = []
         self._paths_snapshot: list[str] = []
         self.last_scan: Any = None
@@ -323,6 +324,9 @@ class VectorVision(anywidget.AnyWidget):
         if not roots:
             msg = "rescan: the library has no roots (scan a folder with vv.scan first)"
             raise ValueError(msg)
+        if self._is_closed:
+            msg = "rescan: this widget is closed; rescan with vv.scan or a new VectorVision"
+            raise RuntimeError(msg)
         if self._work.runner.running("scan"):  # two scans must never write one library at once
             msg = "rescan: a rescan is already running; w.wait() waits for it"
             raise RuntimeError(msg)
@@ -334,10 +338,13 @@ class VectorVision(anywidget.AnyWidget):
         return self._work.runner.wait(timeout)
 
     def close(self) -> None:
-        """Stop background work and close the widget's connection to the browser."""
+        """Stop background work and close the widget's connection to the browser. A running
+        rescan stops after the file it is reading and saves what it finished; later browser
+        messages are ignored and :meth:`rescan` raises."""
+        self._is_closed = True
         if hasattr(self, "_work"):
-            self._work.runner.cancel_all()
             self._requests.close()
+            self._work.runner.cancel_all()
         super().close()
 
     # ------------------------------------------------------------------ validation
@@ -392,7 +399,8 @@ class VectorVision(anywidget.AnyWidget):
 
     @traitlets.validate("k", "search_k", "thumb_size", "height")
     def _valid_bounded(self, proposal: Any) -> int:
-        name, value = proposal["trait"].name, int(proposal["value"])
+        name, raw = proposal["trait"].name, proposal["value"]
+        value = int(raw)
         lo, hi = {
             "k": (1, 100),
             "search_k": (1, SEARCH_K_MAX),
@@ -400,7 +408,7 @@ class VectorVision(anywidget.AnyWidget):
             "height": HEIGHT_BOUNDS,
         }[name]
         if not lo <= value <= hi:
-            msg = f"{name} must be between {lo} and {hi}, got {value}"
+            msg = f"{name} must be between {lo} and {hi}, got {shown_number(raw)}"
             raise traitlets.TraitError(msg)
         return value
 
@@ -424,7 +432,11 @@ class VectorVision(anywidget.AnyWidget):
 
     def _on_hovered(self, change: Any) -> None:
         for cb in list(self._hover_callbacks):
-            cb(change["new"])
+            try:
+                cb(change["new"])
+            except Exception as err:  # the user's callback: shown, never raised into the caller
+                name = getattr(cb, "__qualname__", type(cb).__name__)
+                self.error = mapdata.ascii_name(f"on_hover {name}: {type(err).__name__}: {err}")
 
     def _on_query(self, _change: Any) -> None:
         text = self.query.strip()
@@ -515,7 +527,10 @@ class _WidgetHost:
         w.last_scan = report
         added, updated = len(report.added), len(report.updated)
         removed, failed = len(report.removed), len(report.failed)
+        changed = bool(added or updated or removed)
         text = f"rescan: {added} added, {updated} updated, {removed} removed, {failed} failed"
+        if not changed:  # nothing to redo: the map, its zoom, table and thumbnails stay
+            text = f"rescan: nothing changed ({report.unchanged} unchanged, {failed} failed)"
         if saved_to:
             text += f"; saved to {saved_to}"
         elif not getattr(w.library, "path", None):
@@ -523,4 +538,5 @@ class _WidgetHost:
         self.show_status(text)
         if failed:
             self.show_error(f"rescan: {failed} file(s) could not be read (see w.last_scan.failed)")
-        w.refresh()
+        if changed:
+            w.refresh()
