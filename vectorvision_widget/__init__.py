@@ -10,7 +10,12 @@ import importlib
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-from vectorvision_widget.errors import LibraryFormatError, ModelError, VectorVisionError
+from vectorvision_widget.errors import (
+    InterruptedAfterSave,
+    LibraryFormatError,
+    ModelError,
+    VectorVisionError,
+)
 
 try:
     __version__ = version("vectorvision-widget")
@@ -38,6 +43,7 @@ _LAZY = {
 }
 
 __all__ = [  # noqa: RUF022 - grouped by module, like _LAZY
+    "InterruptedAfterSave",
     "LibraryFormatError",
     "ModelError",
     "VectorVisionError",
