@@ -212,6 +212,9 @@ class BrowserRequests:
             "row": row,
             "name": ascii_name(Path(path).name),
             "path": ascii_name(path),
+            "folder": ascii_name(folder_under_root(path, lib.roots)),
+            "taken": _text(rec.get("taken")),
+            "camera": _text(rec.get("camera")),
             "keywords": _keywords(rec.get("keywords")),
             "palette": _palette(rec.get("palette")),
             "width": _count(rec.get("width")),
@@ -223,6 +226,33 @@ class BrowserRequests:
         }
         reply: InfoReply = {"type": "info", "row": row, "meta": meta, "version": version}
         self._w.send(reply, [data] if data else [])
+
+
+def folder_under_root(path: str, roots: list[str]) -> str:
+    """The folder of ``path`` named from its scan root: ``"emoji/apple"`` for
+    ``/data/emoji/apple/flushed.png`` scanned as ``/data/emoji`` (the deepest root that holds it);
+    the full folder when no root holds it. Tells apart same-named files of different folders."""
+    parent = Path(path).parent
+    best: Path | None = None
+    for root in roots:
+        r = Path(root)
+        if parent == r or r in parent.parents:
+            if best is None or len(r.parts) > len(best.parts):
+                best = r
+    if best is None:
+        return str(parent)
+    rel = parent.relative_to(best)
+    return str(Path(best.name) / rel) if rel.parts else best.name or str(best)
+
+
+def _text(raw: object) -> str | None:
+    """A short display string of a record's metadata field (``taken``, ``camera``), else None."""
+    if raw is None or isinstance(raw, bool):
+        return None
+    if isinstance(raw, (str, int, float)):
+        text = str(raw).strip()
+        return ascii_name(text[:80]) if text else None
+    return None
 
 
 def _keywords(raw: object) -> list[tuple[str, float | None]]:
