@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from vectorvision_widget.images import colors
 from vectorvision_widget.thumbs.tiles import INFO_SIZE, SHARP_SIZES, Atlas
 from vectorvision_widget.widget.jobs import PoolBusyError, RequestPool, note
 from vectorvision_widget.widget.mapdata import ascii_name, file_problem
@@ -215,7 +216,7 @@ class BrowserRequests:
             "folder": ascii_name(folder_under_root(path, lib.roots)),
             "taken": _text(rec.get("taken")),
             "camera": _text(rec.get("camera")),
-            "keywords": _keywords(rec.get("keywords")),
+            "keywords": _keywords(rec.get("keywords"), drop=_backdrop(rec)),
             "palette": _palette(rec.get("palette")),
             "width": _count(rec.get("width")),
             "height": _count(rec.get("height")),
@@ -236,9 +237,9 @@ def folder_under_root(path: str, roots: list[str]) -> str:
     best: Path | None = None
     for root in roots:
         r = Path(root)
-        if parent == r or r in parent.parents:
-            if best is None or len(r.parts) > len(best.parts):
-                best = r
+        holds = parent == r or r in parent.parents
+        if holds and (best is None or len(r.parts) > len(best.parts)):
+            best = r
     if best is None:
         return str(parent)
     rel = parent.relative_to(best)
@@ -255,16 +256,26 @@ def _text(raw: object) -> str | None:
     return None
 
 
-def _keywords(raw: object) -> list[tuple[str, float | None]]:
-    """Up to 5 (label, score-or-None) pairs from whatever a record holds (NaN → None)."""
+def _backdrop(rec: dict[str, Any]) -> frozenset[str]:
+    """Keywords not to show for ``rec``: "grey" of a transparent image that is not grey."""
+    return colors.BACKDROP_WORDS if colors.backdrop_keywords(rec) else frozenset()
+
+
+def _keywords(raw: object, drop: frozenset[str] = frozenset()) -> list[tuple[str, float | None]]:
+    """Up to 5 (label, score-or-None) pairs from whatever a record holds (NaN → None),
+    without the labels in ``drop``."""
     out: list[tuple[str, float | None]] = []
-    for kw in (raw if isinstance(raw, list) else [])[:5]:
+    for kw in raw if isinstance(raw, list) else []:
         if isinstance(kw, dict):
-            label = kw.get("label", kw.get("className", ""))
+            label = str(kw.get("label", kw.get("className", "")))
             score = _finite(kw.get("score", kw.get("probability")))
-            out.append((ascii_name(str(label)), score))
         else:
-            out.append((ascii_name(str(kw)), None))
+            label, score = str(kw), None
+        if label.strip().lower() in drop:
+            continue
+        out.append((ascii_name(label), score))
+        if len(out) == 5:
+            break
     return out
 
 
