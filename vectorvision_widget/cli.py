@@ -182,7 +182,12 @@ def _info(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (separate so tests and docs can inspect it)."""
-    from vectorvision_widget import __version__
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:  # the one version source (as vectorvision_widget.__version__, which cli may not import)
+        __version__ = version("vectorvision-widget")
+    except PackageNotFoundError:  # a source tree without an install
+        __version__ = "0.0.0"
     from vectorvision_widget.models.specs import SEMANTIC_MODELS, VISUAL_MODELS
 
     parser = argparse.ArgumentParser(

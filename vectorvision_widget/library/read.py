@@ -62,9 +62,7 @@ def _split_document(path: Path, doc: Any) -> tuple[list[tuple[str | None, Any]],
     if isinstance(doc, list):  # legacy: bare list of records
         return [(None, r) for r in doc], {}
     if not isinstance(doc, dict):
-        raise fail(
-            path, f"wrong shape: top level is {json_kind(doc)}, expected an object"
-        )
+        raise fail(path, f"wrong shape: top level is {json_kind(doc)}, expected an object")
     fmt = doc.get("format")
     if fmt is not None and fmt != FORMAT:
         raise fail(path, f"unknown format {fmt!r} (expected {FORMAT!r})")
