@@ -1,6 +1,6 @@
 // Keyboard and pointer input: which key does what on the map, when Shift means Shift+Hover,
 // and one binding of the listeners (bindInput: pointer, wheel and keys of one map). Keys have two listeners with disjoint jobs: the stage's
-// keydown handles map keys (+ − 0 Enter Esc; it used to be handled by the window listener too,
+// keydown handles map keys (+ − 0 1 Enter Esc; it used to be handled by the window listener too,
 // so one + zoomed twice), the window's keydown/keyup only track Shift (it must work whichever
 // element has focus, but not while the user is typing text somewhere).
 
@@ -49,6 +49,7 @@ export function keyAction(e) {
     case "+": case "=": return "zoomIn";
     case "-": case "_": return "zoomOut";
     case "0": return "fit";
+    case "1": return "actual";
     case "Enter": return "fitHits";
     case "Escape": return "clear";
     default: return null;
@@ -112,9 +113,20 @@ export function bindKeys(stage, win, on) {
 /** @typedef {import("./types").View} View */
 
 /**
+ * Whether `stage` holds the keyboard focus (also inside a shadow root, as in marimo).
+ * @param {HTMLElement} stage @param {Document} doc @returns {boolean}
+ */
+export function hasFocus(stage, doc) {
+  const root = /** @type {Document | ShadowRoot} */ (stage.getRootNode?.() ?? doc);
+  return (root.activeElement ?? doc.activeElement) === stage;
+}
+
+/**
  * Bind the mouse and keyboard of one map: pointer moves (tooltip, Shift+Hover), press and drag
  * (click selects, Ctrl/Cmd-click toggles, Ctrl/Cmd/Alt-drag draws a selection box, a plain drag
- * pans), the wheel (zoom about the pointer), map keys and Shift. Owns the store's `pointer`,
+ * pans; a click that gives the map the keyboard focus only focuses it, so clicking into the map
+ * to use its keys never changes the selection), the wheel (zoom about the pointer), map keys and
+ * Shift. Owns the store's `pointer`,
  * `pointed`, `box` and `dragging`. Returns a function that removes every listener.
  * @param {HTMLElement} stage @param {Window} win
  * @param {{store: import("./store").Store<MapState>,
@@ -128,7 +140,8 @@ export function bindKeys(stage, win, on) {
  * @returns {() => void}
  */
 export function bindInput(stage, win, { store, view, marks, rowUnder, rowsInBox, tips, onTooltip, hideTooltip }) {
-  /** @type {{x0: number, y0: number, view: View, moved: boolean, box: boolean, add: boolean} | null} */
+  /** @type {{x0: number, y0: number, view: View, moved: boolean, box: boolean, add: boolean,
+   *   focusing: boolean} | null} */
   let drag = null;
 
   /** @param {MouseEvent} e @returns {Point} */
@@ -169,10 +182,11 @@ export function bindInput(stage, win, { store, view, marks, rowUnder, rowsInBox,
   /** @param {PointerEvent} e */
   function onPointerDown(e) {
     if (e.button !== 0 || onTooltip(e.target)) return;
+    const focusing = !hasFocus(stage, win.document);
     stage.focus({ preventScroll: true });
     const p = local(e);
     const box = e.ctrlKey || e.metaKey || e.altKey;
-    drag = { x0: p.x, y0: p.y, view: store.get().view, moved: false, box, add: e.ctrlKey || e.metaKey };
+    drag = { x0: p.x, y0: p.y, view: store.get().view, moved: false, box, add: e.ctrlKey || e.metaKey, focusing };
     store.set({ dragging: true });
     stage.setPointerCapture?.(e.pointerId);
     hideTooltip();
@@ -190,7 +204,7 @@ export function bindInput(stage, win, { store, view, marks, rowUnder, rowsInBox,
     if (d.moved && d.box) {
       store.set({ box: null });
       marks.select(applySelection(selected, rowsInBox({ x: d.x0, y: d.y0 }, p), d.add ? "add" : "replace"));
-    } else if (!d.moved) {
+    } else if (!d.moved && !d.focusing) {
       const row = rowUnder(p);
       if (d.add) {
         if (row >= 0) marks.select(applySelection(selected, [row], "toggle"));
@@ -219,6 +233,7 @@ export function bindInput(stage, win, { store, view, marks, rowUnder, rowsInBox,
     else if (action === "zoomIn") view.zoomCentre(ZOOM_STEP);
     else if (action === "zoomOut") view.zoomCentre(1 / ZOOM_STEP);
     else if (action === "fit") view.fit();
+    else if (action === "actual") view.actualSize();
     else if (action === "fitHits") view.fitHits();
   }
 

@@ -1,10 +1,12 @@
-// Toolbar: layout mode, hybrid weight, search (hit count, Enter fits the hits, Esc clears),
-// colour, k, zoom buttons, rescan (Shift+click: re-embed everything), live progress.
+// Toolbar: layout mode, hybrid weight, search (hit count, Enter fits the hits, Esc clears; both
+// hand the keyboard back to the map so Shift+Hover works at once), colour, k, zoom buttons and the
+// zoom indicator (% of actual size; click: 1:1), rescan (Shift+click: re-embed everything), live
+// progress with a label (and images/s and time left while scanning).
 
 /** @typedef {import("./types").Model} Model @typedef {import("./types").ModeSpec} ModeSpec */
 /** @typedef {import("./types").ToolbarActions} ToolbarActions */
 
-const HINT = "Shift + hover: similar images · Ctrl + drag: select · wheel: zoom";
+const HINT = "Shift + hover: similar images · click: select · Ctrl/⌘ + drag: box select · drag: pan · wheel: zoom";
 export const FORCE_CONFIRM = "Rescan everything? Every image is re-embedded, not only new and "
   + "changed files (about 3 images/s on a CPU).";
 
@@ -30,34 +32,69 @@ export function modeSpecs(value) {
  */
 export function hitText(query, colour, hits) {
   if (!query && !colour && !hits) return "";
-  const what = query ? `“${query.length > 24 ? query.slice(0, 23) + "…" : query}”` : colour || "highlight";
+  if (!query && !colour) return `${hits} highlighted`; // w.highlight(rows) from Python
+  const what = query ? `“${query.length > 24 ? query.slice(0, 23) + "…" : query}”` : colour;
   if (!hits) return `no match for ${what}`;
   return `${hits} ${hits === 1 ? "hit" : "hits"} for ${what}`;
 }
 
 /**
- * What the progress dict says: status parts and a progress fraction (null: no bar).
- * @param {Record<string, any>} p @returns {{parts: string[], frac: number | null}}
+ * "3 min 20 s" / "45 s" / "1 h 5 min" from seconds.
+ * @param {number} s @returns {string}
  */
-export function progressText(p) {
+export function fmtDuration(s) {
+  const t = Math.max(0, Math.round(s));
+  if (t < 60) return `${t} s`;
+  if (t < 3600) return `${Math.floor(t / 60)} min${t % 60 ? ` ${t % 60} s` : ""}`;
+  const m = Math.round(t / 60);
+  return `${Math.floor(m / 60)} h${m % 60 ? ` ${m % 60} min` : ""}`;
+}
+
+/**
+ * Speed and time left of a job that went from `done0` to `done` of `total` in `seconds`;
+ * "" until there is something to measure.
+ * @param {number} done @param {number} total @param {number} done0 @param {number} seconds
+ * @returns {string}
+ */
+export function rateText(done, total, done0, seconds) {
+  if (!(seconds > 0.5) || !(done > done0) || !(total > 0)) return "";
+  const rate = (done - done0) / seconds;
+  const speed = rate >= 10 ? rate.toFixed(0) : rate.toFixed(1);
+  return `${speed} images/s · ${fmtDuration(Math.max(0, total - done) / rate)} left`;
+}
+
+/**
+ * What the progress dict says: status parts, the bar's label and fraction (null: no bar).
+ * `scanRate` (optional) is the scan's speed text ("12 images/s · 3 min left").
+ * @param {Record<string, any>} p @param {string} [scanRate]
+ * @returns {{parts: string[], frac: number | null, label: string}}
+ */
+export function progressText(p, scanRate = "") {
   /** @type {string[]} */
   const parts = [];
   /** @type {number | null} */
   let frac = null;
+  let label = "";
   /** @param {unknown} v @returns {v is [number, number]} */
   const pair = (v) => Array.isArray(v) && v.length >= 2 && v.every((x) => typeof x === "number");
   if (p.scan) {
     const ok = pair(p.scan) && p.scan[1] > 0;
-    parts.push(ok ? `rescanning ${p.scan[0]}/${p.scan[1]}` : "rescanning…");
+    parts.push(ok ? `scanning ${p.scan[0]}/${p.scan[1]} images` : "looking for new and changed images…");
+    if (ok && scanRate) parts.push(scanRate);
     frac = ok ? p.scan[0] / p.scan[1] : 0;
+    label = "scan";
   }
-  for (const [key, name] of [["som", "training map"], ["thumbs", "thumbnails"]]) {
-    if (!pair(p[key])) continue;
-    parts.push(`${name} ${p[key][0]}/${p[key][1]}`);
-    if (frac === null) frac = p[key][1] ? p[key][0] / p[key][1] : 0;
+  if (pair(p.som)) { // [0, 1] before the first epoch: no epoch count yet
+    const [i, n] = p.som;
+    parts.push(n > 1 ? `arranging the map (pass ${i} of ${n})` : "arranging similar images side by side…");
+    if (frac === null) { frac = n ? i / n : 0; label = "map"; }
+  }
+  if (pair(p.thumbs)) {
+    parts.push(`loading thumbnails ${p.thumbs[0]}/${p.thumbs[1]}`);
+    if (frac === null) { frac = p.thumbs[1] ? p.thumbs[0] / p.thumbs[1] : 0; label = "thumbnails"; }
   }
   if (p.table === "computing") parts.push("preparing Shift+Hover…");
-  return { parts, frac };
+  return { parts, frac, label };
 }
 
 /**
@@ -100,9 +137,14 @@ export function buildToolbar(model, actions) {
     modes.replaceChildren(...modeBtns);
   }
   const weight = h("input", {
-    class: "vv-weight", type: "range", min: "0", max: "1", step: "0.05", title: "Hybrid: share of look",
+    class: "vv-weight", type: "range", min: "0", max: "1", step: "0.05",
+    "aria-label": "Hybrid weight: share of look against meaning",
     onchange: () => save("hybrid_weight", Number(weight.value)),
   });
+  const weightLabel = h("label", {
+    class: "vv-weight-label",
+    title: "Hybrid: how much look (DINOv2) counts against meaning (SigLIP), for the map and Shift+Hover",
+  }, "meaning ", weight, " look");
   const search = h("input", {
     class: "vv-search", type: "search", placeholder: "Search…",
     title: "Text search (Enter; Enter again fits the view to the hits); Esc clears",
@@ -121,6 +163,8 @@ export function buildToolbar(model, actions) {
       search.value = "";
       actions.clearHighlights();
     }
+    // the search is done: the keyboard goes back to the map (Shift is Shift+Hover again, not typing)
+    if (e.key === "Enter" || e.key === "Escape") actions.focusMap?.();
   });
   const colour = h("input", {
     class: "vv-colour", type: "color", title: "Find images with this colour",
@@ -144,6 +188,12 @@ export function buildToolbar(model, actions) {
   const zoomOut = h("button", { class: "vv-zoom-out", title: "Zoom out (−)", onclick: () => actions.zoom(1 / 1.5) }, "−");
   const zoomIn = h("button", { class: "vv-zoom-in", title: "Zoom in (+)", onclick: () => actions.zoom(1.5) }, "+");
   const fit = h("button", { class: "vv-fit", title: "Fit the whole map (0)", onclick: () => actions.fit() }, "⤢");
+  const zoomLevel = h("button", {
+    class: "vv-zoom-level",
+    title: "Zoom, as % of actual size (100%: one thumbnail pixel per screen pixel, the image's own "
+      + "size for icons and small images). Click or press 1 for 1:1",
+    onclick: () => actions.actualSize?.(),
+  }, "");
   const rescan = h("button", { class: "vv-rescan" }, "⟳");
   rescan.addEventListener("click", (e) => {
     if (!e.shiftKey) return actions.rescan(false);
@@ -151,18 +201,39 @@ export function buildToolbar(model, actions) {
     if (ask(FORCE_CONFIRM)) actions.rescan(true);
   });
   const bar = h("progress", { class: "vv-progress", max: "1", value: "0" });
+  const barName = h("span", { class: "vv-progress-name" });
+  const barLabel = h("label", { class: "vv-progress-label" }, barName, " ", bar);
   const status = h("span", { class: "vv-status" });
   const el = h("div", { class: "vv-toolbar" },
-    modes, weight, search, h("span", { class: "vv-search-result" }, hits, clear),
+    modes, weightLabel, search, h("span", { class: "vv-search-result" }, hits, clear),
     h("label", { class: "vv-colour-label", title: "Find images with this colour" }, "colour ", colour),
     h("label", { class: "vv-k-label", title: "Neighbours shown by Shift+Hover" }, "k ", k),
-    h("span", { class: "vv-zoom" }, zoomOut, zoomIn, fit), rescan, bar, status);
+    h("span", { class: "vv-zoom" }, zoomOut, zoomLevel, zoomIn, fit), rescan, barLabel, status);
+
+  /** Where the running scan started: its speed is measured from there. */
+  let scanFrom = { done: -1, t: 0 };
+  /** @param {Record<string, any>} p @returns {string} */
+  function scanRate(p) {
+    const s = Array.isArray(p.scan) ? p.scan : null;
+    if (!s || typeof s[0] !== "number" || typeof s[1] !== "number" || !(s[1] > 0)) {
+      scanFrom = { done: -1, t: 0 };
+      return "";
+    }
+    const now = performance.now();
+    if (scanFrom.done < 0 || s[0] < scanFrom.done) scanFrom = { done: s[0], t: now };
+    return rateText(s[0], s[1], scanFrom.done, (now - scanFrom.t) / 1000);
+  }
+
+  /** The zoom indicator. @param {string} text */
+  function setZoom(text) {
+    zoomLevel.textContent = text;
+  }
 
   function sync() {
     syncModes();
     const mode = model.get("mode");
     for (const b of modeBtns) b.classList.toggle("vv-active", b.dataset.mode === mode);
-    weight.style.display = mode === "hybrid" ? "" : "none";
+    weightLabel.style.display = mode === "hybrid" ? "" : "none";
     weight.value = String(model.get("hybrid_weight"));
     k.value = String(model.get("k"));
     const query = String(model.get("query") ?? "");
@@ -177,13 +248,16 @@ export function buildToolbar(model, actions) {
     rescan.disabled = !can;
     rescan.title = can ? "Rescan: new and changed files (Shift+click: re-embed everything)"
       : "Rescan needs encoders: VectorVision(lib, encoders=vv.Encoders.load())";
-    const { parts, frac } = progressText(model.get("progress") || {});
-    bar.style.display = frac === null ? "none" : "";
+    const p = model.get("progress") || {};
+    const { parts, frac, label } = progressText(p, scanRate(p));
+    barLabel.style.display = frac === null ? "none" : "";
+    barName.textContent = label;
+    bar.setAttribute("aria-label", label ? `${label} progress` : "progress");
     bar.value = frac ?? 0;
     const notice = String(model.get("status") ?? ""); // the kernel's last notice ("saved …")
     if (notice) parts.push(notice);
     status.textContent = parts.length ? parts.join(" · ") : HINT;
     status.classList.toggle("vv-hint", !parts.length);
   }
-  return { el, sync, search, colourSearch };
+  return { el, sync, search, colourSearch, setZoom };
 }

@@ -1,4 +1,6 @@
-// Tooltip on plain hover: a larger thumbnail, file name, keywords with scores, palette, size.
+// Tooltip on plain hover: a larger thumbnail, file name and its folder (named from the scan root,
+// so four vendors' flushed.png differ), date and camera when known, keywords with scores,
+// palette, size.
 // Details come from the kernel once per row ("info" request) and are cached. Record fields come
 // from user files (any JSON), so every field is cleaned before use (cleanMeta) and a bad one is
 // left out instead of breaking the tooltip. The tooltip stays where it opened and lingers a
@@ -46,6 +48,17 @@ export function hexOf(rgb) {
 }
 
 /**
+ * A record's date as shown: "2023-06-01 14:02" from an ISO-like "2023-06-01T14:02:33", other
+ * text as it is (trimmed), "" for nothing.
+ * @param {unknown} v @returns {string}
+ */
+export function fmtTaken(v) {
+  const text = typeof v === "string" ? v.trim() : "";
+  const m = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}))?/.exec(text);
+  return m ? (m[2] ? `${m[1]} ${m[2]}` : m[1]) : text;
+}
+
+/**
  * The kernel's info `meta` made safe to show: every field of the right type or a neutral
  * default. Keywords may be [label, score] pairs, {label, score} objects or plain strings; a score
  * that is not a finite number (NaN, "high") is dropped, the label kept.
@@ -76,6 +89,9 @@ export function cleanMeta(raw) {
     row: num(m.row) ?? -1,
     name: str(m.name) || path.split(/[\\/]/).pop() || "(no name)",
     path,
+    folder: typeof m.folder === "string" ? m.folder : "",
+    taken: fmtTaken(m.taken),
+    camera: typeof m.camera === "string" ? m.camera.trim() : "",
     keywords,
     palette,
     width: pos(m.width),
@@ -135,6 +151,13 @@ export function buildTooltip(onColour) {
     const name = make("div", "vv-tip-name", m.name);
     name.title = m.path;
     el.append(name);
+    if (m.folder) {
+      const folder = make("div", "vv-tip-folder", `in ${m.folder}`);
+      folder.title = m.path;
+      el.append(folder);
+    }
+    const when = [m.taken, m.camera].filter(Boolean).join(" · ");
+    if (when) el.append(make("div", "vv-tip-taken", when));
     if (m.keywords.length) {
       const text = m.keywords.map(([l, s]) => (s === null ? l : `${l} ${s.toFixed(2)}`)).join(" · ");
       el.append(make("div", "vv-tip-keywords", text));

@@ -73,6 +73,10 @@ export interface Model {
 /** Tooltip details, sanitised from the kernel's "info" reply (see tooltip.js: cleanMeta). */
 export interface TipMeta {
   row: number; name: string; path: string;
+  /** The folder named from its scan root ("emoji/apple"); "" when unknown. */
+  folder: string;
+  /** "2023-06-01 14:02" and "Canon EOS 5D" when the record knows them, else "". */
+  taken: string; camera: string;
   keywords: Array<[string, number | null]>;
   palette: Array<[number, number, number]>;
   width: number | null; height: number | null; size: number | null;
@@ -94,11 +98,15 @@ export interface ToolbarActions {
   searched?(): void;
   /** Fit the view to the current hits. */
   fitHits?(): void;
+  /** Give the keyboard focus back to the map (after Enter/Esc in the search box). */
+  focusMap?(): void;
+  /** Zoom to actual size (1:1). */
+  actualSize?(): void;
   confirm?(text: string): boolean;
 }
 
 /** Keyboard actions on the focused map. */
-export type KeyAction = "zoomIn" | "zoomOut" | "fit" | "fitHits" | "clear";
+export type KeyAction = "zoomIn" | "zoomOut" | "fit" | "actual" | "fitHits" | "clear";
 
 // ---------------------------------------------------------------- kernel <-> browser messages
 // Defined once in Python (vectorvision_widget/widget/protocol.py); tests/test_protocol.py fails
@@ -133,6 +141,9 @@ export interface InfoMeta {
   row: number;
   name: string;
   path: string;
+  folder: string;
+  taken: string | null;
+  camera: string | null;
   keywords: Array<[string, number | null]>;
   palette: [number, number, number][];
   width: number | null;

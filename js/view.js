@@ -23,7 +23,8 @@ export function fitView(rows, cols, w, h, pad = 8) {
 
 /**
  * Zoom bounds: out to the whole map (the fitted scale), in until one cell shows its sharpest
- * thumbnail at about 2× (beyond that a zoom only magnifies blur).
+ * thumbnail at about 2× (beyond that a zoom only magnifies blur). The kernel lists only the sharp
+ * sizes its images fill (`_sharp_sizes`): a library of 64-px emoji stops at 128 px per cell, not 512.
  * @param {number} rows @param {number} cols @param {number} w @param {number} h
  * @param {number} dpr device pixels per CSS pixel
  * @param {number} sharpest the sharpest thumbnail the kernel cuts (device px)
@@ -44,6 +45,24 @@ export function zoomAt(view, factor, sx, sy, min = MIN_CELL_PX, max = MAX_CELL_P
   const scale = Math.min(max, Math.max(min, view.scale * factor));
   const k = scale / view.scale;
   return { scale, tx: sx - (sx - view.tx) * k, ty: sy - (sy - view.ty) * k };
+}
+
+/**
+ * "Actual size" (the 1 key): the scale at which one pixel of the sharpest thumbnail is one device
+ * pixel; for sources no larger than the sharpest thumbnail (icons, emoji) that is their own size.
+ * @param {number} dpr @param {number} sharpest @returns {number} CSS px per cell
+ */
+export function actualScale(dpr, sharpest) {
+  return sharpest / Math.max(dpr, 1e-3);
+}
+
+/**
+ * The zoom indicator: the view's scale as a percentage of actual size ("100%" = 1:1).
+ * @param {number} scale @param {number} dpr @param {number} sharpest @returns {string}
+ */
+export function zoomPercent(scale, dpr, sharpest) {
+  const pct = (100 * scale) / actualScale(dpr, sharpest);
+  return pct >= 10 ? `${Math.round(pct)}%` : `${pct.toFixed(1)}%`;
 }
 
 /** Pan by (dx, dy) screen px. @param {View} view @param {number} dx @param {number} dy @returns {View} */
@@ -109,11 +128,15 @@ export function visibleCells(view, w, h, rows, cols) {
  *   cells: ArrayLike<number>, tile: number}, size: () => Size}} deps
  */
 export function viewControl({ store, grid, size }) {
+  /** The sharpest thumbnail the map may show (device px). */
+  function sharpest() {
+    return Math.max(grid.tile, ...store.get().sharpSizes);
+  }
+
   /** Zoom bounds: the whole map .. a cell at 2× its sharpest thumbnail. */
   function limits() {
     const { w, h } = size();
-    const { dpr, sharpSizes } = store.get();
-    return zoomLimits(grid.rows, grid.cols, w, h, dpr, Math.max(grid.tile, ...sharpSizes));
+    return zoomLimits(grid.rows, grid.cols, w, h, store.get().dpr, sharpest());
   }
 
   /** The whole map, following the stage and grid from now on. */
@@ -146,8 +169,13 @@ export function viewControl({ store, grid, size }) {
     if (view) store.set({ view, autoFit: false, fittedHits: true });
   }
 
+  /** 1:1 about the stage's centre (see actualScale). */
+  function actualSize() {
+    zoomCentre(actualScale(store.get().dpr, sharpest()) / store.get().view.scale);
+  }
+
   return {
-    limits, fit, setView, zoomBy, zoomCentre, fitHits,
+    limits, fit, setView, zoomBy, zoomCentre, fitHits, actualSize, sharpest,
     /** ⤢: the hits when there are some and they are not shown yet, else the whole map. */
     fitToggle() {
       const { highlighted, fittedHits } = store.get();

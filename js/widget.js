@@ -18,7 +18,7 @@ import { buildToolbar } from "./toolbar.js";
 import { buildTooltip, tooltipFlow } from "./tooltip.js";
 import { readTheme } from "./theme.js";
 import { debugEnabled, makeStats } from "./debug.js";
-import { screenToCell, viewControl } from "./view.js";
+import { screenToCell, viewControl, zoomPercent } from "./view.js";
 
 const EMPTY = "This library is empty. Scan a folder with vv.scan(folder, lib, encoders=enc), then w.refresh().";
 
@@ -68,6 +68,8 @@ function render({ model, el }) {
     searched: () => store.set({ pendingFit: true }),
     clearHighlights: () => overlay.clearHighlights(),
     rescan: (force) => kernel.rescan(force),
+    focusMap: () => stage.focus({ preventScroll: true }),
+    actualSize: () => view.actualSize(),
   });
   stage.append(base, over, empty, tip.el);
   root.append(toolbar.el, banner, errorLine, stage);
@@ -88,6 +90,8 @@ function render({ model, el }) {
     hideTooltip: () => tip.hide(),
   });
   const unwatchHover = store.watch(["hover"], () => tip.hide());
+  const showZoom = () => toolbar.setZoom(zoomPercent(store.get().view.scale, store.get().dpr, view.sharpest()));
+  const unwatchZoom = store.watch(["view", "sharpSizes", "dpr"], showZoom);
   if (debugEnabled()) {
     Object.assign(root, { __vv: { stats, store, grid, get view() { return store.get().view; },
       setView: view.setView, drawNow: painter.drawNow, limits: view.limits } });
@@ -157,12 +161,14 @@ function render({ model, el }) {
   syncBanner();
   cellsChanged();
   resize();
+  showZoom();
   kernel.hello();
 
   return () => {
     for (const [ev, fn] of Object.entries(handlers)) model.off(ev, fn);
     unbindInput();
     unwatchHover();
+    unwatchZoom();
     ro.disconnect();
     mo.disconnect();
     kernel.dispose();

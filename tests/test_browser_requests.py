@@ -155,3 +155,66 @@ def test_rescan_request_passes_force_to_the_widget(
     w._requests.handle({"type": "rescan"})
     assert calls == [True, False]
     w.close()
+
+
+def _emoji_file(path: Path) -> None:
+    from PIL import ImageDraw
+
+    rgba = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    ImageDraw.Draw(rgba).ellipse((12, 12, 52, 52), fill=(250, 200, 0, 255))
+    rgba.save(path)
+
+
+def test_info_names_the_folder_from_the_scan_root_and_date_and_camera(tmp_path: Path) -> None:
+    root = tmp_path / "emoji"
+    for vendor in ("apple", "google"):
+        (root / vendor).mkdir(parents=True)
+        _emoji_file(root / vendor / "flushed.png")
+    paths = [str(root / "apple" / "flushed.png"), str(root / "google" / "flushed.png")]
+    rng = np.random.default_rng(0)
+    records: list[dict[str, Any]] = [
+        {"path": paths[0], "taken": "2023-06-01T14:02:33", "camera": "Canon EOS 5D"},
+        {"path": paths[1], "keywords": [{"label": "grey", "score": 1.0}, "face"]},
+    ]
+    records[1].update(color=[250, 200, 0], transparent=0.6)  # what a scan stores for an emoji
+    lib = vv.Library.from_arrays(
+        paths, rng.normal(size=(2, 8)), rng.normal(size=(2, 6)), records=records
+    )
+    lib.roots = [str(root)]
+    w = vv.VectorVision(lib)
+    assert w.wait(30)
+    sent = capture_sends(w)
+    w._requests.handle({"type": "info", "row": 0})
+    w._requests.handle({"type": "info", "row": 1})
+    wait_for(lambda: len(sent) >= 2)
+    metas = {m[0]["row"]: m[0]["meta"] for m in sent}
+    assert metas[0]["name"] == metas[1]["name"] == "flushed.png"
+    assert (metas[0]["folder"], metas[1]["folder"]) == ("emoji/apple", "emoji/google")
+    assert (metas[0]["taken"], metas[0]["camera"]) == ("2023-06-01T14:02:33", "Canon EOS 5D")
+    assert metas[1]["taken"] is None and metas[1]["camera"] is None  # before the meta fields
+    assert [k[0] for k in metas[1]["keywords"]] == ["face"]  # "grey" was the backdrop
+    w.close()
+
+
+def test_small_sources_get_only_the_sharp_sizes_they_fill(tmp_path: Path) -> None:
+    root = tmp_path / "icons"
+    root.mkdir()
+    paths = []
+    for i in range(3):
+        _emoji_file(root / f"e{i}.png")
+        paths.append(str(root / f"e{i}.png"))
+    rng = np.random.default_rng(0)
+    records = [{"path": p, "width": 64, "height": 64} for p in paths]
+    lib = vv.Library.from_arrays(
+        paths, rng.normal(size=(3, 8)), rng.normal(size=(3, 6)), records=records
+    )
+    w = vv.VectorVision(lib)
+    assert w._sharp_sizes == [16, 32, 64]  # the browser's zoom stops at 2 × 64 px per cell
+    w.close()
+    photos = [{**r, "width": 4000, "height": 3000} for r in records]
+    lib2 = vv.Library.from_arrays(
+        paths, rng.normal(size=(3, 8)), rng.normal(size=(3, 6)), records=photos
+    )
+    w2 = vv.VectorVision(lib2)
+    assert w2._sharp_sizes == [16, 32, 64, 128, 256]
+    w2.close()

@@ -368,3 +368,38 @@ def test_a_second_ctrl_c_abandons_the_save_and_keeps_the_old_file(
     assert type(info.value) is KeyboardInterrupt  # abandoned, not "saved then interrupted"
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lib.json", "lib.json.lock"]
+
+
+def test_version_and_help_for_every_argument(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    import vectorvision_widget
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"vectorvision {vectorvision_widget.__version__}"
+    parser = cli.build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subs.choices.items():
+        for action in sub._actions:
+            assert action.help, f"`vectorvision {name}` {action.dest} has no help text"
+
+
+def test_messages_speak_the_command_lines_terms(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["info", str(tmp_path / "none.json")]) == 2
+    err = capsys.readouterr().err
+    assert "vectorvision scan FOLDER --library" in err and "Library()" not in err
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "vectorvision-library", "version": 2, "images": [7]}')
+    assert cli.main(["info", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "record 0 is a number, expected an object" in err and "a int" not in err
+    (tmp_path / "photos").mkdir()
+    argv = ["scan", str(tmp_path / "photos"), "--library", str(tmp_path / "lib.json")]
+    assert cli.main([*argv, "--models-dir", str(tmp_path / "no_models")]) == 2
+    err = capsys.readouterr().err
+    assert "vectorvision fetch-models" in err and "--models-dir" in err
+    assert "models_dir=" not in err

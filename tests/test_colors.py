@@ -8,10 +8,12 @@ from PIL import Image
 
 from vectorvision_widget.images.colors import (
     average_colour,
+    backdrop_keywords,
     delta_e,
     delta_e_cie76,
     palette,
     rgb_to_lab,
+    transparent_share,
 )
 
 # Sharma, Wu & Dalal (2005), "The CIEDE2000 color-difference formula", Table 1 (selected pairs,
@@ -119,3 +121,41 @@ def test_palette_of_flat_and_tiny_images() -> None:
     assert palette(Image.new("L", (5, 300), 128)) == [[128, 128, 128]]
     with pytest.raises(ValueError, match="at least 1"):
         palette(Image.new("RGB", (4, 4)), n=0)
+
+
+def _emoji_png() -> Image.Image:
+    """A 64-px "emoji": a yellow disc filling a third of a transparent square, decoded the way
+    the scan decodes it (transparent pixels on the models' grey, alpha kept)."""
+    import io
+
+    from PIL import ImageDraw
+
+    from vectorvision_widget.images.decode import open_image
+
+    rgba = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    ImageDraw.Draw(rgba).ellipse((12, 12, 52, 52), fill=(250, 200, 0, 255))
+    buf = io.BytesIO()
+    rgba.save(buf, format="PNG")
+    buf.seek(0)
+    return open_image(buf)
+
+
+def test_transparent_pixels_do_not_count_for_average_colour_or_palette() -> None:
+    img = _emoji_png()
+    assert img.getpixel((0, 0)) == (128, 128, 128)  # the models still see the reference grey
+    assert average_colour(img) == [250, 200, 0]  # the grey was 60 % of the pixels
+    assert palette(img, n=5)[0] == [250, 200, 0]
+    assert [128, 128, 128] not in palette(img, n=5)
+    small = img.reduce(2)  # the scan's box-reduced copy keeps the alpha band
+    assert average_colour(small) == [250, 200, 0]
+    assert 0.5 < transparent_share(img) < 0.7
+    opaque = Image.new("RGB", (8, 8), (10, 20, 30))
+    assert transparent_share(opaque) == 0.0 and average_colour(opaque) == [10, 20, 30]
+
+
+def test_grey_keywords_of_a_transparent_colourful_image_are_backdrop() -> None:
+    emoji = {"transparent": 0.6, "color": [250, 200, 0]}
+    assert backdrop_keywords(emoji)
+    assert not backdrop_keywords({"transparent": 0.6, "color": [120, 120, 125]})  # a grey icon
+    assert not backdrop_keywords({"color": [250, 200, 0]})  # an opaque photo
+    assert not backdrop_keywords({"transparent": "x", "color": None})

@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -75,6 +76,8 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", refuse)
     monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", refuse)
+    # the reachability check would open a socket to the real hub: the fakes stand in for it
+    monkeypatch.setattr(fetch, "_check_reachable", lambda: None)
 
 
 @pytest.fixture
@@ -271,10 +274,12 @@ def test_unreachable_hub_explains_how_to_copy_by_hand(
     with pytest.raises(ModelError) as info:
         fetch.fetch_models("quantized", folder, progress=False)
     message = str(info.value)
-    assert message.startswith("could not reach the Hugging Face hub")
-    assert f"copy the files by hand into {folder.absolute()}" in message
+    assert message.startswith("cannot reach the Hugging Face hub at ")
+    assert f"Copy these files by hand into {folder.absolute()}:" in message
     for item in plan["items"]:
-        assert f"{item.filename} <- {item.url}" in message
+        assert re.search(
+            rf"^  {re.escape(item.filename)} +<- {re.escape(item.url)}$", message, re.M
+        )
     assert info.value.__cause__ is error
     assert leftovers(folder) == []
 
@@ -336,7 +341,39 @@ def test_cli_fetch_models(
     assert str(tmp_path) in capsys.readouterr().out
     plan["hub"].error = ConnectionError("offline")
     assert cli.main(["fetch-models", "--models-dir", str(tmp_path / "x")]) == 2
-    assert "could not reach the Hugging Face hub" in capsys.readouterr().err
+    assert "cannot reach the Hugging Face hub" in capsys.readouterr().err
+
+
+def test_cli_offline_says_so_at_once_in_a_few_short_lines(tmp_path: Path) -> None:
+    """The real reachability check, with the hub's endpoint on a closed local port (never a
+    real host): no retry noise, one short line per file to copy."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends
+    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_HUB_OFFLINE": "0"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        env.pop(var, None)
+    folder = tmp_path / "m"
+    done = subprocess.run(
+        [sys.executable, "-m", "vectorvision_widget", "fetch-models", "--models-dir", str(folder)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    err = done.stderr.strip().splitlines()
+    hub = f"http://127.0.0.1:{port}"
+    assert err[0] == f"error: cannot reach the Hugging Face hub at {hub} (connection refused)."
+    assert "Retrying" not in done.stderr and "Traceback" not in done.stderr
+    assert len(err) == 7 and max(len(line) for line in err) < 200  # was one ~900-character line
+    assert err[-1].startswith("or set VECTORVISION_MODELS")
 
 
 def safetensors_blob(scale_raw: float, bias: float) -> bytes:

@@ -215,10 +215,10 @@ GOOD = {"path": "/p/0.jpg", "features": [1.0, 0.0, 0.0]}
 MALFORMED: list[tuple[str, Any, list[str]]] = [
     ("empty", b"", ["empty"]),
     ("not-json", b"hello, I am a text file", ["not valid JSON"]),
-    ("number", 42, ["wrong shape", "int"]),
+    ("number", 42, ["wrong shape", "a number"]),
     ("images-not-list", _doc(5), ["wrong shape", "'images'"]),  # type: ignore[arg-type]
     ("missing-images", {"format": "vectorvision-library", "version": 2}, ["missing the 'images'"]),
-    ("record-not-object", _doc([GOOD, 7]), ["record 1", "int"]),
+    ("record-not-object", _doc([GOOD, 7]), ["record 1 is a number, expected an object"]),
     ("missing-path", _doc([GOOD, {"features": [1.0, 0, 0]}]), ["record 1", "missing 'path'"]),
     ("duplicate-path", _doc([GOOD, GOOD]), ["record 1", "duplicate path"]),
     ("missing-features", _doc([GOOD, {"path": "/p/1.jpg"}]), ["record 1", "missing 'features'"]),
@@ -295,7 +295,7 @@ MALFORMED: list[tuple[str, Any, list[str]]] = [
     ),
     ("newer-version", {**_doc([GOOD]), "version": 99}, ["newer", "version 99"]),
     ("foreign-format", {"format": "something-else", "images": []}, ["unknown format"]),
-    ("legacy-value-not-object", {"/a.jpg": [1.0, 2.0]}, ["record 0", "list"]),
+    ("legacy-value-not-object", {"/a.jpg": [1.0, 2.0]}, ["record 0 is a list"]),
 ]
 
 

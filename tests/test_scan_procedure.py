@@ -4,6 +4,7 @@ and the widget, and a models folder resolved and its manifest read once per `Enc
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -228,3 +229,43 @@ def test_a_layout_is_one_job_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> N
     stop.set()
     with pytest.raises(CancelledError):
         real(feats, (20, 20), lambda *a: None, stop)
+
+
+def test_a_big_scan_says_its_estimate_first_and_the_bar_shows_rate_and_time_left(
+    tmp_path: Path,
+    tiny_models_dir: Path,
+    encoders: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import vectorvision_widget.scanning.procedure as procedure
+
+    monkeypatch.setattr(procedure, "ESTIMATE_ABOVE", 2)  # "big" = more than 2 images here
+    n = len(photos(tmp_path / "photos", 3)) + 1  # and one broken file
+    vv.scan(tmp_path / "photos", Library(), encoders=encoders)
+    out, err = capsys.readouterr()
+    assert re.search(rf"^{n} images to embed: .* at ~[\d.]+ images/s \(measured", out, re.M)
+    assert re.search(rf"{n}/{n} \[[\d:]+<[\d:]+, +[\d.]+img/s\]", err)  # elapsed<left, rate
+    photos(tmp_path / "small", 1)  # two files
+    vv.scan(tmp_path / "small", Library(), encoders=encoders)
+    assert "to embed" not in capsys.readouterr().out  # small scans start at once
+    lib_file = tmp_path / "lib.json"
+    argv = ["scan", str(tmp_path / "photos"), "--library", str(lib_file)]
+    assert cli.main([*argv, "--models-dir", str(tiny_models_dir)]) == 0
+    assert f"{n} images to embed" in capsys.readouterr().out
+    assert cli.main([*argv, "--models-dir", str(tiny_models_dir), "--force", "--quiet"]) == 0
+    assert "to embed" not in capsys.readouterr().out
+
+
+def test_estimate_wording() -> None:
+    import vectorvision_widget.scanning.procedure as procedure
+
+    class Fixed:
+        def embed_images(self, images: Any) -> None:
+            pass
+
+    est = procedure.scan_estimate(10_000, Fixed())  # type: ignore[arg-type]  # a stand-in
+    assert est.startswith("10,000 images to embed: ")
+    assert procedure._duration(30) == "under a minute"
+    assert procedure._duration(60 * 35) == "about 35 min"
+    assert procedure._duration(3600 * 2.5) == "about 2.5 h"

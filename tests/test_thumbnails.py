@@ -90,3 +90,42 @@ def test_odd_paths_give_placeholders(tmp_path: Path, name: str) -> None:
 
 def test_no_second_opener() -> None:
     assert not hasattr(thumbnails, "_MAX_PIXELS")
+
+
+def test_transparent_pixels_of_tiles_show_the_map_background_not_the_models_grey(
+    tmp_path: Path,
+) -> None:
+    from PIL import ImageDraw
+
+    from vectorvision_widget.thumbs.cache import make_thumbs
+
+    rgba = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    ImageDraw.Draw(rgba).ellipse((12, 12, 52, 52), fill=(250, 200, 0, 255))
+    path = tmp_path / "emoji.png"
+    rgba.save(path)
+    tile = thumbnails.load_thumbnail(str(path), 32, square=True)
+    assert tile is not None
+    bg = thumbnails.DISPLAY_BACKGROUND
+    assert tile.getpixel((0, 0)) == bg and tile.getpixel((16, 16)) == (250, 200, 0)
+    raw, _ = thumbnails.TileCache().tile(str(path), 16, None)
+    assert tuple(raw[0, 0]) == bg
+    decoded = images.open_image(str(path))
+    assert decoded.getpixel((0, 0)) == images.BACKGROUND  # the encoders' input is unchanged
+    scan_tile = np.frombuffer(make_thumbs(decoded)["tile"], np.uint8).reshape(32, 32, 3)
+    assert tuple(scan_tile[0, 0]) == bg
+    # half-transparent red over grey, put on the background instead: exact blend
+    half = Image.new("RGBA", (4, 4), (255, 0, 0, 128))
+    shown = thumbnails.for_display(images.open_image(half))
+    a = 128 / 255
+    want = tuple(round(a * c + (1 - a) * b) for c, b in zip((255, 0, 0), bg, strict=True))
+    assert all(abs(x - y) <= 1 for x, y in zip(shown.getpixel((0, 0)), want, strict=True))
+
+
+def test_sharp_sizes_for_follows_the_typical_source_size() -> None:
+    assert thumbnails.sharp_sizes_for([(64, 64)] * 10) == [16, 32, 64]
+    assert thumbnails.sharp_sizes_for([(4000, 3000)] * 10) == list(thumbnails.SHARP_SIZES)
+    assert thumbnails.sharp_sizes_for([(8, 8)]) == [16]
+    assert thumbnails.sharp_sizes_for([(None, None), ("x", 3)]) == list(thumbnails.SHARP_SIZES)
+    assert thumbnails.sharp_sizes_for([]) == list(thumbnails.SHARP_SIZES)
+    # a few photos among many icons do not let every icon be blown up
+    assert thumbnails.sharp_sizes_for([(64, 64)] * 95 + [(4000, 3000)] * 5) == [16, 32, 64]

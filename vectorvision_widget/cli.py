@@ -173,7 +173,13 @@ def _scan(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from vectorvision_widget.library.store import Library
 
-    lib = Library.load(args.library)
+    if not Path(args.library).expanduser().is_file():
+        msg = (
+            f"no library file {args.library}; make one with "
+            f"`vectorvision scan FOLDER --library {args.library}`"
+        )
+        raise UsageError(msg)
+    lib = Library.load(Path(args.library).expanduser())
     print(lib.describe())
     return 0
 
@@ -183,11 +189,21 @@ def _info(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (separate so tests and docs can inspect it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:  # the one version source (as vectorvision_widget.__version__, which cli may not import)
+        __version__ = version("vectorvision-widget")
+    except PackageNotFoundError:  # a source tree without an install
+        __version__ = "0.0.0"
     from vectorvision_widget.models.specs import SEMANTIC_MODELS, VISUAL_MODELS
 
     parser = argparse.ArgumentParser(
         prog="vectorvision",
         description="Scan image folders with SigLIP + DINOv2 and explore them in Jupyter.",
+        epilog="`vectorvision COMMAND --help` explains each command's arguments.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}", help="print the version"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -215,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--models-dir",
         default=None,
+        metavar="DIR",
         help="target folder (default: $VECTORVISION_MODELS, else ./models)",
     )
     p.add_argument("--force", action="store_true", help="download again even if files are present")
@@ -227,10 +244,32 @@ def build_parser() -> argparse.ArgumentParser:
         description="Scan folders into a library file (incremental). Holds the library's lock "
         "for the whole scan; Ctrl-C saves the work done so far.",
     )
-    p.add_argument("folders", nargs="*", metavar="FOLDER")  # "*": `--ray FOLDER` is split later
-    p.add_argument("--library", required=True, metavar="FILE", help="library JSON to update")
-    p.add_argument("--models-dir", default=None)
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument(  # "*": `--ray FOLDER` is split later
+        "folders",
+        nargs="*",
+        metavar="FOLDER",
+        help="folders of images to scan (subfolders too); only new and changed files are embedded",
+    )
+    p.add_argument(
+        "--library",
+        required=True,
+        metavar="FILE",
+        help="the library JSON file to create or update (saved atomically)",
+    )
+    p.add_argument(
+        "--models-dir",
+        default=None,
+        metavar="DIR",
+        help="folder with the models (default: $VECTORVISION_MODELS, else ./models; "
+        "`vectorvision fetch-models` fills it)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=16,
+        metavar="N",
+        help="images per model run (default 16; 1-8 is best on a CPU, 64 on a GPU)",
+    )
     p.add_argument("--force", action="store_true", help="re-analyse unchanged files too")
     p.add_argument(
         "--prune",
@@ -257,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_scan)
 
     p = sub.add_parser("info", help="summarise a library file")
-    p.add_argument("library", metavar="FILE")
+    p.add_argument("library", metavar="FILE", help="the library JSON file to describe")
     p.set_defaults(func=_info)
     return parser
 

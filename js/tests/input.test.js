@@ -5,7 +5,7 @@ import { bindKeys, isTyping, keyAction, shiftHover, wheelFactor } from "../input
 
 test("keyAction maps map keys and ignores modified and other keys", () => {
   const want = { "+": "zoomIn", "=": "zoomIn", "-": "zoomOut", _: "zoomOut", 0: "fit",
-    Enter: "fitHits", Escape: "clear", a: null, Shift: null, 1: null };
+    Enter: "fitHits", Escape: "clear", a: null, Shift: null, 1: "actual", 2: null };
   for (const [k, a] of Object.entries(want)) assert.equal(keyAction({ key: k }), a, k);
   for (const mod of ["ctrlKey", "metaKey", "altKey"]) assert.equal(keyAction({ key: "+", [mod]: true }), null);
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { fakeModel, installDom, key, widgetState } from "./dom.js";
-import { buildToolbar, hitText, modeSpecs, progressText } from "../toolbar.js";
+import { buildToolbar, fmtDuration, hitText, modeSpecs, progressText, rateText } from "../toolbar.js";
 
 test("modeSpecs: the kernel's [name, label, tooltip] triples; malformed entries are skipped", () => {
   assert.deepEqual(modeSpecs([["semantic", "Sense", "by meaning"]]), [["semantic", "Sense", "by meaning"]]);
@@ -17,15 +17,33 @@ test("hitText", () => {
   assert.equal(hitText("cat", "", 12), "12 hits for “cat”");
   assert.equal(hitText("cat", "", 1), "1 hit for “cat”");
   assert.equal(hitText("", "#c02020", 0), "no match for #c02020");
-  assert.equal(hitText("", "", 3), "3 hits for highlight");
+  assert.equal(hitText("", "", 3), "3 highlighted"); // w.highlight(rows): no search to name
   assert.ok(hitText("a".repeat(80), "", 2).length < 45);
 });
 
 test("progressText tolerates odd progress values", () => {
-  assert.deepEqual(progressText({}), { parts: [], frac: null });
-  assert.deepEqual(progressText({ scan: [3, 4], som: [1, 10] }), { parts: ["rescanning 3/4", "training map 1/10"], frac: 0.75 });
-  assert.deepEqual(progressText({ scan: [0, 0] }), { parts: ["rescanning…"], frac: 0 });
-  assert.deepEqual(progressText({ som: "x", thumbs: [2, 4], table: "computing" }).parts, ["thumbnails 2/4", "preparing Shift+Hover…"]);
+  assert.deepEqual(progressText({}), { parts: [], frac: null, label: "" });
+  assert.deepEqual(progressText({ scan: [3, 4], som: [1, 10] }, "2.0 images/s · 1 s left"),
+    { parts: ["scanning 3/4 images", "2.0 images/s · 1 s left", "arranging the map (pass 1 of 10)"], frac: 0.75, label: "scan" });
+  assert.deepEqual(progressText({ scan: [0, 0] }), { parts: ["looking for new and changed images…"], frac: 0, label: "scan" });
+  assert.deepEqual(progressText({ som: "x", thumbs: [2, 4], table: "computing" }).parts, ["loading thumbnails 2/4", "preparing Shift+Hover…"]);
+});
+
+test("the map's first progress says what happens, not \"training map 0/1\"", () => {
+  const { parts, label } = progressText({ som: [0, 1] });
+  assert.deepEqual(parts, ["arranging similar images side by side…"]);
+  assert.equal(label, "map");
+  assert.ok(!parts.join(" ").includes("0/1"));
+});
+
+test("rateText and fmtDuration: images/s and time left once there is something to measure", () => {
+  assert.equal(rateText(0, 100, 0, 5), ""); // nothing done yet
+  assert.equal(rateText(10, 100, 0, 0.1), ""); // too soon to say
+  assert.equal(rateText(50, 1050, 0, 10), "5.0 images/s · 3 min 20 s left");
+  assert.equal(rateText(300, 10300, 100, 10), "20 images/s · 8 min 20 s left");
+  assert.equal(fmtDuration(42), "42 s");
+  assert.equal(fmtDuration(3600 * 2 + 60 * 5), "2 h 5 min");
+  assert.equal(fmtDuration(120), "2 min");
 });
 
 function setup(state = {}) {
@@ -52,7 +70,13 @@ test("mode buttons come from the kernel's list; clicking sets the mode", () => {
   model.state._modes = [["visual", "Look", "a"], ["semantic", "Meaning", "b"], ["hybrid", "Hybrid", "c"]];
   tb.sync();
   assert.equal(tb.el.querySelectorAll(".vv-mode").length, 3);
-  assert.equal(q(".vv-weight").style.display, "none");
+  assert.equal(q(".vv-weight-label").style.display, "none");
+  model.state.mode = "hybrid";
+  tb.sync();
+  const label = q(".vv-weight-label");
+  assert.equal(label.style.display, "");
+  assert.ok(label.contains(q(".vv-weight")), "the slider sits inside its visible label");
+  assert.match(label.textContent, /meaning.*look/);
 });
 
 test("search: Enter sends the query, Enter again fits the hits, Esc clears; keys stay in the box", () => {
@@ -91,8 +115,11 @@ test("colour search from the picker or colourSearch(); status trait and progress
   assert.match(q(".vv-status").textContent, /saved 30 images/);
   model.state.progress = { som: [2, 8] };
   tb.sync();
-  assert.match(q(".vv-status").textContent, /training map 2\/8/);
+  assert.match(q(".vv-status").textContent, /arranging the map \(pass 2 of 8\)/);
   assert.equal(q(".vv-progress").value, 0.25);
+  assert.equal(q(".vv-progress-label").style.display, "");
+  assert.equal(q(".vv-progress-name").textContent, "map"); // the bar's visible label
+  assert.ok(q(".vv-progress-label").contains(q(".vv-progress")));
 });
 
 test("k is bounded; rescan is disabled without encoders", () => {

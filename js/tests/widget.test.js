@@ -48,6 +48,45 @@ test("map keys typed elsewhere do nothing; Ctrl/Cmd + = is left to the browser",
   assert.equal(scale(), s0);
 });
 
+test("1 zooms to actual size (1:1); the zoom indicator says how far from it the view is", () => {
+  stage.focus();
+  const level = root.querySelector(".vv-zoom-level");
+  assert.match(level.textContent, /^\d+(\.\d)?%$/);
+  key(stage, "keydown", "1");
+  assert.equal(scale(), 256); // one pixel of the sharpest (256 px) thumbnail per screen pixel
+  assert.equal(level.textContent, "100%");
+  key(stage, "keydown", "0");
+  level.click();
+  assert.equal(scale(), 256);
+});
+
+test("small sources: the zoom stops at 2× the sharp sizes the kernel lists (64-px emoji: 128 px)", () => {
+  model.emit("_sharp_sizes", [16, 32, 64]);
+  stage.focus();
+  for (let i = 0; i < 40; i++) key(stage, "keydown", "+");
+  assert.equal(scale(), 128);
+  key(stage, "keydown", "1");
+  assert.equal(scale(), 64);
+});
+
+test("after Enter or Esc in the search box the keyboard is the map's again (Shift+Hover works)", () => {
+  const search = root.querySelector(".vv-search");
+  search.focus();
+  search.value = "cat";
+  key(search, "keydown", "Enter");
+  assert.equal(document.activeElement, stage);
+  search.focus();
+  key(search, "keydown", "a"); // typing keeps the focus in the box
+  assert.equal(document.activeElement, search);
+  key(search, "keydown", "Escape");
+  assert.equal(document.activeElement, stage);
+  const v = vv().view;
+  pointer(stage, "pointermove", v.tx + 2.5 * v.scale, v.ty + 1.5 * v.scale); // row 8
+  key(window, "keydown", "Shift", { shiftKey: true });
+  assert.equal(model.state.hovered, 8);
+  key(window, "keyup", "Shift");
+});
+
 test("zoom stops at the whole map and at a cell twice its sharpest thumbnail", () => {
   stage.focus();
   const { min, max } = vv().limits();
@@ -220,6 +259,10 @@ test("pointer: click selects, Ctrl+click toggles, Ctrl+drag adds a box, a plain 
     pointer(stage, "pointerdown", ...xy, opts);
     pointer(stage, "pointerup", ...xy, opts);
   };
+  model.state.selected = [5];
+  click(at(0, 2)); // the map had no focus: this click only gives it the keyboard focus
+  assert.equal(document.activeElement, stage);
+  assert.deepEqual(model.state.selected, [5]);
   click(at(0, 2));
   assert.deepEqual(model.state.selected, [2]);
   click(at(1, 0), { ctrlKey: true });

@@ -167,6 +167,7 @@ def test_shift_while_typing_in_another_cell_does_not_hover(lab: Lab) -> None:
 
 def test_click_and_ctrl_click_select(lab: Lab) -> None:
     st = lab.state()
+    lab.stage.focus()  # the click that gives the map the focus only focuses (test_everyday)
     lab.page.mouse.click(*lab.cell_xy(3, st))
     lab.wait_state(lambda s: s["selected"] == [3])
     lab.page.keyboard.down("Control")
@@ -188,6 +189,7 @@ def test_ctrl_drag_box_selects_the_rows_inside(lab: Lab) -> None:
     box = lab.stage.bounding_box()
     x0, y0 = box["x"] + 1 + tx + (c0 + 0.5) * s, box["y"] + 1 + ty + (r0 + 0.5) * s
     x1, y1 = box["x"] + 1 + tx + (cb + 0.5) * s, box["y"] + 1 + ty + (rb + 0.5) * s
+    lab.stage.focus()
     lab.page.mouse.click(box["x"] + 3, box["y"] + 3)  # empty corner: clears the selection
     lab.wait_state(lambda s: s["selected"] == [])
     lab.page.keyboard.down("Control")
@@ -535,6 +537,7 @@ def test_inside_hbox_and_tab_and_two_views_in_sync(lab: Lab) -> None:
     expect(b.over).to_have_attribute("data-hovered", "")
     b.stage.scroll_into_view_if_needed()
     before = b.pixels()
+    a.stage.focus()
     lab.page.mouse.click(*a.cell_xy(9, st))
     a.wait_state(lambda s: s["selected"] == [9])
     lab.page.wait_for_timeout(200)

@@ -1,5 +1,10 @@
 """Average colour, dominant palette, and perceptual colour distance (CIELAB, CIEDE2000).
 
+Transparent pixels do not count: the decoder puts them on the models' grey and keeps the alpha
+band (`decode.alpha_of`), and the average and palette are of the visible pixels only (the
+average weighted by alpha, the palette of the mostly opaque pixels), so an emoji or a logo is
+its own colours, not "grey", in the tooltip, Colour mode and colour search.
+
 Colour search compares colours in CIELAB because equal RGB steps are not equal perceived steps;
 ΔE is CIEDE2000 (the CIE's current recommendation) rather than CIE76, whose plain Euclidean
 distance overstates differences between saturated colours.
@@ -12,14 +17,18 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageStat
 
+from vectorvision_widget.images.decode import BACKGROUND, alpha_of
+
 __all__ = [
     "average_colour",
+    "backdrop_keywords",
     "delta_e",
     "delta_e_cie76",
     "palette",
     "palette_distance",
     "palettes_to_lab",
     "rgb_to_lab",
+    "transparent_share",
 ]
 
 # Palettes are computed on a small copy: a few thousand pixels give the same dominant colours as
@@ -42,14 +51,67 @@ def _rgb(img: Image.Image) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
-def average_colour(img: Image.Image) -> list[int]:
-    """Mean sRGB colour of the image as three ints 0..255.
+# A pixel at least this opaque counts for the palette (alpha 0..255).
+_OPAQUE = 128
 
-    Uses Pillow's histogram statistics, which are exact and avoid materialising a float copy
-    of a large photo.
+
+def _visible(img: Image.Image) -> tuple[np.ndarray, np.ndarray] | None:
+    """(colours (N, 3) float, alpha (N,) 0..1) of an image with transparency, colours taken off
+    the grey they were composited on; None for an opaque image."""
+    alpha = alpha_of(img)
+    if alpha is None:
+        return None
+    rgb = np.asarray(_rgb(img), dtype=np.float64).reshape(-1, 3)
+    a = np.asarray(alpha, dtype=np.float64).reshape(-1) / 255.0
+    grey = np.asarray(BACKGROUND, dtype=np.float64)
+    # composited = a·colour + (1 − a)·grey, so colour = (composited − (1 − a)·grey) / a
+    colour = (rgb - (1.0 - a)[:, None] * grey) / np.maximum(a, 1e-6)[:, None]
+    return np.clip(colour, 0.0, 255.0), a
+
+
+def average_colour(img: Image.Image) -> list[int]:
+    """Mean sRGB colour of the image's visible pixels as three ints 0..255 (weighted by alpha
+    for images with transparency; a fully transparent image gives its composited grey).
+
+    Opaque images use Pillow's histogram statistics, which are exact and avoid materialising a
+    float copy of a large photo.
     """
-    mean = ImageStat.Stat(_rgb(img)).mean
-    return [round(min(255.0, max(0.0, c))) for c in mean[:3]]
+    visible = _visible(img)
+    if visible is not None and visible[1].sum() > 0:
+        colour, a = visible
+        mean = (colour * a[:, None]).sum(axis=0) / a.sum()
+    else:
+        mean = np.asarray(ImageStat.Stat(_rgb(img)).mean[:3])
+    return [round(min(255.0, max(0.0, float(c)))) for c in mean[:3]]
+
+
+def transparent_share(img: Image.Image) -> float:
+    """Share of the image's pixels that are mostly transparent (alpha < 128), 0.0 for opaque."""
+    alpha = alpha_of(img)
+    if alpha is None:
+        return 0.0
+    a = np.asarray(alpha)
+    return float((a < _OPAQUE).mean()) if a.size else 0.0
+
+
+#: Keywords the models give the grey that transparent pixels are shown to them on.
+BACKDROP_WORDS = frozenset({"grey", "gray"})
+#: A record at least this transparent whose visible colour has at least this CIELAB chroma.
+_BACKDROP_SHARE, _BACKDROP_CHROMA = 0.05, 12.0
+
+
+def backdrop_keywords(record: dict[str, Any]) -> bool:
+    """Whether a record's grey keywords describe the backdrop, not the image: the models see
+    transparent pixels on grey (the reference preprocessing), so an emoji or logo is tagged
+    "grey" though its visible colour (alpha-weighted `average_colour`) is not grey."""
+    share = record.get("transparent")
+    colour = record.get("color")
+    if not isinstance(share, (int, float)) or share < _BACKDROP_SHARE:
+        return False
+    if not isinstance(colour, list) or len(colour) < 3:
+        return False
+    lab = rgb_to_lab(np.asarray(colour[:3], dtype=np.float64))
+    return bool(np.hypot(lab[1], lab[2]) >= _BACKDROP_CHROMA)
 
 
 def palette(img: Image.Image, n: int = 5) -> list[list[int]]:
@@ -57,13 +119,18 @@ def palette(img: Image.Image, n: int = 5) -> list[list[int]]:
 
     Median-cut quantisation (no dithering, so pixel counts are honest) of a ≤64 px copy; the
     result is deterministic for a given image. Images with fewer distinct colours give fewer
-    entries.
+    entries. Of an image with transparency only the mostly opaque pixels count.
     """
     if n < 1:
         msg = f"palette size must be at least 1, got n={n}"
         raise ValueError(msg)
     small = _rgb(img).copy()
     small.thumbnail((_PALETTE_THUMB, _PALETTE_THUMB), Image.Resampling.BOX)
+    visible = _visible(small)
+    if visible is not None and (visible[1] >= _OPAQUE / 255).any():
+        seen, a = visible
+        pixels = np.rint(seen[a >= _OPAQUE / 255]).astype(np.uint8)
+        small = Image.fromarray(pixels.reshape(1, -1, 3), "RGB")
     quantized = small.quantize(colors=n, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     flat = quantized.getpalette() or []
     # a "P" image counts palette indices: (count, index)

@@ -21,6 +21,7 @@ import math
 import os
 import stat as stat_module
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
@@ -241,9 +242,44 @@ def _upright(img: Image.Image) -> Image.Image:
 
 
 def _composite(rgba: Image.Image) -> Image.Image:
-    """Alpha over neutral grey, in 8-bit like any viewer would show it."""
+    """Alpha over neutral grey, in 8-bit like any viewer would show it. The alpha band is kept
+    in ``info["alpha"]`` (only when some pixel is transparent): colours ignore the grey
+    (`colors`) and thumbnails put the image on the page's background (`on_background`)."""
     background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
-    return Image.alpha_composite(background, rgba).convert("RGB")
+    out = Image.alpha_composite(background, rgba).convert("RGB")
+    alpha = rgba.getchannel("A")
+    if int(np.asarray(alpha).min(initial=255)) < 255:
+        out.info["alpha"] = alpha
+    return out
+
+
+def alpha_of(img: Image.Image) -> Image.Image | None:
+    """The alpha band (mode L, resized to ``img``) a decode kept for ``img``, or None when the
+    image was opaque. Survives `copy`, `reduce`, `resize` and `crop` (Pillow copies ``info``), so
+    it is resized here to whatever size ``img`` has now."""
+    alpha = img.info.get("alpha")
+    if not isinstance(alpha, Image.Image):
+        if img.mode in ("RGBA", "LA"):
+            return img.getchannel("A")
+        return None
+    if alpha.size != img.size:
+        alpha = alpha.resize(img.size, Image.Resampling.BOX)
+    return alpha
+
+
+def on_background(img: Image.Image, background: Sequence[int]) -> Image.Image:
+    """``img`` (decoded by `open_image`, transparent pixels on `BACKGROUND`) with its transparent
+    pixels on ``background`` instead: exact, since grey = a·colour + (1−a)·BACKGROUND gives
+    a·colour + (1−a)·background = grey + (1−a)·(background − BACKGROUND). Opaque images come back
+    unchanged (the same object)."""
+    alpha = alpha_of(img)
+    if alpha is None:
+        return img
+    rgb = np.asarray(img.convert("RGB"), dtype=np.float32)
+    a = np.asarray(alpha, dtype=np.float32)[..., None] / 255.0
+    shift = np.asarray(background[:3], np.float32) - np.asarray(BACKGROUND, np.float32)
+    out = np.clip(np.rint(rgb + (1.0 - a) * shift), 0, 255).astype(np.uint8)
+    return Image.fromarray(out, "RGB")
 
 
 def _high_bit_depth_to_l(img: Image.Image) -> Image.Image:

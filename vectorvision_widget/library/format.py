@@ -46,6 +46,7 @@ __all__ = [
     "decode_vector",
     "encode_library",
     "iter_library",
+    "json_kind",
     "loads",
 ]
 
@@ -56,6 +57,24 @@ STORES_ANY_PATH = True
 FLOAT32_NAMES = {"float32", "<f4", "f4"}
 LE_F4 = np.dtype("<f4")
 _WRITE_ROWS = 256  # records encoded per chunk by the streaming writer
+
+
+def json_kind(value: object) -> str:
+    """What a JSON value is, in JSON's words ("a number", "a string", "an object"), for errors
+    about a file: users read JSON, not Python type names ("record 0 is a int")."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
 
 
 def b64decode(text: str) -> bytes:
@@ -133,9 +152,7 @@ def decode_vector(path: Path, where: Callable[[], str], key: str, value: Any) ->
             )
         value = [value[k] for k in keys]
     if not isinstance(value, list):
-        raise _fail(
-            path, f"{where()}: '{key}' is a {type(value).__name__}, expected a list of numbers"
-        )
+        raise _fail(path, f"{where()}: '{key}' is {json_kind(value)}, expected a list of numbers")
     try:
         arr = np.asarray(value, dtype=np.float32)
     except (TypeError, ValueError, OverflowError):

@@ -30,6 +30,7 @@ from vectorvision_widget.library.format import (
     b64decode,
     decode_vector,
     fail,
+    json_kind,
     loads,
 )
 from vectorvision_widget.vectors import NonFiniteRowError, ZeroRowError, l2_normalise
@@ -61,9 +62,7 @@ def _split_document(path: Path, doc: Any) -> tuple[list[tuple[str | None, Any]],
     if isinstance(doc, list):  # legacy: bare list of records
         return [(None, r) for r in doc], {}
     if not isinstance(doc, dict):
-        raise fail(
-            path, f"wrong shape: top level is a JSON {type(doc).__name__}, expected an object"
-        )
+        raise fail(path, f"wrong shape: top level is {json_kind(doc)}, expected an object")
     fmt = doc.get("format")
     if fmt is not None and fmt != FORMAT:
         raise fail(path, f"unknown format {fmt!r} (expected {FORMAT!r})")
@@ -83,7 +82,7 @@ def _split_document(path: Path, doc: Any) -> tuple[list[tuple[str | None, Any]],
         if isinstance(images, dict):
             return list(images.items()), doc
         if not isinstance(images, list):
-            raise fail(path, f"wrong shape: 'images' is a {type(images).__name__}, expected a list")
+            raise fail(path, f"wrong shape: 'images' is {json_kind(images)}, expected a list")
         return [(None, r) for r in images], doc
     # legacy: the reference desktop app's object keyed by path
     return list(doc.items()), {}
@@ -217,11 +216,11 @@ def _models(path: Path, value: Any, dims: dict[str, int]) -> dict[str, dict[str,
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise fail(path, f"'models' is a {type(value).__name__}, expected an object")
+        raise fail(path, f"'models' is {json_kind(value)}, expected an object")
     out: dict[str, dict[str, Any]] = {}
     for key, info in value.items():
         if not isinstance(info, dict):
-            raise fail(path, f"'models.{key}' is a {type(info).__name__}, expected an object")
+            raise fail(path, f"'models.{key}' is {json_kind(info)}, expected an object")
         dim = info.get("dim")
         if key in dims and dims[key] and dim is not None and dim != dims[key]:
             problem = f"'models.{key}.dim' is {dim} but the stored vectors have {dims[key]} values"
@@ -304,7 +303,7 @@ def _paths(p: Path, entries: list[tuple[str | None, Any]]) -> list[str]:
     seen: set[str] = set()
     for i, (key, rec) in enumerate(entries):
         if not isinstance(rec, dict):
-            problem = f"wrong shape: record {i} is a {type(rec).__name__}, expected an object"
+            problem = f"wrong shape: record {i} is {json_kind(rec)}, expected an object"
             raise fail(p, problem)
         rec_path = key if key is not None else rec.get("path")
         if not isinstance(rec_path, str) or not rec_path:
@@ -424,8 +423,8 @@ class _Stream:
             recs = [_line_json(b) for b in batch]
         for j, rec in enumerate(recs):
             if not isinstance(rec, dict):
-                kind = type(rec).__name__
-                raise fail(p, f"wrong shape: record {start + j} is a {kind}, expected an object")
+                kind = json_kind(rec)
+                raise fail(p, f"wrong shape: record {start + j} is {kind}, expected an object")
         for key in ("features", "visualFeatures"):
             self._vectors(key, recs, start)
         self.entries.extend((None, rec) for rec in recs)

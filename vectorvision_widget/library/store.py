@@ -109,7 +109,10 @@ class Library:
         The library remembers the file: `lib.path`, and `lib.save()` writes back there."""
         p = Path(path)
         if not p.is_file():
-            msg = f"library file {str(p)!r} does not exist or is not a file (start with Library())"
+            msg = (
+                f"library file {str(p)!r} does not exist or is not a file (a new library: "
+                "`vectorvision scan FOLDER --library FILE`, or vv.Library() in Python)"
+            )
             raise FileNotFoundError(msg)
         disk = file_state(p)  # before reading: a write during the read then shows as a change
         lib = cls._from_data(libread.read_library(p))

@@ -60,7 +60,10 @@ __all__ = ["CPU", "CUDA", "Encoders", "choose_providers", "physical_cores"]
 #: needs bigger batches to fill it (benchmarks/bench_gpu.sh measures 16..128).
 CPU_BATCH = 16
 GPU_BATCH = 64
-FETCH_HINT = "run `vectorvision fetch-models` (or pass models_dir= / set VECTORVISION_MODELS)"
+FETCH_HINT = (
+    "run `vectorvision fetch-models` (or point VECTORVISION_MODELS, --models-dir on the command "
+    "line or models_dir in Python at a folder that has them)"
+)
 #: float inputs/outputs may also be float16 (fp16 exports); we cast at the boundary.
 _COMPATIBLE = {"tensor(float)": ("tensor(float)", "tensor(float16)")}
 _PUNCT = str.maketrans("", "", string.punctuation)

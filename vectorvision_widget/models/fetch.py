@@ -13,7 +13,7 @@ import math
 import os
 import shutil
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,11 @@ def fetch_models(
         raise ModelError(msg)
     folder.mkdir(parents=True, exist_ok=True)
     staging = folder / ".download"
+    try:
+        if force or not all(_have(folder, item) for item in plan):  # else: no need of the hub
+            _check_reachable()
+    except _Unreachable as exc:
+        raise ModelError(_offline_message(exc, plan, folder)) from None
     bar = tqdm(total=len(plan), unit="file", desc=f"models ({variant})", disable=not progress)
     try:
         for item in plan:
@@ -89,18 +94,74 @@ def fetch_models(
             _fetch_one(item, folder, staging, force=force, progress=progress)
             bar.update(1)
     except _Unreachable as exc:
-        listing = "; ".join(f"{f.filename} <- {f.url}" for f in plan)
-        msg = (
-            f"could not reach the Hugging Face hub ({exc.__cause__ or exc}); copy the files by "
-            f"hand into {folder}: {listing} (or set {ENV_MODELS_DIR} to a folder that has them)"
-        )
-        raise ModelError(msg) from exc.__cause__
+        raise ModelError(_offline_message(exc, plan, folder)) from exc.__cause__
     finally:
         bar.close()
     shutil.rmtree(staging, ignore_errors=True)
     record_selection(folder, look.name, meaning.name)
     _calibrate(folder, meaning.name, meaning.zero_shot)
     return folder
+
+
+REACH_TIMEOUT_S = 5.0
+"""How long the reachability check waits for the hub before saying it is offline (instead of
+huggingface_hub's ~23 s of retries)."""
+
+
+def _endpoint() -> str:
+    from huggingface_hub import constants
+
+    return str(constants.ENDPOINT).rstrip("/")
+
+
+def _check_reachable() -> None:
+    """Raise _Unreachable at once when the hub's host does not answer a TCP connection.
+
+    Skipped behind a proxy (the proxy, not the hub, is what this machine connects to)."""
+    import socket
+    import urllib.parse
+    import urllib.request
+
+    endpoint = _endpoint()
+    url = urllib.parse.urlsplit(endpoint)
+    if urllib.request.getproxies().get(url.scheme) or not url.hostname:
+        return
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=REACH_TIMEOUT_S).close()
+    except OSError as exc:
+        raise _Unreachable() from exc
+
+
+def _have(folder: Path, item: RemoteFile) -> bool:
+    return (folder / item.filename).is_file()
+
+
+def _why(exc: BaseException | None) -> str:
+    """A few words on why the hub could not be reached."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(exc, TimeoutError):
+            return "no answer"
+        if isinstance(exc, OSError) and "name" in str(exc).lower():
+            return "host name not found"
+        exc = exc.__cause__ or exc.__context__
+    return "no connection"
+
+
+def _offline_message(exc: _Unreachable, plan: Sequence[RemoteFile], folder: Path) -> str:
+    """What to do offline, one line each: the files to copy by hand and where."""
+    width = max(len(f.filename) for f in plan)
+    lines = [
+        f"cannot reach the Hugging Face hub at {_endpoint()} ({_why(exc.__cause__)}).",
+        f"Copy these files by hand into {folder}:",
+        *(f"  {f.filename:<{width}}  <- {f.url}" for f in plan),
+        f"or set {ENV_MODELS_DIR} to a folder that has them (see docs/models.md).",
+    ]
+    return "\n".join(lines)
 
 
 def _calibrate(folder: Path, name: str, spec: ZeroShotSpec) -> None:

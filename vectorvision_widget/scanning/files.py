@@ -133,6 +133,13 @@ def _read_regular(path: str, max_pixels: int | None) -> bytes:
         return fh.read()
 
 
+def _transparency(img: Image.Image) -> dict[str, float]:
+    """``{"transparent": share}`` for an image with transparent pixels (icons, emoji), else {}:
+    the widget then knows a "grey" keyword describes the models' backdrop (`colors`)."""
+    share = colors.transparent_share(img)
+    return {"transparent": round(share, 3)} if share > 0 else {}
+
+
 ThumbMaker = Callable[[Image.Image, str], dict[str, bytes]]
 #: (what, t0, t1) intervals of a traced scan: "decode", "inference", "inference@<node>"
 Trace = list[tuple[str, float, float]]
@@ -182,6 +189,7 @@ def prepare_file(
             "color": colors.average_colour(small),
             "palette": colors.palette(small, n=5),
             **(img.info.get("photo_metadata") or blank_metadata()),  # taken, camera, gps
+            **_transparency(small),
             "width": width,
             "height": height,
             "size": st.size,

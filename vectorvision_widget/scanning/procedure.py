@@ -42,9 +42,15 @@ __all__ = [
     "Work",
     "resolve_thumbs",
     "run_scan",
+    "scan_estimate",
 ]
 
 ProgressCallback = Callable[[int, int, str], None]
+
+ESTIMATE_ABOVE = 1_000
+"""Before embedding more than this many images a scan says how long it should take (a short
+measured warm-up of the models on this machine); the progress bar then shows the real rate."""
+_WARMUP_IMAGES = 4
 
 
 @dataclass
@@ -279,6 +285,9 @@ def _run_engine(
     from tqdm.auto import tqdm
 
     total = len(work.files)
+    if progress and total > ESTIMATE_ABOVE:
+        print(scan_estimate(total, work.encoders), flush=True)
+    # tqdm's bar shows images/s and the time left ([elapsed<left, rate])
     bar = tqdm(total=total, unit="img", desc=engine.label, disable=not progress)
     results = Results(
         lib,
@@ -294,6 +303,41 @@ def _run_engine(
         engine.run(work, results)
     finally:
         bar.close()
+
+
+def measured_rate(encoders: Encoders, n: int = _WARMUP_IMAGES) -> float:
+    """Images/s of both models on this machine now: `n` synthetic images embedded twice, the
+    second run timed (the first warms the sessions up). Decoding runs beside inference in a scan
+    (docs/benchmarks.md: end to end ≈ 0.95 × this), so this is the scan's speed within ~10 %."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    images = [
+        Image.fromarray(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)) for _ in range(n)
+    ]
+    encoders.embed_images(images)
+    t0 = time.perf_counter()
+    encoders.embed_images(images)
+    return n / max(time.perf_counter() - t0, 1e-6)
+
+
+def _duration(seconds: float) -> str:
+    minutes = seconds / 60
+    if minutes < 1.5:
+        return "about a minute" if seconds > 40 else "under a minute"
+    if minutes < 90:
+        return f"about {round(minutes)} min"
+    return f"about {minutes / 60:.1f} h"
+
+
+def scan_estimate(n: int, encoders: Encoders) -> str:
+    """What a big scan is about to cost, said before it starts: "12,000 images to embed: about
+    35 min at ~5.7 images/s (measured on this machine just now)"."""
+    rate = measured_rate(encoders) * 0.95
+    return (
+        f"{n:,} images to embed: {_duration(n / rate)} at ~{rate:.1f} images/s (measured on this "
+        "machine just now; the progress bar shows the real rate and time left)"
+    )
 
 
 def _finish(lib: Library, plan: ScanPlan, report: ScanReport, t_start: float) -> ScanReport:

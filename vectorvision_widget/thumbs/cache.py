@@ -45,6 +45,7 @@ from vectorvision_widget.thumbs.tiles import (
     TileCache,
     _open,
     encode_jpeg,
+    for_display,
     placeholder_tile,
 )
 
@@ -81,7 +82,9 @@ def sidecar_dir(library_path: str | os.PathLike[str]) -> Path:
 
 def make_thumbs(img: Image.Image, path: str = "") -> dict[str, bytes]:
     """The scan-time thumbnails of a decoded RGB image: raw 32 px tile + 192 px JPEG.
-    Module-level and pure, so distributed workers can run it."""
+    Module-level and pure, so distributed workers can run it. Transparent pixels are shown on
+    the map's background (`tiles.for_display`), not the models' grey."""
+    img = for_display(img)
     tile = ImageOps.fit(img, (TILE_PX, TILE_PX), Image.Resampling.BILINEAR)
     mid = img.copy()
     mid.thumbnail((MID_SIZE, MID_SIZE), Image.Resampling.BILINEAR)

@@ -13,7 +13,7 @@ import io
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
-from vectorvision_widget.images.decode import DEFAULT_MAX_PIXELS, open_image
+from vectorvision_widget.images.decode import DEFAULT_MAX_PIXELS, on_background, open_image
 
 __all__ = [
     "ATLAS_COLS",
@@ -36,6 +36,7 @@ __all__ = [
     "default_tile_size",
     "load_thumbnail",
     "placeholder_tile",
+    "sharp_sizes_for",
 ]
 
 ATLAS_COLS = 32  #: tiles per atlas side: 1024 images per atlas, 512–1024 px JPEGs
@@ -52,6 +53,13 @@ at least as large as a cell (trait ``_sharp_sizes``) and stops zooming at twice 
 INFO_SIZE = 192
 """The tooltip thumbnail's longer side (aspect kept)."""
 _PLACEHOLDER_GREY = (128, 128, 128)
+SOURCE_PERCENTILE = 90
+"""`sharp_sizes_for` sizes the library by this percentile of its images' shorter sides, so a
+few large pictures among icons do not let every icon be blown up."""
+DISPLAY_BACKGROUND = (238, 238, 238)
+"""Transparent pixels of thumbnails are shown on this colour: the map's background in
+JupyterLab's light theme (``--jp-layout-color2``), so icons and emoji sit on the page instead of
+the mid-grey the models see (`images.decode.BACKGROUND`). JPEG tiles have no alpha channel."""
 
 
 @dataclass(frozen=True)
@@ -92,11 +100,35 @@ def default_tile_size(n: int) -> int:
     return ATLAS_TILE_LOD[-1][1]
 
 
+def sharp_sizes_for(sizes: Iterable[tuple[object, object]]) -> list[int]:
+    """The sharp thumbnail sizes worth cutting for images of these (width, height): those no
+    larger than the library's typical shorter side (`SOURCE_PERCENTILE`), at least the smallest.
+    The browser zooms in until a cell shows the largest at 2×, so 64-px emoji stop at 128 px per
+    cell instead of 512 (8× blur). Sizes that are unknown count as large."""
+    sides = []
+    for w, h in sizes:
+        if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0:
+            sides.append(min(w, h))
+        else:
+            sides.append(SHARP_SIZES[-1])
+    if not sides:
+        return list(SHARP_SIZES)
+    typical = float(np.percentile(sides, SOURCE_PERCENTILE))
+    return [s for s in SHARP_SIZES if s <= typical] or [SHARP_SIZES[0]]
+
+
+def for_display(img: Image.Image, background: Sequence[int] = DISPLAY_BACKGROUND) -> Image.Image:
+    """``img`` with its transparent pixels on ``background`` instead of the models' grey (see
+    `images.decode.on_background`); images without alpha come back unchanged."""
+    return on_background(img, background)
+
+
 def _open(path: str, size: int) -> Image.Image:
     """Decode just enough of ``path`` for a ``size`` px thumbnail with the one image opener
     (`images.open_image`: pixel limit, EXIF guard, modes, JPEG draft). Regular files only: a
     path that became a FIFO or device raises instead of blocking the thumbnail pool."""
-    return open_image(path, max_pixels=DEFAULT_MAX_PIXELS, min_size=2 * size)
+    img = open_image(path, max_pixels=DEFAULT_MAX_PIXELS, min_size=2 * size)
+    return for_display(img)
 
 
 def load_thumbnail(path: str, size: int, *, square: bool) -> Image.Image | None:

@@ -158,6 +158,9 @@ class InfoMeta(TypedDict):
     row: int
     name: str
     path: str
+    folder: str  #: the file's folder named from its scan root ("emoji/apple")
+    taken: str | None  #: record field "taken" (EXIF date) when known
+    camera: str | None  #: record field "camera" (EXIF make and model) when known
     keywords: list[tuple[str, float | None]]
     palette: list[tuple[int, int, int]]
     width: int | None

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from vectorvision_widget.images import colors
 from vectorvision_widget.thumbs.tiles import INFO_SIZE, SHARP_SIZES, Atlas
 from vectorvision_widget.widget.jobs import PoolBusyError, RequestPool, note
 from vectorvision_widget.widget.mapdata import ascii_name, file_problem
@@ -230,7 +231,10 @@ class BrowserRequests:
             "row": row,
             "name": ascii_name(Path(path).name),
             "path": ascii_name(path),
-            "keywords": _keywords(rec.get("keywords")),
+            "folder": ascii_name(folder_under_root(path, lib.roots)),
+            "taken": _text(rec.get("taken")),
+            "camera": _text(rec.get("camera")),
+            "keywords": _keywords(rec.get("keywords"), drop=_backdrop(rec)),
             "palette": _palette(rec.get("palette")),
             "width": _count(rec.get("width")),
             "height": _count(rec.get("height")),
@@ -243,16 +247,53 @@ class BrowserRequests:
         self._w.send(reply, [data] if data else [])
 
 
-def _keywords(raw: object) -> list[tuple[str, float | None]]:
-    """Up to 5 (label, score-or-None) pairs from whatever a record holds (NaN → None)."""
+def folder_under_root(path: str, roots: list[str]) -> str:
+    """The folder of ``path`` named from its scan root: ``"emoji/apple"`` for
+    ``/data/emoji/apple/flushed.png`` scanned as ``/data/emoji`` (the deepest root that holds it);
+    the full folder when no root holds it. Tells apart same-named files of different folders."""
+    parent = Path(path).parent
+    best: Path | None = None
+    for root in roots:
+        r = Path(root)
+        holds = parent == r or r in parent.parents
+        if holds and (best is None or len(r.parts) > len(best.parts)):
+            best = r
+    if best is None:
+        return str(parent)
+    rel = parent.relative_to(best)
+    return str(Path(best.name) / rel) if rel.parts else best.name or str(best)
+
+
+def _text(raw: object) -> str | None:
+    """A short display string of a record's metadata field (``taken``, ``camera``), else None."""
+    if raw is None or isinstance(raw, bool):
+        return None
+    if isinstance(raw, (str, int, float)):
+        text = str(raw).strip()
+        return ascii_name(text[:80]) if text else None
+    return None
+
+
+def _backdrop(rec: dict[str, Any]) -> frozenset[str]:
+    """Keywords not to show for ``rec``: "grey" of a transparent image that is not grey."""
+    return colors.BACKDROP_WORDS if colors.backdrop_keywords(rec) else frozenset()
+
+
+def _keywords(raw: object, drop: frozenset[str] = frozenset()) -> list[tuple[str, float | None]]:
+    """Up to 5 (label, score-or-None) pairs from whatever a record holds (NaN → None),
+    without the labels in ``drop``."""
     out: list[tuple[str, float | None]] = []
-    for kw in (raw if isinstance(raw, list) else [])[:5]:
+    for kw in raw if isinstance(raw, list) else []:
         if isinstance(kw, dict):
-            label = kw.get("label", kw.get("className", ""))
+            label = str(kw.get("label", kw.get("className", "")))
             score = _finite(kw.get("score", kw.get("probability")))
-            out.append((ascii_name(str(label)), score))
         else:
-            out.append((ascii_name(str(kw)), None))
+            label, score = str(kw), None
+        if label.strip().lower() in drop:
+            continue
+        out.append((ascii_name(label), score))
+        if len(out) == 5:
+            break
     return out
 
 

@@ -30,6 +30,7 @@ from vectorvision_widget.thumbs.tiles import (
     SHARP_SIZES,
     Atlas,
     default_tile_size,
+    sharp_sizes_for,
 )
 from vectorvision_widget.widget.mapwork import MapWork
 from vectorvision_widget.widget.protocol import Reply, shown_number
@@ -301,6 +302,9 @@ class VectorVision(anywidget.AnyWidget):
             self.hovered = None
             self.banner = mapdata.banner_text(lib, can_rescan=self._encoders is not None)
             self._colours = np.asarray(colours, np.uint8).reshape(-1, 3)
+            self._sharp_sizes = sharp_sizes_for(
+                (r.get("width"), r.get("height")) for r in lib.records
+            )
             self._table = {"idx": np.zeros((n, 0), np.int32), "scores": np.zeros((n, 0))}
         self._host.push_cells(mapdata.row_order_cells(n, *grid), grid)
         if n:
