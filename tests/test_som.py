@@ -263,9 +263,8 @@ def test_refine_update_matches_dense_batch_update() -> None:
 
 
 def test_default_layout_is_the_dense_map_on_the_widget_grid() -> None:
-    from vectorvision_widget.som.dense import dense_layout
+    from vectorvision_widget.som.dense import default_layout, dense_layout
     from vectorvision_widget.som.layout import map_grid_shape
-    from vectorvision_widget.som.map import default_layout
 
     X = _blobs(900)
     som = default_layout(X)

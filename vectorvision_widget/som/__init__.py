@@ -8,8 +8,8 @@ dense maps (`dense`: the default layout, warm starts for the hybrid slider, incr
 May import: numpy only (and `errors`): a SOM takes plain arrays and knows nothing of images.
 """
 
-from vectorvision_widget.som.dense import dense_layout, place_rows, warm_layout
-from vectorvision_widget.som.map import SOM, FitHandle, Progress, default_layout
+from vectorvision_widget.som.dense import default_layout, dense_layout, place_rows, warm_layout
+from vectorvision_widget.som.map import SOM, FitHandle, Progress
 
 __all__ = [
     "SOM",

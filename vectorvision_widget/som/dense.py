@@ -27,7 +27,14 @@ from concurrent.futures import CancelledError
 import numpy as np
 
 from vectorvision_widget.som.cells import refine_update
-from vectorvision_widget.som.layout import assign_unique, grid_refill, partition_cells, window
+from vectorvision_widget.som.layout import (
+    DENSE_FILL,
+    assign_unique,
+    default_grid_shape,
+    grid_refill,
+    partition_cells,
+    window,
+)
 from vectorvision_widget.som.map import SOM
 from vectorvision_widget.som.training import Cancelled, as_data, best
 
@@ -47,6 +54,20 @@ OnCells = Callable[[np.ndarray, int, int], None]
 def coarse_shape(rows: int, cols: int) -> tuple[int, int]:
     """The coarse training grid for a ``rows`` × ``cols`` display grid (at least 2×2)."""
     return max(2, math.ceil(rows / COARSE)), max(2, math.ceil(cols / COARSE))
+
+
+def default_layout(X: np.ndarray, *, fill: float | None = None, seed: int = 0) -> SOM:
+    """The widget's default map of X (N, D): a dense map (``som.dense.dense_layout``) on the
+    ``layout.default_grid_shape(N, fill)`` grid (default fill ``layout.DENSE_FILL``).
+
+    One call for benchmarks (bench_million, bench_layout) and scripts; ``.cells`` holds every
+    row's own cell on the ``.rows`` × ``.cols`` grid, with only ``1 - fill`` of the cells empty
+    (default fill 0.95). A SOM trains on a grid half as fine, then the rows fill the display
+    grid in its order, so time grows about linearly with N (see bench_som ``--scale``).
+    """
+    data = as_data(X)
+    rows, cols = default_grid_shape(data.shape[0], DENSE_FILL if fill is None else fill)
+    return dense_layout(data, rows, cols, seed=seed)
 
 
 def dense_layout(

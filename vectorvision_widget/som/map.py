@@ -22,7 +22,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from vectorvision_widget.som.cells import bmu_cells, finish_bounded, preview_cells
-from vectorvision_widget.som.layout import DENSE_FILL, default_grid_shape
+from vectorvision_widget.som.layout import default_grid_shape
 from vectorvision_widget.som.training import (
     BLOCK_ELEMENTS,
     Cancelled,
@@ -399,22 +399,6 @@ class SOM:
             r2, c2 = np.divmod(second, self.cols)
             bad += int((np.maximum(abs(r1 - r2), abs(c1 - c2)) > 1).sum())
         return bad / int(data.shape[0])
-
-
-def default_layout(X: np.ndarray, *, fill: float | None = None, seed: int = 0) -> SOM:
-    """The widget's default map of X (N, D): a dense map (``som.dense.dense_layout``) on the
-    ``layout.default_grid_shape(N, fill)`` grid (default fill ``layout.DENSE_FILL``).
-
-    One call for benchmarks (bench_million, bench_layout) and scripts; ``.cells`` holds every
-    row's own cell on the ``.rows`` × ``.cols`` grid, with only ``1 - fill`` of the cells empty
-    (default fill 0.95). A SOM trains on a grid half as fine, then the rows fill the display
-    grid in its order, so time grows about linearly with N (see bench_som ``--scale``).
-    """
-    from vectorvision_widget.som.dense import dense_layout
-
-    data = as_data(X)
-    rows, cols = default_grid_shape(data.shape[0], DENSE_FILL if fill is None else fill)
-    return dense_layout(data, rows, cols, seed=seed)
 
 
 def _adapt_callback(cb: Callable[..., Any] | None) -> Callable[[Progress], Any] | None:
