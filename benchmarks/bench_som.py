@@ -230,7 +230,7 @@ def scale(sizes: list[int]) -> None:
     """The widget's default layout (``som.default_layout``) at large N: time and peak RSS."""
     import resource
 
-    from vectorvision_widget.som.map import default_layout
+    from vectorvision_widget.som.dense import default_layout
 
     print(
         "| data | grid (working) | time s | CPU s | QE own cell (10k rows) | unique | peak RSS GB |"

@@ -3,6 +3,7 @@
 // atlases, or from sharper thumbnails fetched on demand.
 
 import { buildCellIndex } from "./hit.js";
+import { CellTween, shouldTween } from "./tween.js";
 import { visibleCells } from "./view.js";
 
 /** @typedef {import("./types").View} View @typedef {import("./types").Theme} Theme */
@@ -12,8 +13,6 @@ import { visibleCells } from "./view.js";
 const ctx2d = (cv) => /** @type {CanvasRenderingContext2D} */ (cv.getContext("2d"));
 
 const OVERVIEW_MAX_PX = 4096; // overview canvas side limit (memory: 4096² × 4 B = 64 MB max)
-const TWEEN_MS = 350;
-const TWEEN_MAX_N = 5000; // animate SOM moves for libraries up to this size
 const SHARP_CAP = 1500;
 // Level of detail: at ≤ 2 px per cell, or above 300k images, the overview is one colour per cell
 // (a tile shrunk that far is its average colour anyway), so a million images cost no million
@@ -46,7 +45,7 @@ export class GridRenderer {
     this.ov = 1;
     /** @type {HTMLCanvasElement | null} */
     this.colorLayer = null;
-    /** @type {{from: ArrayLike<number>, t0: number} | null} */
+    /** @type {CellTween | null} */
     this.tween = null;
     this.forceTiles = false; // benchmark baseline: draw every visible tile, no overview
   }
@@ -58,18 +57,14 @@ export class GridRenderer {
    */
   setCells(cells, n, rows, cols, colors) {
     const prev = this.cells;
-    const sameRows = prev.length === cells.length && n === this.n;
+    const animate = shouldTween(prev, cells, n, this.n) && typeof performance !== "undefined";
     this.n = n;
     this.rows = Math.max(rows, 1);
     this.cols = Math.max(cols, 1);
     this.cells = cells;
     if (colors) this.colors = colors;
     this.index = buildCellIndex(cells, n, this.rows, this.cols);
-    if (sameRows && n > 1 && n <= TWEEN_MAX_N && typeof performance !== "undefined") {
-      this.tween = { from: prev, t0: performance.now() };
-    } else {
-      this.tween = null;
-    }
+    this.tween = animate ? new CellTween(prev, cells, performance.now()) : null;
     this.rebuildOverview();
   }
 
@@ -219,15 +214,13 @@ export class GridRenderer {
     if (!this.n) return false;
     const s = view.scale;
     if (this.tween) {
-      const t = Math.min(1, (performance.now() - this.tween.t0) / TWEEN_MS);
-      const e = t * (2 - t);
-      const from = this.tween.from, to = this.cells;
+      const { pos, done } = this.tween.at(performance.now());
       for (let row = 0; row < this.n; row++) {
-        const r = from[2 * row] + (to[2 * row] - from[2 * row]) * e;
-        const c = from[2 * row + 1] + (to[2 * row + 1] - from[2 * row + 1]) * e;
-        this.drawTile(ctx, row, c * s + view.tx, r * s + view.ty, s, dpr);
+        const x = pos[2 * row + 1] * s + view.tx, y = pos[2 * row] * s + view.ty;
+        if (x + s < 0 || y + s < 0 || x > w || y > h) continue; // off screen
+        this.drawTile(ctx, row, x, y, s, dpr);
       }
-      if (t >= 1) this.tween = null;
+      if (done) this.tween = null;
       return this.tween !== null;
     }
     const v = visibleCells(view, w, h, this.rows, this.cols);

@@ -262,12 +262,12 @@ def test_refine_update_matches_dense_batch_update() -> None:
             np.testing.assert_allclose(banded, dense, atol=1e-4)
 
 
-def test_default_layout_is_the_default_sized_som() -> None:
-    from vectorvision_widget.som.map import default_layout
+def test_default_layout_is_the_dense_map_on_the_widget_grid() -> None:
+    from vectorvision_widget.som.dense import default_layout, dense_layout
+    from vectorvision_widget.som.layout import map_grid_shape
 
     X = _blobs(900)
     som = default_layout(X)
-    ref = SOM.for_samples(900).fit(X)
-    assert (som.rows, som.cols) == default_grid_shape(900)
-    np.testing.assert_array_equal(som.cells, ref.cells)
+    assert (som.rows, som.cols) == map_grid_shape(900)
+    np.testing.assert_array_equal(som.cells, dense_layout(X, som.rows, som.cols).cells)
     assert default_layout(X, fill=0.9).rows == default_grid_shape(900, 0.9)[0]

@@ -93,7 +93,7 @@ def test_layout_cells_and_neighbour_table(tmp_path: Path) -> None:
     lib = _library(tmp_path, 12)
     w = vv.VectorVision(lib, k=4)
     assert w.wait(30)
-    rows, cols = layout.default_grid_shape(12)
+    rows, cols = layout.map_grid_shape(12)
     assert w._grid == [rows, cols]
     cells = w.cells
     assert cells.shape == (12, 2)

@@ -2,11 +2,21 @@
 
 Owns `SOM` (`map`: parameters, schedule, quality metrics, `fit_async`), the numeric kernels
 (`training`: PCA init, best-matching units, batch update), unique-cell placement (`cells`) and
-grid layouts for the widget (`layout`: default grid sizes, custom 2-D coordinates to cells).
+grid layouts for the widget (`layout`: default grid sizes, custom 2-D coordinates to cells) and
+dense maps (`dense`: the default layout, warm starts for the hybrid slider, incremental placement).
 
 May import: numpy only (and `errors`): a SOM takes plain arrays and knows nothing of images.
 """
 
-from vectorvision_widget.som.map import SOM, FitHandle, Progress, default_layout
+from vectorvision_widget.som.dense import default_layout, dense_layout, place_rows, warm_layout
+from vectorvision_widget.som.map import SOM, FitHandle, Progress
 
-__all__ = ["SOM", "FitHandle", "Progress", "default_layout"]
+__all__ = [
+    "SOM",
+    "FitHandle",
+    "Progress",
+    "default_layout",
+    "dense_layout",
+    "place_rows",
+    "warm_layout",
+]

@@ -15,11 +15,16 @@ from typing import Literal
 
 import numpy as np
 
-#: Default share of grid cells that hold an image (N / (rows·cols)). The old 1.5·√N cells per
-#: side (fill 0.44) left 56 % of the map empty, which reads as salt and pepper; 0.7 leaves 31 %
-#: for gaps between clusters at +12 % own-cell QE (0.8: +16 %, 0.9: +22 %; TE 0.010 -> 0.027;
-#: 5k×384 mixture, ``python benchmarks/bench_som.py --fill 5000``).
+#: Default share of grid cells that hold an image (N / (rows·cols)) for a plain SOM
+#: (``SOM.for_samples``). The old 1.5·√N cells per side (fill 0.44) left 56 % of the map empty;
+#: 0.7 leaves 31 % for gaps between clusters at +12 % own-cell QE (0.8: +16 %, 0.9: +22 %;
+#: TE 0.010 -> 0.027; 5k×384 mixture, ``python benchmarks/bench_som.py --fill 5000``).
 DEFAULT_FILL = 0.7
+#: Fill of the widget's map and ``default_layout`` (``som.dense``): 5 % empty cells. Filling a
+#: grid in the order of a coarser SOM keeps neighbourhoods better than the plain SOM at 0.7,
+#: whose 31 % empty cells are scattered through the map like confetti
+#: (``benchmarks/bench_layout.py``).
+DENSE_FILL = 0.95
 
 Refill = Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 """refill(items, taken, attempt) -> (cand, cost) wider candidate lists for unplaced items."""
@@ -33,6 +38,11 @@ def _fill_value(fill: object) -> float:
         msg = f"default_grid_shape: fill must be a number in (0, 1], got {fill!r}"
         raise ValueError(msg)
     return float(fill)
+
+
+def map_grid_shape(n: int) -> tuple[int, int]:
+    """The widget's grid for ``n`` images: ``default_grid_shape(n, DENSE_FILL)``."""
+    return default_grid_shape(n, DENSE_FILL)
 
 
 def default_grid_shape(n: int, fill: float | None = None) -> tuple[int, int]:
@@ -58,6 +68,7 @@ def assign_unique(
     refill: Refill | None = None,
     *,
     max_refills: int = 64,
+    taken: np.ndarray | None = None,
 ) -> np.ndarray:
     """Give each item a distinct cell id, greedily preferring low cost.
 
@@ -65,6 +76,7 @@ def assign_unique(
     refill(items, taken, attempt) -> (cand, cost) supplies wider candidate lists for items whose
     candidates are all taken (attempt = 1, 2, ...; grow the search with it). Items still unplaced
     after that (or without refill) take the lowest free cell ids, so the result is always valid.
+    ``taken`` (n_cells,) bool marks cells already in use (placing rows into an existing map).
     Returns (N,) int64 cell ids, all distinct. Deterministic: ties go to the lower item index.
     """
     candidates = np.asarray(candidates)
@@ -76,13 +88,17 @@ def assign_unique(
         )
         raise ValueError(msg)
     n = candidates.shape[0]
-    if n > n_cells:
+    used = np.zeros(n_cells, dtype=bool) if taken is None else np.array(taken, dtype=bool)
+    if used.shape != (n_cells,):
+        msg = f"assign_unique: taken must have shape ({n_cells},), got {used.shape}"
+        raise ValueError(msg)
+    if n > n_cells - int(used.sum()):
         msg = (
-            f"assign_unique: {n} items do not fit in {n_cells} cells; use a grid with "
-            f"rows*cols >= {n} (see layout.default_grid_shape)"
+            f"assign_unique: {n} items do not fit in {n_cells - int(used.sum())} free cells; "
+            f"use a grid with rows*cols >= {n} (see layout.default_grid_shape)"
         )
         raise ValueError(msg)
-    taken = np.zeros(n_cells, dtype=bool)
+    taken = used
     cell_of = np.full(n, -1, dtype=np.int64)
     items = np.arange(n)
     cand, cost = _trim(candidates.astype(np.int64), costs, taken)

@@ -401,17 +401,6 @@ class SOM:
         return bad / int(data.shape[0])
 
 
-def default_layout(X: np.ndarray, *, fill: float | None = None, seed: int = 0) -> SOM:
-    """The widget's default map of X (N, D): ``SOM.for_samples(N, seed, fill=fill).fit(X)``.
-
-    One call for benchmarks (bench_million) and scripts; ``.cells`` holds every row's own cell
-    on the ``.rows`` × ``.cols`` grid. Grids above ``AUTO_TRAIN_NODES`` train at a bounded
-    working resolution, so time grows about linearly with N (see bench_som ``--scale``).
-    """
-    data = as_data(X)
-    return SOM.for_samples(data.shape[0], seed, fill=fill).fit(data)
-
-
 def _adapt_callback(cb: Callable[..., Any] | None) -> Callable[[Progress], Any] | None:
     """Accept cb(progress) and cb(epoch, n_epochs, qe, cells) alike."""
     if cb is None:

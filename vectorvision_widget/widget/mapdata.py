@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 
@@ -28,6 +28,7 @@ __all__ = [
     "file_problem",
     "mode_vectors",
     "neighbours",
+    "placed_rows",
     "row_order_cells",
     "safe_paths",
     "train_layout",
@@ -103,29 +104,67 @@ def train_layout(
     grid: tuple[int, int],
     on_cells: Callable[[np.ndarray, int, int], None],
     stop: threading.Event,
-) -> np.ndarray:
-    """Train a SOM on X on this thread (a layout job's), reporting cells after each epoch (so
-    images visibly move), and return the final unique cells. Setting ``stop`` (the job's cancel
-    event) stops the training within milliseconds: ``CancelledError``. Trains on a private copy
-    of X (the library may change meanwhile). Small inputs (N < 2) need no training."""
-    import vectorvision_widget.som.map as som
+    *,
+    warm_from: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The dense map of X on this thread (a layout job's): (unique cells, display weights or
+    None for N < 2). Fresh maps report cells during training (so images visibly move);
+    ``warm_from`` (the cells shown now, same rows and grid) starts from them instead: a short
+    narrow schedule (``som.warm_layout``, well under a second at 20k) that keeps images near
+    their places. Setting ``stop`` (the job's cancel event) stops within milliseconds:
+    ``CancelledError``. Trains on a private copy of X (the library may change meanwhile)."""
+    import vectorvision_widget.som.dense as dense
 
     n = X.shape[0]
     rows, cols = grid
     if n < 2:
-        return row_order_cells(n, rows, cols)
+        return row_order_cells(n, rows, cols), None
     if not np.isfinite(X).all():
         msg = "the layout vectors hold NaN or infinite values; rescan or fix the library"
         raise ValueError(msg)
-    model = som.SOM(rows, cols, seed=0)
-
-    def report(progress: som.Progress) -> None:
-        if not stop.is_set() and progress.cells is not None:
-            on_cells(np.asarray(progress.cells, np.int32), progress.epoch, progress.n_epochs)
-
     data = np.array(X, dtype=np.float32, copy=True)
-    model.fit(data, on_progress=report, stop=stop)
-    return np.asarray(model.cells, np.int32)
+    if warm_from is not None and warm_from.shape == (n, 2):
+        som = dense.warm_layout(data, warm_from, rows, cols, stop=stop)
+    else:
+        som = dense.dense_layout(data, rows, cols, on_cells=on_cells, stop=stop)
+    assert som.cells is not None and som.weights is not None
+    return np.asarray(som.cells, np.int32), som.weights
+
+
+def placed_rows(
+    lib: Library,
+    mode: str,
+    weight: float,
+    before: tuple[list[str], np.ndarray, np.ndarray],
+    changed: Collection[str],
+) -> tuple[np.ndarray, tuple[int, int]] | None:
+    """Cells for ``lib`` after an incremental rescan without retraining: every image whose path
+    was on the map before and is not in ``changed`` keeps its cell; new and changed images go
+    to the nearest free cells of their best-matching units (``som.place_rows``).
+
+    before: (paths, cells (N_old, 2), weights (R, C, D)) of the map shown before the rescan.
+    None when that map cannot take the new vectors (other dimension): retrain instead.
+    """
+    import vectorvision_widget.som.dense as dense
+
+    old_paths, old_cells, weights = before
+    where = {p: i for i, p in enumerate(old_paths)}
+    n = len(lib)
+    cells = np.full((n, 2), -1, np.int64)
+    todo = []
+    for row, path in enumerate(lib.paths):
+        i = where.get(path)
+        if i is None or path in changed:
+            todo.append(row)
+        else:
+            cells[row] = old_cells[i]
+    rows = np.asarray(todo, np.int64)
+    if not rows.size:
+        return cells.astype(np.int32), (int(weights.shape[0]), int(weights.shape[1]))
+    X, _note = mode_vectors(lib, mode, weight)
+    if X.shape[1] != weights.shape[2] or not np.isfinite(X[rows]).all():
+        return None
+    return dense.place_rows(weights, cells, rows, X[rows])
 
 
 def unique_cells(cells: np.ndarray) -> bool:

@@ -8,7 +8,7 @@ tables, hybrid candidates, tiles, sharp thumbnails) live here and are cleared on
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -61,6 +61,11 @@ class MapWork:
         self._host = host
         self.runner = JobRunner(host.set_progress, host.show_error)
         self.layouts: dict[tuple[Any, ...], tuple[np.ndarray, tuple[int, int]]] = {}
+        # the SOM layout on screen: (key, cells, grid, weights); warm starts and incremental
+        # placement start from it, so it outlives clear() (with the paths it was made for)
+        self.shown: tuple[tuple[Any, ...], np.ndarray, tuple[int, int], np.ndarray] | None = None
+        self.shown_paths: list[str] = []
+        self._weights: dict[tuple[Any, ...], np.ndarray] = {}
         self.tables: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
         self.atlases: list[Any] = []
         self._thumbs_for: Any = None
@@ -79,23 +84,34 @@ class MapWork:
         running rescan goes on: it refreshes the map again when it ends)."""
         self.runner.cancel_all(keep=("scan",))
         self._thumb_caches()  # the library may have a file now (first save)
-        self.layouts.clear()
+        self.layouts.clear()  # self.shown stays: place_rescanned starts from it
+        self._weights.clear()
         self.tables.clear()
         self.atlases = []
 
     # ------------------------------------------------------------------ layout
 
     def start_layout(self, mode: str, weight: float) -> None:
+        """Show the layout for ``mode`` (and hybrid ``weight``): cached, else a job. A change
+        while a map of the same rows is on screen warm-starts from it (``som.warm_layout``):
+        images stay near their places and the browser animates them there (see _morphs)."""
         if mode == "custom":
             return
         key = (mode, round(weight, 3) if mode == "hybrid" else None)
         cached = self.layouts.get(key)
+        lib, host = self._host.library, self._host
+        grid = layout.map_grid_shape(len(lib))
+        paths = list(lib.paths)
+        shown = self.shown if self.shown_paths == paths else None
         if cached is not None:
             self.runner.cancel("layout")
             self._host.push_cells(*cached)
+            if shown is not None and shown[0] != key and key in self._weights:
+                self.shown = (key, cached[0], cached[1], self._weights[key])
             return
-        lib, host = self._host.library, self._host
-        grid = layout.default_grid_shape(len(lib))
+        warm = (
+            shown[1] if shown is not None and _morphs(shown[0][0], mode, shown[2], grid) else None
+        )
 
         def run(job: Job) -> None:
             X, _note = mapdata.mode_vectors(lib, mode, weight)  # banner: see widget
@@ -105,12 +121,47 @@ class MapWork:
                     host.push_cells(cells, grid)
                     job.report([epoch, n_epochs])
 
-            cells = mapdata.train_layout(X, grid, on_cells, job.cancel_event)
+            cells, weights = mapdata.train_layout(
+                X, grid, on_cells, job.cancel_event, warm_from=warm
+            )
             if not job.cancelled:
                 self.layouts[key] = (cells, grid)
+                if weights is not None:
+                    self._weights[key] = weights
+                    self.shown, self.shown_paths = (key, cells, grid, weights), paths
                 host.push_cells(cells, grid)
 
         self.runner.start("layout", run, progress="som", initial=[0, 1])
+
+    def place_rescanned(
+        self, old_paths: Sequence[str], changed: Collection[str], mode: str, weight: float
+    ) -> bool:
+        """After an incremental rescan (call after :meth:`clear`): put new and ``changed``
+        images (paths) into the map that was on screen for ``old_paths`` at the nearest free
+        cells of their best-matching units, keep every other image's cell, and push the cells;
+        nothing changed, nothing moves. No training. Returns False when there is no such map
+        (another mode, a custom layout, vectors of another dimension): start a layout then."""
+        key = (mode, round(weight, 3) if mode == "hybrid" else None)
+        shown = self.shown
+        if shown is None or shown[0] != key or list(old_paths) != self.shown_paths:
+            return False
+        lib = self._host.library
+        placed = mapdata.placed_rows(
+            lib, mode, weight, (self.shown_paths, shown[1], shown[3]), set(changed)
+        )
+        if placed is None:
+            return False
+        cells, grid = placed
+        weights = shown[3]
+        if grid != shown[2]:  # the grid grew: new rows/cols copy the edge weights
+            r, c = grid[0] - weights.shape[0], grid[1] - weights.shape[1]
+            weights = np.pad(weights, ((0, r), (0, c), (0, 0)), mode="edge")
+        self.runner.cancel("layout")
+        self.layouts[key] = (cells, grid)
+        self._weights = {key: weights}
+        self.shown, self.shown_paths = (key, cells, grid, weights), list(lib.paths)
+        self._host.push_cells(cells, grid)
+        return True
 
     # ------------------------------------------------------------------ neighbour table
 
@@ -223,6 +274,13 @@ class MapWork:
                 host.scanned(report, saved)
 
         self.runner.start("scan", run, progress="scan", initial=[0, 0])
+
+
+def _morphs(old_mode: str, mode: str, old_grid: tuple[int, int], grid: tuple[int, int]) -> bool:
+    """Whether a change from ``old_mode`` warm-starts: to, from or within hybrid (the spaces
+    overlap, so the current map is a good start); visual <-> semantic and colour are unrelated
+    spaces whose short warm schedule could not reorganise the map: they train afresh."""
+    return old_grid == grid and "hybrid" in (old_mode, mode) and "colour" not in (old_mode, mode)
 
 
 def name_search(lib: Library, text: str, k: int) -> list[int]:

@@ -293,7 +293,7 @@ class VectorVision(anywidget.AnyWidget):
         n = len(lib)
         self._work.clear()
         rows = [lib.row_of(p) for p in old_sel]
-        grid = layout.default_grid_shape(n)
+        grid = layout.map_grid_shape(n)
         colours = [(r.get("color") or [128, 128, 128])[:3] for r in lib.records]
         with self.hold_sync():
             self._data_version = self._data_version + 1
