@@ -116,7 +116,7 @@ class _Blob:
         self.size = 0
         self.limit = limit
 
-    def add(self, data: bytes | memoryview) -> list[int]:
+    def add(self, data: bytes | bytearray | memoryview) -> list[int]:
         b = bytes(data)
         ref = [self.size, len(b)]
         self.chunks.append(b)
@@ -207,7 +207,8 @@ def save_html(
 ) -> int:
     """Write the map of ``w`` as one HTML file; returns its size in bytes (see
     ``VectorVision.save_html``)."""
-    if isinstance(tooltip_px, bool) or not isinstance(tooltip_px, int) or not 0 <= tooltip_px:
+    value: object = tooltip_px  # checked at run time: callers may pass anything
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         msg = f"save_html: tooltip_px must be 0 (no images) or a size in px, got {tooltip_px!r}"
         raise ValueError(msg)
     if tooltip_px > 512:
@@ -228,9 +229,7 @@ def save_html(
         raise RuntimeError(msg)
     blob = _Blob(max_bytes)
     state = _pack(_state(w, tooltip_px), blob)
-    atlas_msgs = [
-        {"msg": atlas_reply(a, version), "bufs": [blob.add(a.jpeg)]} for a in atlases
-    ]
+    atlas_msgs = [{"msg": atlas_reply(a, version), "bufs": [blob.add(a.jpeg)]} for a in atlases]
     if blob.base64_size() > max_bytes:
         raise _too_large("the map without tooltips", blob.base64_size(), max_bytes)
     rec = _Recorder(lib, version, tooltip_px)
