@@ -20,6 +20,17 @@ from vectorvision_widget.sample import sample_folder
 LOG = ConsoleLog()
 
 
+def rgb_of(view: NotebookPage, colour: str) -> list[int]:
+    """Any CSS colour as the browser paints it: [r, g, b, a]."""
+    return list(
+        view.page.evaluate(
+            "c => { const x = document.createElement('canvas').getContext('2d'); x.fillStyle = c;"
+            " x.fillRect(0, 0, 1, 1); return [...x.getImageData(0, 0, 1, 1).data]; }",
+            colour,
+        )
+    )
+
+
 class SavedMap(NotebookPage):
     """The saved page: its "kernel state" is the page's own model plus the cells from Python."""
 
@@ -77,10 +88,11 @@ def test_the_saved_map_draws_every_thumbnail(saved: tuple[SavedMap, Any]) -> Non
     assert view.debug("vv.grid.n") == len(w.library)
     px = view.pixels()
     st = view.state()
-    for row in range(len(w.library)):  # each cell shows a photo (texture), not a flat background
+    bg = np.array(rgb_of(view, view.debug("vv.store.get().theme.bg"))[:3], np.int16)  # empty canvas
+    for row in range(len(w.library)):  # each cell shows an image, not the background
         (x0, y0), (x1, y1) = view.local_xy(row, st, 0.2, 0.2), view.local_xy(row, st, 0.8, 0.8)
         patch = px[int(y0) : int(y1), int(x0) : int(x1)]
-        assert patch.size and patch.std() > 8, (row, patch.std())
+        assert patch.size and np.abs(patch - bg).mean() > 15, row
 
 
 def test_shift_hover_draws_the_neighbours_from_the_saved_table(saved: tuple[SavedMap, Any]) -> None:
