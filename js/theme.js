@@ -37,7 +37,7 @@ export function isLight(doc = document) {
   const cls = body?.classList;
   if (cls?.contains("dark-theme") || cls?.contains("vscode-dark")) return false;
   if (cls?.contains("vscode-high-contrast") && !cls.contains("vscode-high-contrast-light")) return false;
-  if (cls?.contains("light-theme") || cls?.contains("vscode-light")) return true;
+  if (cls?.contains("light-theme") || cls?.contains("vscode-light") || cls?.contains("vscode-high-contrast-light")) return true;
   const view = doc.defaultView;
   return !(view?.matchMedia?.("(prefers-color-scheme: dark)").matches ?? false);
 }

@@ -21,8 +21,6 @@ from nbpage import ARTIFACTS, ConsoleLog, NotebookPage, css_rgb, luminance
 
 NOTEBOOK = """\
 # /// script
-# [tool.marimo.runtime]
-# auto_instantiate = true
 # [tool.marimo.display]
 # theme = "{theme}"
 # ///
