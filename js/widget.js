@@ -16,7 +16,7 @@ import { kernelRequests, readSizes } from "./requests.js";
 import { Store } from "./store.js";
 import { buildToolbar } from "./toolbar.js";
 import { buildTooltip, tooltipFlow } from "./tooltip.js";
-import { readTheme } from "./theme.js";
+import { THEME_ATTRIBUTES, hostTheme } from "./theme.js";
 import { debugEnabled, makeStats } from "./debug.js";
 import { screenToCell, viewControl, zoomPercent } from "./view.js";
 
@@ -46,7 +46,7 @@ function render({ model, el }) {
     view: { scale: 1, tx: 0, ty: 0 }, autoFit: true, fittedHits: false, pendingFit: false,
     selected: new Set(model.get("selected")), highlighted: model.get("highlighted"), hover: null,
     pointed: -1, pointer: null, box: null, dragging: false, version: model.get("_data_version"),
-    theme: readTheme(el), dpr: window.devicePixelRatio || 1, sharpSizes: readSizes(model.get("_sharp_sizes")),
+    theme: hostTheme(el), dpr: window.devicePixelRatio || 1, sharpSizes: readSizes(model.get("_sharp_sizes")),
   }));
   const stats = makeStats();
   const size = stageSize(stage, () => model.get("height"));
@@ -154,8 +154,8 @@ function render({ model, el }) {
   stage.style.height = `${model.get("height")}px`;
   const ro = new ResizeObserver(() => resize());
   ro.observe(stage);
-  const mo = new MutationObserver(() => store.set({ theme: readTheme(el) }));
-  if (document.body) mo.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "data-jp-theme-name"] });
+  const mo = new MutationObserver(() => store.set({ theme: hostTheme(el) }));
+  if (document.body) mo.observe(document.body, { attributes: true, attributeFilter: THEME_ATTRIBUTES });
 
   toolbar.sync();
   syncBanner();

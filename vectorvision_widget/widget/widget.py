@@ -460,6 +460,31 @@ class VectorVision(anywidget.AnyWidget):
             return
         self._work.start_colour(colour, self.search_k)
 
+    # ------------------------------------------------------------------ sharing
+
+    def save_html(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        title: str | None = None,
+        tooltip_px: int = 128,
+        max_bytes: int = 200 * 2**20,
+        timeout: float | None = 300.0,
+    ) -> int:
+        """Write this map as ONE self-contained HTML file that works with no kernel (pan, zoom,
+        Shift+Hover, tooltips, selection, search by name / keyword); returns its size in bytes.
+
+        Waits for background work first (``timeout`` s). Each image keeps a thumbnail of
+        ``tooltip_px`` px (0: none); a file over ``max_bytes`` is refused
+        (``export.ExportTooLargeError``, nothing written). See docs/notebooks.md."""
+        from vectorvision_widget.widget.export import save_html
+
+        size = save_html(
+            self, path, title=title, tooltip_px=tooltip_px, max_bytes=max_bytes, timeout=timeout
+        )
+        print(f"saved map: {os.fspath(path)} ({size / 2**20:.1f} MB)")
+        return size
+
 
 class _WidgetHost:
     """The widget as its background work and browser requests see it (``mapwork.MapHost``,
