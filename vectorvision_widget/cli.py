@@ -139,11 +139,6 @@ def _scan(args: argparse.Namespace) -> int:
         if lib.path is None:
             lib.path = library  # saves go there; the scan keeps its thumbnails beside it
         enc = Encoders.load(models_dir=args.models_dir, batch_size=args.batch_size)
-        if args.refresh_metadata:
-            from vectorvision_widget.scanning.metadata import refresh_metadata
-
-            n = sum(refresh_metadata(lib, f, progress=not args.quiet) for f in folders)
-            print(f"refreshed the photo metadata of {n} unchanged images")
         done = rescan(
             lib,
             enc,
@@ -152,9 +147,12 @@ def _scan(args: argparse.Namespace) -> int:
             engine="ray" if args.ray is not None else "local",
             ray_address=args.ray or None,
             prune=args.prune,
+            refresh_metadata=args.refresh_metadata,
             progress=not args.quiet,
             on_report=_print_report,
         )
+    if args.refresh_metadata:
+        print(f"refreshed the photo metadata of {done.refreshed} unchanged images")
     why = ""
     if done.error is not None:
         print(f"error: {done.error}", file=sys.stderr)

@@ -40,6 +40,7 @@ class Rescan:
     saved: Path | None = None  #: the file written (None: no file, or nothing changed)
     interrupted: bool = False  #: Ctrl-C (or an interrupted scan): the work done is saved
     error: Exception | None = None  #: what stopped it after some work (that work is saved)
+    refreshed: int = 0  #: records whose photo metadata was re-read (`refresh_metadata=True`)
 
     @property
     def report(self) -> ScanReport | None:
@@ -89,6 +90,7 @@ def rescan(
     on_report: Callable[[ScanReport, list[str]], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     on_wait: Callable[[str], None] | None = None,
+    refresh_metadata: bool = False,
 ) -> Rescan:
     """Scan `folders` (default: `lib.roots`) into `lib` and save it to `lib.path`.
 
@@ -97,6 +99,8 @@ def rescan(
     each folder; `cancelled()` is asked before each folder; `on_wait(message)` once if another
     writer holds the lock. Stops at the first interrupted folder. Errors raised before anything
     changed propagate; after that they are returned in `Rescan.error`, with the work saved.
+    `refresh_metadata`: first re-read the photo metadata of unchanged files (no re-embedding;
+    `Rescan.refreshed` counts them), saved like any other change.
     """
     todo = list(lib.roots) if folders is None else [os.fspath(f) for f in folders]
     out = Rescan()
@@ -105,6 +109,10 @@ def rescan(
         before, empty = lib.version, not len(lib)
         state = _saved_state(lib)
         try:
+            if refresh_metadata:
+                from vectorvision_widget.scanning.metadata import refresh_metadata as refresh
+
+                out.refreshed = sum(refresh(lib, folder, progress=progress) for folder in todo)
             for folder in todo:
                 if cancelled is not None and cancelled():
                     break
