@@ -4,7 +4,8 @@
 /** @typedef {import("./types").Model} Model @typedef {import("./types").ModeSpec} ModeSpec */
 /** @typedef {import("./types").ToolbarActions} ToolbarActions */
 
-const HINT = "Shift + hover: similar images · Ctrl + drag: select · wheel: zoom";
+const HINT = "Shift + hover: similar images · click: select · Ctrl/⌘ + drag: add · Alt + drag: replace · "
+  + "Ctrl/⌘ + Alt + drag: remove · wheel: zoom";
 export const FORCE_CONFIRM = "Rescan everything? Every image is re-embedded, not only new and "
   + "changed files (about 3 images/s on a CPU).";
 
