@@ -58,6 +58,7 @@ export function progressText(p) {
     if (frac === null) frac = p[key][1] ? p[key][0] / p[key][1] : 0;
   }
   if (p.table === "computing") parts.push("preparing Shift+Hover…");
+  if (p.duplicates === "computing") parts.push("finding duplicates…");
   return { parts, frac };
 }
 

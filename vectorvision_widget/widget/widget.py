@@ -81,7 +81,8 @@ class VectorVision(anywidget.AnyWidget):
     neighbours from Python."""
 
     selected = traitlets.List(traitlets.Int()).tag(sync=True)
-    """Selected rows (click, Ctrl/Cmd-click, Ctrl/Cmd-drag box); settable. Default []."""
+    """Selected rows (click, Ctrl/Cmd-click, box or lasso drags: Ctrl/Cmd adds, Alt replaces,
+    Ctrl/Cmd+Alt removes); settable. Default []."""
 
     highlighted = traitlets.List(traitlets.Int()).tag(sync=True)
     """Rows marked in rank order (search, colour, :meth:`highlight`). Default []."""
@@ -107,8 +108,8 @@ class VectorVision(anywidget.AnyWidget):
 
     progress = traitlets.Dict().tag(sync=True)
     """Background work shown live: {"som": [epoch, n], "table": "computing"|"ready",
-    "thumbs": [done, total], "scan": [done, total]}; an entry disappears when its job ends or
-    fails. Read-only."""
+    "thumbs": [done, total], "scan": [done, total], "duplicates": "computing"}; an entry
+    disappears when its job ends or fails. Read-only."""
 
     error = traitlets.Unicode("").tag(sync=True)
     """The last error from background work or a request (shown in the widget); read-only."""
