@@ -1,7 +1,8 @@
 // The neighbour panel: while Shift+Hover is active, the hovered image and its k neighbours,
-// large (whatever the zoom), with rank, cosine score and file name, in a strip on the side of
-// the map away from the pointer. It stays after Shift is released, so its images can be
-// clicked: a click centres the map on that image (✕ closes the panel). Owns the store's `panel`.
+// large (whatever the zoom), with rank, cosine score and file name, in a strip just below the
+// map (outside it: it never hides a neighbour, and the map keeps its size). It stays after Shift
+// is released, so its images can be clicked: a click centres the map on that image (✕ closes
+// the panel). Owns the store's `panel`.
 
 import { askSharp, paintThumb, thumbCanvas } from "./thumbcanvas.js";
 
@@ -23,14 +24,6 @@ export function centreOn(view, cells, row, w, h, limits, minPx = CENTRE_MIN_PX) 
   const scale = Math.min(limits.max, Math.max(limits.min, view.scale, minPx));
   const r = cells[2 * row], c = cells[2 * row + 1];
   return { scale, tx: w / 2 - (c + 0.5) * scale, ty: h / 2 - (r + 0.5) * scale };
-}
-
-/**
- * Which side of the stage the panel takes: away from the pointer (right when unknown).
- * @param {{x: number} | null} pointer @param {number} w @returns {"left" | "right"}
- */
-export function panelSide(pointer, w) {
-  return pointer && pointer.x > w / 2 ? "left" : "right";
 }
 
 /**
@@ -58,10 +51,6 @@ export function neighbourPanel({ model, store, grid, size, view }) {
   const asked = new Set();
   let shownKey = "";
 
-  // The map must not see the panel's pointer and wheel events (no pan, zoom or hover change).
-  for (const type of ["pointerdown", "pointermove", "pointerup", "wheel", "click", "dblclick"]) {
-    el.addEventListener(type, (e) => e.stopPropagation());
-  }
   close.addEventListener("click", () => store.set({ panel: null }));
 
   /** @param {number} row */
@@ -80,7 +69,6 @@ export function neighbourPanel({ model, store, grid, size, view }) {
     }
     const items = [{ row: panel.row, rank: 0, score: 1 }, ...panel.nbrs];
     const key = items.map((i) => i.row).join(",");
-    if (el.style.display === "none") el.dataset.side = panelSide(store.get().pointer, size().w);
     el.style.display = "";
     if (key !== shownKey) {
       shownKey = key;

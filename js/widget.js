@@ -83,8 +83,8 @@ function render({ model, el }) {
   const panel = neighbourPanel({ model, store, grid, size, view });
   const review = duplicateReview({ model, store, grid });
   toolbar.el.append(selectBar.el, review.button);
-  stage.append(base, over, empty, tip.el, panel.el, review.el);
-  root.append(toolbar.el, banner, errorLine, stage);
+  stage.append(base, over, empty, tip.el, review.el);
+  root.append(toolbar.el, banner, errorLine, stage, panel.el);
   el.append(root);
 
   /** @param {Point} p */

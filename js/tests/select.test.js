@@ -6,7 +6,7 @@ import { fakeModel, installDom, key, pointer, tick, widgetState } from "./dom.js
 import { extendPath, pointInPolygon, rowsInLasso, toWorld } from "../lasso.js";
 import { countText, dragSelect, readShape } from "../selection.js";
 import { copyText, tagNames } from "../selectbar.js";
-import { centreOn, panelSide } from "../nbpanel.js";
+import { centreOn } from "../nbpanel.js";
 import { choose, itemFacts, readReview } from "../dupreview.js";
 import { missingSharp } from "../thumbcanvas.js";
 
@@ -67,7 +67,7 @@ test("tagNames splits on commas; copyText falls back when the clipboard refuses"
   assert.deepEqual(shown, ["a\nb", "c"]);
 });
 
-test("centreOn puts the cell in the middle at a readable zoom; panelSide avoids the pointer", () => {
+test("centreOn puts the cell in the middle at a readable zoom", () => {
   const cells = Int32Array.from([2, 3]);
   const v = centreOn({ scale: 10, tx: 0, ty: 0 }, cells, 0, 600, 400, { min: 5, max: 512 });
   assert.equal(v.scale, 64);
@@ -75,9 +75,6 @@ test("centreOn puts the cell in the middle at a readable zoom; panelSide avoids 
   assert.equal(v.ty + 2.5 * v.scale, 200);
   assert.equal(centreOn({ scale: 100, tx: 0, ty: 0 }, cells, 0, 600, 400, { min: 5, max: 80 }).scale, 80);
   assert.equal(centreOn({ scale: 10, tx: 0, ty: 0 }, cells, 3, 600, 400, { min: 5, max: 512 }), null);
-  assert.equal(panelSide({ x: 500 }, 600), "left");
-  assert.equal(panelSide({ x: 100 }, 600), "right");
-  assert.equal(panelSide(null, 600), "right");
 });
 
 test("duplicate review: readReview drops malformed groups, choose keeps rows of the group only", () => {
