@@ -4,7 +4,9 @@
 // so one + zoomed twice), the window's keydown/keyup only track Shift (it must work whichever
 // element has focus, but not while the user is typing text somewhere).
 
+import { extendPath } from "./lasso.js";
 import { applySelection } from "./overlay.js";
+import { dragSelect } from "./selection.js";
 import { panBy } from "./view.js";
 
 /** @typedef {import("./types").KeyAction} KeyAction */
@@ -123,25 +125,27 @@ export function hasFocus(stage, doc) {
 
 /**
  * Bind the mouse and keyboard of one map: pointer moves (tooltip, Shift+Hover), press and drag
- * (click selects, Ctrl/Cmd-click toggles, Ctrl/Cmd/Alt-drag draws a selection box, a plain drag
- * pans; a click that gives the map the keyboard focus only focuses it, so clicking into the map
- * to use its keys never changes the selection), the wheel (zoom about the pointer), map keys and
- * Shift. Owns the store's `pointer`,
- * `pointed`, `box` and `dragging`. Returns a function that removes every listener.
+ * (click selects, Ctrl/Cmd-click toggles, a selecting drag (selection.js: dragSelect) draws a
+ * box or a lasso (the store's `selectShape`), a plain drag pans; a click that gives the map the
+ * keyboard focus only focuses it, so clicking into the map to use its keys never changes the
+ * selection), the wheel (zoom about the pointer), map keys and Shift. Owns the store's
+ * `pointer`, `pointed`, `box`, `lasso` and `dragging`. Returns a function that removes every
+ * listener.
  * @param {HTMLElement} stage @param {Window} win
  * @param {{store: import("./store").Store<MapState>,
  *   view: ReturnType<typeof import("./view").viewControl>,
  *   marks: ReturnType<typeof import("./overlay").marks>,
  *   rowUnder: (p: Point) => number,
  *   rowsInBox: (a: Point, b: Point) => number[],
+ *   rowsInLasso: (path: Point[]) => number[],
  *   tips: {point: (row: number) => void, stay: () => void, hide: () => void},
  *   onTooltip: (target: EventTarget | null) => boolean,
  *   hideTooltip: () => void}} deps onTooltip: whether an event target lies on the tooltip
  * @returns {() => void}
  */
-export function bindInput(stage, win, { store, view, marks, rowUnder, rowsInBox, tips, onTooltip, hideTooltip }) {
+export function bindInput(stage, win, { store, view, marks, rowUnder, rowsInBox, rowsInLasso, tips, onTooltip, hideTooltip }) {
   /** @type {{x0: number, y0: number, view: View, moved: boolean, box: boolean, add: boolean,
-   *   focusing: boolean} | null} */
+   *   how: import("./selection").SelectHow | null, path: Point[] | null, focusing: boolean} | null} */
   let drag = null;
 
   /** @param {MouseEvent} e @returns {Point} */
@@ -162,7 +166,8 @@ export function bindInput(stage, win, { store, view, marks, rowUnder, rowsInBox,
       const dx = p.x - drag.x0, dy = p.y - drag.y0;
       if (!drag.moved && Math.hypot(dx, dy) >= DRAG_PX) drag.moved = true;
       if (!drag.moved) return;
-      if (drag.box) store.set({ box: { x0: drag.x0, y0: drag.y0, x1: p.x, y1: p.y } });
+      if (drag.path) store.set({ lasso: (drag.path = extendPath(drag.path, p)) });
+      else if (drag.box) store.set({ box: { x0: drag.x0, y0: drag.y0, x1: p.x, y1: p.y } });
       else view.setView(panBy(drag.view, dx, dy));
       return;
     }
@@ -185,8 +190,9 @@ export function bindInput(stage, win, { store, view, marks, rowUnder, rowsInBox,
     const focusing = !hasFocus(stage, win.document);
     stage.focus({ preventScroll: true });
     const p = local(e);
-    const box = e.ctrlKey || e.metaKey || e.altKey;
-    drag = { x0: p.x, y0: p.y, view: store.get().view, moved: false, box, add: e.ctrlKey || e.metaKey, focusing };
+    const how = dragSelect(e);
+    const path = how && store.get().selectShape === "lasso" ? [p] : null;
+    drag = { x0: p.x, y0: p.y, view: store.get().view, moved: false, box: !!how, add: e.ctrlKey || e.metaKey, how, path, focusing };
     store.set({ dragging: true });
     stage.setPointerCapture?.(e.pointerId);
     hideTooltip();
@@ -201,9 +207,10 @@ export function bindInput(stage, win, { store, view, marks, rowUnder, rowsInBox,
     store.set({ dragging: false });
     stage.releasePointerCapture?.(e.pointerId);
     const selected = [...store.get().selected];
-    if (d.moved && d.box) {
-      store.set({ box: null });
-      marks.select(applySelection(selected, rowsInBox({ x: d.x0, y: d.y0 }, p), d.add ? "add" : "replace"));
+    if (d.moved && d.box && d.how) {
+      const hits = d.path ? rowsInLasso(extendPath(d.path, p)) : rowsInBox({ x: d.x0, y: d.y0 }, p);
+      store.set({ box: null, lasso: null });
+      marks.select(applySelection(selected, hits, d.how));
     } else if (!d.moved && !d.focusing) {
       const row = rowUnder(p);
       if (d.add) {

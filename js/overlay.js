@@ -11,6 +11,7 @@ import { record } from "./debug.js";
 /** @typedef {import("./types").Theme} Theme @typedef {import("./types").Neighbour} Neighbour */
 /** @typedef {import("./types").Hover} Hover @typedef {import("./types").Box} Box */
 /** @typedef {import("./types").MapState} MapState @typedef {import("./types").Model} Model */
+/** @typedef {import("./types").Point} Point */
 /**
  * @typedef {object} OverlayState
  * @property {View} view
@@ -22,13 +23,14 @@ import { record } from "./debug.js";
  * @property {number[]} highlighted rows of the search / colour search / w.highlight, in rank order
  * @property {Hover | null} hover
  * @property {Box | null} box
+ * @property {Point[] | null} [lasso] the lasso being drawn, in stage px
  * @property {number} pointed
  * @property {(ctx: CanvasRenderingContext2D, row: number, x: number, y: number, s: number) => void} drawTile
  */
 
 /**
- * New selection after a click/box hitting `hits`: replace, add (union) or toggle.
- * @param {number[]} current @param {number[]} hits @param {"replace"|"add"|"toggle"} how
+ * New selection after a click/box/lasso hitting `hits`: replace, add (union), subtract or toggle.
+ * @param {number[]} current @param {number[]} hits @param {"replace"|"add"|"subtract"|"toggle"} how
  * @returns {number[]}
  */
 export function applySelection(current, hits, how) {
@@ -36,6 +38,8 @@ export function applySelection(current, hits, how) {
   const set = new Set(current);
   if (how === "add") {
     for (const h of hits) set.add(h);
+  } else if (how === "subtract") {
+    for (const h of hits) set.delete(h);
   } else if (how === "toggle") {
     for (const h of hits) (set.has(h) ? set.delete(h) : set.add(h));
   } else {
@@ -129,13 +133,20 @@ export function drawOverlay(ctx, st) {
     if (big && !st.hover) label(ctx, String(i + 1), r.x, r.y, theme);
   });
 
-  // Selection: a thick ring in the selection colour.
+  // Selection: a two-tone ring (dark outside, light inside) that shows on any thumbnail colour.
   if (st.selected.size) {
-    ctx.lineWidth = 3;
-    ctx.strokeStyle = theme.select;
+    /** @type {Rect[]} */
+    const rects = [];
     for (const row of st.selected) {
       const r = markerRect(view, cells, row, 8);
-      if (inView(r)) ctx.strokeRect(r.x + 1.5, r.y + 1.5, r.s - 3, r.s - 3);
+      if (inView(r)) rects.push(r);
+    }
+    for (const [colour, inset, width] of SELECT_RING) {
+      ctx.lineWidth = width;
+      ctx.strokeStyle = colour;
+      ctx.beginPath();
+      for (const r of rects) ctx.rect(r.x + inset, r.y + inset, r.s - 2 * inset, r.s - 2 * inset);
+      ctx.stroke();
     }
   }
 
@@ -170,12 +181,40 @@ export function drawOverlay(ctx, st) {
 
   if (st.box) {
     const { x0, y0, x1, y1 } = st.box;
-    ctx.fillStyle = theme.boxFill;
-    ctx.fillRect(Math.min(x0, x1), Math.min(y0, y1), Math.abs(x1 - x0), Math.abs(y1 - y0));
-    ctx.lineWidth = 1;
-    ctx.strokeStyle = theme.select;
-    ctx.strokeRect(Math.min(x0, x1) + 0.5, Math.min(y0, y1) + 0.5, Math.abs(x1 - x0), Math.abs(y1 - y0));
+    ctx.beginPath();
+    ctx.rect(Math.min(x0, x1) + 0.5, Math.min(y0, y1) + 0.5, Math.abs(x1 - x0), Math.abs(y1 - y0));
+    twoTonePath(ctx, theme);
   }
+  if (st.lasso && st.lasso.length > 1) {
+    ctx.beginPath();
+    st.lasso.forEach((p, i) => (i ? ctx.lineTo(p.x, p.y) : ctx.moveTo(p.x, p.y)));
+    ctx.closePath();
+    twoTonePath(ctx, theme);
+  }
+}
+
+/** The selection ring: [colour, inset px, line width] strokes, dark outside then light inside. */
+export const SELECT_RING = /** @type {Array<[string, number, number]>} */ ([
+  ["rgba(0,0,0,0.85)", 1, 2],
+  ["#ffffff", 3, 2],
+]);
+
+/**
+ * Fill the current path lightly and stroke it dark then light (dashed), visible on any image.
+ * @param {CanvasRenderingContext2D} ctx @param {Theme} theme
+ */
+function twoTonePath(ctx, theme) {
+  ctx.fillStyle = theme.boxFill;
+  ctx.fill();
+  ctx.lineWidth = 3;
+  ctx.strokeStyle = "rgba(0,0,0,0.85)";
+  ctx.setLineDash([]);
+  ctx.stroke();
+  ctx.lineWidth = 1.5;
+  ctx.strokeStyle = "#ffffff";
+  ctx.setLineDash([5, 3]);
+  ctx.stroke();
+  ctx.setLineDash([]);
 }
 
 /**

@@ -63,7 +63,7 @@ export function createPainter({ store, grid, base, over, size, stats, drawn }) {
     ctx.setTransform(st.dpr, 0, 0, st.dpr, 0, 0);
     drawOverlay(ctx, {
       view: st.view, w, h, theme: st.theme, cells: grid.cells, selected: st.selected,
-      highlighted: st.highlighted, hover: st.hover, box: st.box, pointed: st.pointed,
+      highlighted: st.highlighted, hover: st.hover, box: st.box, lasso: st.lasso, pointed: st.pointed,
       drawTile: (c, row, x, y, s) => grid.drawTile(c, row, x, y, s, st.dpr),
     });
     over.dataset.hovered = st.hover ? String(st.hover.row) : "";
@@ -91,7 +91,7 @@ export function createPainter({ store, grid, base, over, size, stats, drawn }) {
   };
   const unwatch = [
     store.watch(["view", "theme", "dpr"], showView),
-    store.watch(["selected", "highlighted", "hover", "box", "pointed"], drawOverlayNow),
+    store.watch(["selected", "highlighted", "hover", "box", "lasso", "pointed"], drawOverlayNow),
   ];
   showView();
 

@@ -6,7 +6,8 @@
 /** @typedef {import("./types").Model} Model @typedef {import("./types").ModeSpec} ModeSpec */
 /** @typedef {import("./types").ToolbarActions} ToolbarActions */
 
-const HINT = "Shift + hover: similar images · click: select · Ctrl/⌘ + drag: box select · drag: pan · wheel: zoom";
+const HINT = "Shift + hover: similar images · click: select · Ctrl/⌘ + drag: add · Alt + drag: replace · "
+  + "Ctrl/⌘ + Alt + drag: remove · drag: pan · wheel: zoom";
 export const FORCE_CONFIRM = "Rescan everything? Every image is re-embedded, not only new and "
   + "changed files (about 3 images/s on a CPU).";
 
@@ -94,6 +95,7 @@ export function progressText(p, scanRate = "") {
     if (frac === null) { frac = p.thumbs[1] ? p.thumbs[0] / p.thumbs[1] : 0; label = "thumbnails"; }
   }
   if (p.table === "computing") parts.push("preparing Shift+Hover…");
+  if (p.duplicates === "computing") parts.push("finding duplicates…");
   return { parts, frac, label };
 }
 

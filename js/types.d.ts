@@ -48,6 +48,12 @@ export interface MapState {
   pointer: Point | null;
   /** input.js: the selection box being dragged. */
   box: Box | null;
+  /** input.js: the lasso being drawn, in stage px (null: none). */
+  lasso: Point[] | null;
+  /** selectbar.js: the shape a selecting drag draws (toolbar toggle). */
+  selectShape: "box" | "lasso";
+  /** nbpanel.js: the rows the neighbour panel shows (hovered first; null: closed). */
+  panel: Hover | null;
   /** input.js: a press is being dragged (pan or box). */
   dragging: boolean;
   /** mapdata.js: the library version the kernel's messages must match (`_data_version`). */
@@ -136,6 +142,25 @@ export interface RescanRequest {
   type: "rescan";
   force?: boolean;
 }
+/** Tag (or with `remove`, untag) the selected images: `lib.tag(w.selected, *names)`. */
+export interface TagRequest {
+  type: "tag";
+  names: string[];
+  remove?: boolean;
+}
+/** The paths of the selected images (for the clipboard). */
+export interface PathsRequest {
+  type: "paths";
+}
+/** File names of some rows (the neighbour panel's captions). */
+export interface NamesRequest {
+  type: "names";
+  rows: number[];
+}
+/** Open the duplicate review: find the groups (`lib.duplicates()`) in the background. */
+export interface ReviewRequest {
+  type: "review";
+}
 /** What the tooltip shows of one image (names and paths ASCII-escaped). */
 export interface InfoMeta {
   row: number;
@@ -183,8 +208,21 @@ export interface InfoReply {
   /** The kernel was busy (its request queue full): no details; `row` may be asked again. */
   busy?: boolean;
 }
+/** The selected images' full paths, in selection order (lone surrogates escaped). */
+export interface PathsReply {
+  type: "paths";
+  paths: string[];
+  version: number;
+}
+/** `names[i]` is the file name of `rows[i]` (ASCII-escaped). */
+export interface NamesReply {
+  type: "names";
+  rows: number[];
+  names: string[];
+  version: number;
+}
 /** A message from the browser to the kernel. */
-export type Request = HelloRequest | ThumbsRequest | InfoRequest | RescanRequest;
+export type Request = HelloRequest | ThumbsRequest | InfoRequest | RescanRequest | TagRequest | PathsRequest | NamesRequest | ReviewRequest;
 /** A message from the kernel to the browser. */
-export type Reply = AtlasReply | ThumbsReply | InfoReply;
+export type Reply = AtlasReply | ThumbsReply | InfoReply | PathsReply | NamesReply;
 // END protocol

@@ -6,9 +6,15 @@
 //   paint.js     the canvases and frames grid.js     the tiles of the base map
 //   requests.js  kernel messages         toolbar.js  the controls above the map
 //   tooltip.js   image details           mapdata.js  cells and colours from the traits
+//   selectbar.js box/lasso, count, tag, copy paths    nbpanel.js  Shift+Hover neighbours, large
+//   dupreview.js the duplicate review    lasso.js    lasso hit-testing
 import { GridRenderer } from "./grid.js";
 import { rowAt, rowsInBox } from "./hit.js";
 import { bindInput } from "./input.js";
+import { rowsInLasso, toWorld } from "./lasso.js";
+import { duplicateReview } from "./dupreview.js";
+import { neighbourPanel } from "./nbpanel.js";
+import { buildSelectBar } from "./selectbar.js";
 import { loadCells } from "./mapdata.js";
 import { marks } from "./overlay.js";
 import { createPainter, stageSize } from "./paint.js";
@@ -45,14 +51,18 @@ function render({ model, el }) {
   const store = new Store(/** @type {MapState} */ ({
     view: { scale: 1, tx: 0, ty: 0 }, autoFit: true, fittedHits: false, pendingFit: false,
     selected: new Set(model.get("selected")), highlighted: model.get("highlighted"), hover: null,
-    pointed: -1, pointer: null, box: null, dragging: false, version: model.get("_data_version"),
+    pointed: -1, pointer: null, box: null, lasso: null, selectShape: "box", panel: null, dragging: false, version: model.get("_data_version"),
     theme: hostTheme(el), dpr: window.devicePixelRatio || 1, sharpSizes: readSizes(model.get("_sharp_sizes")),
   }));
   const stats = makeStats();
   const size = stageSize(stage, () => model.get("height"));
   const view = viewControl({ store, grid, size });
   const overlay = marks({ model, store, stats });
-  const painter = createPainter({ store, grid, base, over, size, stats, drawn: () => kernel.scheduleSharp() });
+  const painter = createPainter({ store, grid, base, over, size, stats, drawn: () => {
+    kernel.scheduleSharp();
+    panel.redraw();
+    review.redraw();
+  } });
   const tips = tooltipFlow(tip, { // details cached per row (object URLs revoked on clear)
     request: (row) => kernel.info(row),
     anchor: (row) => {
@@ -71,8 +81,12 @@ function render({ model, el }) {
     focusMap: () => stage.focus({ preventScroll: true }),
     actualSize: () => view.actualSize(),
   });
-  stage.append(base, over, empty, tip.el);
-  root.append(toolbar.el, banner, errorLine, stage);
+  const selectBar = buildSelectBar({ model, store, select: (rows) => overlay.select(rows) });
+  const panel = neighbourPanel({ model, store, grid, size, view });
+  const review = duplicateReview({ model, store, grid });
+  toolbar.el.append(selectBar.el, review.button);
+  stage.append(base, over, empty, tip.el, review.el);
+  root.append(toolbar.el, banner, errorLine, stage, panel.el);
   el.append(root);
 
   /** @param {Point} p */
@@ -86,6 +100,7 @@ function render({ model, el }) {
       const v = store.get().view;
       return rowsInBox(grid.index, grid.rows, grid.cols, screenToCell(v, a.x, a.y), screenToCell(v, b.x, b.y));
     },
+    rowsInLasso: (path) => rowsInLasso(grid.index, grid.rows, grid.cols, toWorld(path, store.get().view)),
     onTooltip: (target) => tip.contains(target),
     hideTooltip: () => tip.hide(),
   });
@@ -172,6 +187,9 @@ function render({ model, el }) {
     ro.disconnect();
     mo.disconnect();
     kernel.dispose();
+    selectBar.dispose();
+    panel.dispose();
+    review.dispose();
     painter.dispose();
     tips.dispose();
     grid.reset();

@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { applySelection, drawOverlay, markerRect, neighboursOf } from "../overlay.js";
 
-test("applySelection: replace, add, toggle", () => {
+test("applySelection: replace, add, subtract, toggle", () => {
   assert.deepEqual(applySelection([1, 2], [3, 3, 4], "replace"), [3, 4]);
+  assert.deepEqual(applySelection([1, 2, 5], [2, 7], "subtract"), [1, 5]);
   assert.deepEqual(applySelection([1, 2], [2, 5], "add").sort(), [1, 2, 5]);
   assert.deepEqual(applySelection([1, 2], [2, 5], "toggle").sort(), [1, 5]);
   assert.throws(() => applySelection([], [1], "xor"));
@@ -57,8 +58,9 @@ test("drawOverlay with a hover dims the canvas and redraws the hovered row and i
   });
   assert.deepEqual(drawn, [2, 0]);
   assert.ok(calls.some(([n, x, y, w, h]) => n === "fillRect" && x === 0 && y === 0 && w === 100 && h === 100));
-  // Selection ring on row 3 (cell 1,1 => x=20,y=20)
-  assert.ok(calls.some(([n, x, y]) => n === "strokeRect" && x === 21.5 && y === 21.5));
+  // Two-tone selection ring on row 3 (cell 1,1 => x=20,y=20): dark at inset 1, light at inset 3
+  assert.ok(calls.some(([n, x, y, s]) => n === "rect" && x === 21 && y === 21 && s === 18));
+  assert.ok(calls.some(([n, x, y, s]) => n === "rect" && x === 23 && y === 23 && s === 14));
 });
 
 test("drawOverlay with nothing to show draws no dimming and no tiles", () => {

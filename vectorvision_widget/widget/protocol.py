@@ -12,7 +12,8 @@ below; that one definition
   protocol; protocol.write_types()"``, and ``tests/test_protocol.py`` fails when they differ).
 
 Buffers: an ``atlas`` reply carries one JPEG; a ``thumbs`` reply one JPEG per entry of ``rows``
-(same order); an ``info`` reply one JPEG (the tooltip image) or none. Requests carry none.
+(same order); an ``info`` reply one JPEG (the tooltip image) or none; the others none. Requests
+carry none. Actions on the selection (``tag``, ``paths``) act on the kernel's ``selected``.
 Imports nothing from the package.
 """
 
@@ -48,9 +49,15 @@ __all__ = [
     "InfoReply",
     "InfoRequest",
     "MaxLen",
+    "NamesReply",
+    "NamesRequest",
+    "PathsReply",
+    "PathsRequest",
     "Reply",
     "Request",
     "RescanRequest",
+    "ReviewRequest",
+    "TagRequest",
     "ThumbsReply",
     "ThumbsRequest",
     "parse_request",
@@ -59,6 +66,8 @@ __all__ = [
 ]
 
 MAX_ROWS_PER_REQUEST = 256
+MAX_TAGS_PER_REQUEST = 16
+MAX_TAG_CHARS = 200
 MAX_SAFE_INT = 2**53  #: JS numbers stay exact below this
 
 
@@ -119,7 +128,47 @@ class RescanRequest(_Rescan, total=False):
     force: bool
 
 
-Request = HelloRequest | ThumbsRequest | InfoRequest | RescanRequest
+class _Tag(TypedDict):
+    type: Literal["tag"]
+    names: Annotated[list[Annotated[str, MaxLen(MAX_TAG_CHARS)]], MaxLen(MAX_TAGS_PER_REQUEST)]
+    """Tag names (``lib.tag`` rules: non-empty after stripping)."""
+
+
+class TagRequest(_Tag, total=False):
+    """Tag (or with ``remove``, untag) the selected images: ``lib.tag(w.selected, *names)``."""
+
+    remove: bool
+
+
+class PathsRequest(TypedDict):
+    """The paths of the selected images (for the clipboard)."""
+
+    type: Literal["paths"]
+
+
+class NamesRequest(TypedDict):
+    """File names of some rows (the neighbour panel's captions)."""
+
+    type: Literal["names"]
+    rows: Annotated[list[int], MaxLen(MAX_ROWS_PER_REQUEST)]
+
+
+class ReviewRequest(TypedDict):
+    """Open the duplicate review: find the groups (``lib.duplicates()``) in the background."""
+
+    type: Literal["review"]
+
+
+Request = (
+    HelloRequest
+    | ThumbsRequest
+    | InfoRequest
+    | RescanRequest
+    | TagRequest
+    | PathsRequest
+    | NamesRequest
+    | ReviewRequest
+)
 
 # ---------------------------------------------------------------------- kernel -> browser
 
@@ -186,17 +235,44 @@ class InfoReply(_Info, total=False):
     """The kernel was busy (its request queue full): no details; ``row`` may be asked again."""
 
 
-Reply = AtlasReply | ThumbsReply | InfoReply
+class PathsReply(TypedDict):
+    """The selected images' full paths, in selection order (lone surrogates escaped)."""
+
+    type: Literal["paths"]
+    paths: list[str]
+    version: int
+
+
+class NamesReply(TypedDict):
+    """``names[i]`` is the file name of ``rows[i]`` (ASCII-escaped)."""
+
+    type: Literal["names"]
+    rows: list[int]
+    names: list[str]
+    version: int
+
+
+Reply = AtlasReply | ThumbsReply | InfoReply | PathsReply | NamesReply
 
 REQUESTS: dict[str, type[Any]] = {
     "hello": HelloRequest,
     "thumbs": ThumbsRequest,
     "info": InfoRequest,
     "rescan": RescanRequest,
+    "tag": TagRequest,
+    "paths": PathsRequest,
+    "names": NamesRequest,
+    "review": ReviewRequest,
 }
 """Request ``type`` -> its TypedDict."""
 
-REPLIES: dict[str, type[Any]] = {"atlas": AtlasReply, "thumbs": ThumbsReply, "info": InfoReply}
+REPLIES: dict[str, type[Any]] = {
+    "atlas": AtlasReply,
+    "thumbs": ThumbsReply,
+    "info": InfoReply,
+    "paths": PathsReply,
+    "names": NamesReply,
+}
 """Reply ``type`` -> its TypedDict."""
 
 # ---------------------------------------------------------------------- validation
@@ -229,8 +305,8 @@ def shown_number(value: object) -> str:
 
 
 def _check(key: str, value: Any, tp: Any, meta: tuple[Any, ...]) -> Any:
-    """``value`` checked against ``tp`` (the request field types: int, bool, list[int],
-    literals); integral floats become ints, as JSON numbers may arrive either way."""
+    """``value`` checked against ``tp`` (the request field types: int, bool, str, lists of int
+    or str, literals); integral floats become ints, as JSON numbers may arrive either way."""
     origin = get_origin(tp)
     if origin is Literal:
         if value not in get_args(tp):
@@ -253,6 +329,19 @@ def _check(key: str, value: Any, tp: Any, meta: tuple[Any, ...]) -> Any:
                 msg = f"field {key!r} must be in {m.lo}..{m.hi}, got {shown_number(value)}"
                 raise BadRequestError(msg)
         return value
+    if tp is str:
+        cap = min((m.n for m in meta if isinstance(m, MaxLen)), default=None)
+        if not isinstance(value, str) or (cap is not None and len(value) > cap):
+            msg = f"field {key!r} must be a string of at most {cap} characters"
+            raise BadRequestError(msg)
+        return value
+    if origin is list and _strip(get_args(tp)[0])[0] is str:
+        cap = min((m.n for m in meta if isinstance(m, MaxLen)), default=None)
+        if not isinstance(value, list) or (cap is not None and len(value) > cap):
+            msg = f"field {key!r} must be a list of at most {cap} strings"
+            raise BadRequestError(msg)
+        inner, inner_meta = _strip(get_args(tp)[0])
+        return [_check(key, v, inner, inner_meta) for v in value]
     if origin is list and get_args(tp) == (int,):
         cap = min((m.n for m in meta if isinstance(m, MaxLen)), default=None)
         if not isinstance(value, list) or (cap is not None and len(value) > cap):

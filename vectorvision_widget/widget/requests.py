@@ -21,6 +21,7 @@ from vectorvision_widget.widget.jobs import PoolBusyError, RequestPool, note
 from vectorvision_widget.widget.mapdata import ascii_name, file_problem
 from vectorvision_widget.widget.protocol import (
     MAX_ROWS_PER_REQUEST,
+    REQUESTS,
     AtlasReply,
     BadRequestError,
     InfoMeta,
@@ -96,6 +97,13 @@ class BrowserRequests:
             "info": self._info,
             "rescan": self._rescan,
         }
+
+    def add_handler(self, kind: str, handler: Callable[[Any], None]) -> None:
+        """Answer requests of ``kind`` (a ``protocol.REQUESTS`` type) with ``handler``."""
+        if kind not in REQUESTS:
+            msg = f"add_handler: {kind!r} is not a request type of protocol.py"
+            raise ValueError(msg)
+        self._handlers[kind] = handler
 
     def handle(self, content: object, buffers: object = None) -> None:
         """Entry point for ``widget.on_msg``: validates ``content`` against the protocol

@@ -23,6 +23,7 @@ import numpy as np
 import traitlets
 
 import vectorvision_widget.som.layout as layout
+import vectorvision_widget.widget.duplicates_review as dupreview
 import vectorvision_widget.widget.mapdata as mapdata
 from vectorvision_widget.modes import MODE_INFO, check_mode
 from vectorvision_widget.thumbs.tiles import (
@@ -32,9 +33,11 @@ from vectorvision_widget.thumbs.tiles import (
     default_tile_size,
     sharp_sizes_for,
 )
+from vectorvision_widget.widget.actions import SelectionActions
 from vectorvision_widget.widget.mapwork import MapWork
 from vectorvision_widget.widget.protocol import Reply, shown_number
 from vectorvision_widget.widget.requests import BrowserRequests, atlas_reply
+from vectorvision_widget.widget.selection_export import export_files
 from vectorvision_widget.widget.serialize import ArraysTrait, ArrayTrait
 
 if TYPE_CHECKING:
@@ -79,7 +82,8 @@ class VectorVision(anywidget.AnyWidget):
     neighbours from Python."""
 
     selected = traitlets.List(traitlets.Int()).tag(sync=True)
-    """Selected rows (click, Ctrl/Cmd-click, Ctrl/Cmd-drag box); settable. Default []."""
+    """Selected rows (click, Ctrl/Cmd-click, box or lasso drags: Ctrl/Cmd adds, Alt replaces,
+    Ctrl/Cmd+Alt removes); settable. Default []."""
 
     highlighted = traitlets.List(traitlets.Int()).tag(sync=True)
     """Rows marked in rank order (search, colour, :meth:`highlight`). Default []."""
@@ -105,8 +109,8 @@ class VectorVision(anywidget.AnyWidget):
 
     progress = traitlets.Dict().tag(sync=True)
     """Background work shown live: {"som": [epoch, n], "table": "computing"|"ready",
-    "thumbs": [done, total], "scan": [done, total]}; an entry disappears when its job ends or
-    fails. Read-only."""
+    "thumbs": [done, total], "scan": [done, total], "duplicates": "computing"}; an entry
+    disappears when its job ends or fails. Read-only."""
 
     error = traitlets.Unicode("").tag(sync=True)
     """The last error from background work or a request (shown in the widget); read-only."""
@@ -125,6 +129,12 @@ class VectorVision(anywidget.AnyWidget):
     _can_search = traitlets.Bool(False).tag(sync=True)
     _modes = traitlets.List([list(m) for m in MODE_INFO]).tag(sync=True)
     """[name, label, tooltip] of each mode button (``modes.MODE_INFO``): the toolbar's source."""
+    _duplicate_review = traitlets.Dict().tag(sync=True)
+    """The duplicate review the browser shows (``duplicates_review.review_payload``); {} when
+    none was asked for."""
+    _duplicate_choices = traitlets.List(traitlets.Int()).tag(sync=True)
+    """Kept row per duplicate group (index = group index), the browser's side of
+    :attr:`duplicate_choices`."""
     _sharp_sizes = traitlets.List(list(SHARP_SIZES)).tag(sync=True)
     """Sharp thumbnail sizes the kernel cuts (``thumbs.tiles.SHARP_SIZES``): the browser asks for
     the one a zoomed-in cell needs and stops zooming at twice the largest."""
@@ -163,11 +173,16 @@ class VectorVision(anywidget.AnyWidget):
         self._encoders = encoders
         self._is_closed = False
         self._hover_callbacks: list[Callable[[int | None], None]] = []
+        self._dup_groups: list[dupreview.DuplicateGroup] = []
+        self._dup_serial = 0
         self._paths_snapshot: list[str] = []
         self.last_scan: Any = None
         host = _WidgetHost(self)
         self._work = MapWork(host)
         self._requests = BrowserRequests(host)
+        actions = SelectionActions(host)
+        for kind in ("tag", "paths", "names", "review"):
+            self._requests.add_handler(kind, getattr(actions, kind))
         self._host = host
         n = len(lib)
         super().__init__(
@@ -240,6 +255,59 @@ class VectorVision(anywidget.AnyWidget):
             rows.append(row)
         self.selected = rows
 
+    def export_selection(self, folder: str | os.PathLike[str], mode: str = "copy") -> list[Path]:
+        """Copy (``mode="copy"``) or symlink (``"link"``) the selected images' original files
+        into ``folder`` (created if missing); returns the paths written. Originals are never
+        moved, overwritten or deleted; a name already taken gets a suffix (``cat_1.jpg``). A
+        missing or unreadable original is skipped with a warning (and ``error``) naming it; the
+        others are still written."""
+        result = export_files(self.selected_paths, folder, mode)
+        if result.problems:
+            shown = "; ".join(f"{mapdata.ascii_name(p)} ({why})" for p, why in result.problems[:5])
+            more = len(result.problems) - 5
+            text = f"export: {len(result.problems)} file(s) not exported: {shown}"
+            text += f" and {more} more" if more > 0 else ""
+            self.error = mapdata.ascii_name(text)
+            warnings.warn(text, UserWarning, stacklevel=2)
+        verb = "copied" if mode == "copy" else "linked"
+        self.status = mapdata.ascii_name(f"export: {len(result.written)} {verb} to {folder}")
+        return result.written
+
+    def review_duplicates(self, **kwargs: Any) -> None:
+        """Find duplicate groups (``lib.duplicates(**kwargs)``: exact, near, similar) in the
+        background and open the review in the widget; each group shows a suggested keeper
+        (largest resolution, then file size, then oldest ``taken``). The groups are
+        :attr:`duplicate_groups`, the decisions :attr:`duplicate_choices`. Deletes nothing."""
+        lib, host = self._lib, self._host
+        version = self._data_version
+
+        def run(job: Any) -> None:
+            found = lib.duplicates(**kwargs)
+            if not job.cancelled and version == self._data_version:
+                host.review_ready(found)
+
+        self._work.runner.start("duplicates", run, progress="duplicates", initial="computing")
+
+    @property
+    def duplicate_groups(self) -> list[dupreview.DuplicateGroup]:
+        """The groups of the last :meth:`review_duplicates`: ``{"tier", "rows", "suggested"}``
+        each; a group's index in this list is its key in :attr:`duplicate_choices`."""
+        return [{**g, "rows": list(g["rows"])} for g in self._dup_groups]
+
+    @property
+    def duplicate_choices(self) -> dict[int, int]:
+        """``{group index: kept row}`` of the duplicate review: the suggestion until the user
+        picks another image (in the widget or by assigning here). Nothing is deleted."""
+        kept = list(self._duplicate_choices)
+        return {i: row for i, row in enumerate(kept[: len(self._dup_groups)])}
+
+    @duplicate_choices.setter
+    def duplicate_choices(self, choices: dict[int, int]) -> None:
+        # a partial dict changes only the groups it names
+        self._duplicate_choices = dupreview.check_choices(
+            choices, self._dup_groups, list(self._duplicate_choices)
+        )
+
     def on_hover(
         self, callback: Callable[[int | None], None], *, remove: bool = False
     ) -> Callable[[int | None], None]:
@@ -300,6 +368,9 @@ class VectorVision(anywidget.AnyWidget):
             self.selected = [r for r in rows if r is not None]
             self.highlighted = []
             self.hovered = None
+            self._dup_groups = []
+            self._duplicate_review = {}
+            self._duplicate_choices = []
             self.banner = mapdata.banner_text(lib, can_rescan=self._encoders is not None)
             self._colours = np.asarray(colours, np.uint8).reshape(-1, 3)
             self._sharp_sizes = sharp_sizes_for(
@@ -383,6 +454,19 @@ class VectorVision(anywidget.AnyWidget):
             return check_mode(value)
         except ValueError as err:
             raise ModeError(f"layout {err}") from None
+
+    @traitlets.validate("_duplicate_choices")
+    def _valid_choices(self, proposal: Any) -> list[int]:
+        kept = [int(r) for r in proposal["value"]]
+        groups = self._dup_groups
+        if len(kept) != len(groups):
+            msg = f"duplicate choices: got {len(kept)} for {len(groups)} groups"
+            raise traitlets.TraitError(msg)
+        for i, (row, g) in enumerate(zip(kept, groups, strict=True)):
+            if row not in g["rows"]:
+                msg = f"duplicate choices: row {row} is not in group {i} {g['rows']}"
+                raise traitlets.TraitError(msg)
+        return kept
 
     @traitlets.validate("hovered")
     def _valid_hovered(self, proposal: Any) -> int | None:
@@ -527,6 +611,28 @@ class _WidgetHost:
 
     def show_error(self, text: str) -> None:
         self._w.error = mapdata.ascii_name(text)
+
+    @property
+    def selected_rows(self) -> list[int]:
+        return list(self._w.selected)
+
+    def review_duplicates(self) -> None:
+        self._w.review_duplicates()
+
+    def review_ready(self, found: dict[str, list[list[int]]]) -> None:
+        """Duplicate groups found: suggestions, the review payload and the choices, at once."""
+        w = self._w
+        lib = w.library
+        records = lib.records
+        groups = dupreview.review_groups(found, records)
+        w._dup_serial += 1
+        payload = dupreview.review_payload(groups, records, lib.paths, w._dup_serial)
+        counts = ", ".join(f"{t} {sum(g['tier'] == t for g in groups)}" for t in dupreview.TIERS)
+        with self._lock, w.hold_sync():
+            w._dup_groups = groups
+            w._duplicate_choices = [g["suggested"] for g in groups]
+            w._duplicate_review = payload
+        self.show_status(f"duplicate review: {len(groups)} groups ({counts}); nothing is deleted")
 
     def show_status(self, text: str) -> None:
         self._w.status = mapdata.ascii_name(text)
