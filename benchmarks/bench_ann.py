@@ -1,6 +1,6 @@
 """Benchmark: approximate all-rows neighbour tables (faiss-cpu, usearch, hnswlib) vs exact truth.
 
-Run (the README's 300k rows): ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python
+Run (the 300k rows of docs/benchmarks.md): ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python
 benchmarks/bench_ann.py --sizes 300000 --cases c1024 --configs "hnswlib:M=16,efc=100,ef=50" vv``
 (``vv`` = ann's defaults; without --configs every library below runs: hours on 2 cores).
 
@@ -212,7 +212,7 @@ def run_exact(X: np.ndarray, p: dict, threads: int) -> tuple[float, float, np.nd
     t = time.perf_counter()
     try:
         idx, _ = neighbour_table(X, K, exact=True)
-    except TypeError:  # an older similarity.py without the switch: always exact
+    except TypeError:  # an older neighbour_table without the switch: always exact
         idx, _ = neighbour_table(X, K)
     return 0.0, time.perf_counter() - t, idx.astype(np.int64)
 

@@ -1,6 +1,6 @@
 """Benchmark: a synthetic million-image library end to end, every stage in its own process.
 
-Run (the README table): ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python
+Run (the docs/benchmarks.md table): ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python
 benchmarks/bench_million.py --n 1000000``; smoke test: ``--n 20000``.
 
 The library: N images with clustered unit vectors in both spaces (768-d semantic + 384-d
@@ -312,7 +312,7 @@ def stage_query(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 def stage_widget(n: int, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     """W1's ``bench_widget.measure([n])`` (payload, first render, hover, pan/zoom fps) and its
-    README table (``print_table``), captured."""
+    docs/benchmarks.md table (``print_table``), captured."""
     import io
 
     sys.path.insert(0, str(Path(__file__).parent))

@@ -3,13 +3,13 @@
 Each measurement runs in a FRESH Python process (as a new kernel would), alternating the two
 cases, on the same files in the same run:
 
-  cached   Library.load + the map's tile work served by `thumbcache` (the sidecar the scan wrote)
+  cached   Library.load + the map's tile work served by `thumbs.cache` (the sidecar the scan wrote)
   scratch  Library.load + the same tile work decoding every photo (`thumbnails.TileCache`)
 
 "Tile work" is what the widget's background thumbnail job does: `build_atlases` for every row at
 the widget's tile size (JPEG atlases ready to send). With `--widget`, the child also builds the
 `VectorVision` widget and waits for all its background jobs (layout, table, thumbnails); that
-path uses the cache only once the widget uses `thumbcache.CachedTiles` (the child says which).
+path uses the cache only once the widget uses `thumbs.cache.CachedTiles` (the child says which).
 Times are measured inside the child from just before `Library.load` (imports excluded) and,
 separately, for the whole child process. The goal: cached ≤ 0.25 × scratch.
 

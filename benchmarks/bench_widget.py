@@ -314,7 +314,7 @@ def measure(sizes: list[int], *, hovers: int = 60, frames_ms: int = 2000) -> lis
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
-    """The README table for :func:`measure`'s results."""
+    """The docs/benchmarks.md table for :func:`measure`'s results."""
     print("| N | measure | ours | naive baseline | ratio | goal |")
     print("|---|---|---|---|---|---|")
     for r in results:

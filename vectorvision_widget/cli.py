@@ -105,7 +105,7 @@ def _validate_scan(args: argparse.Namespace) -> tuple[list[str], Path]:
 
 @contextlib.contextmanager
 def library_lock(path: Path) -> Iterator[Path]:
-    """Hold the library's lock (`liblock`: one writer per library file) for a whole scan,
+    """Hold the library's lock (`library.lock`: one writer per library file) for a whole scan,
     saying so on stderr while waiting for another scan; yields the lock file."""
     from vectorvision_widget.library.lock import library_lock as lock
 

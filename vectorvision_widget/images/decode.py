@@ -3,7 +3,7 @@
 Decoding is defensive because real photo folders hold everything: EXIF-rotated phone pictures,
 transparent PNGs, CMYK scans, 16-bit TIFFs, animated GIFs, truncated downloads and the occasional
 decompression bomb. Every failure becomes an `ImageDecodeError` with a reason a person can act on,
-so the analyzer can list it instead of crashing.
+so the scan can list it instead of crashing.
 
 Bounded memory: `open_image` is the one opener of the package (the scan and the thumbnails both use
 it). It never opens a FIFO, socket or device (`open_regular`: O_NONBLOCK, then fstat), reads the

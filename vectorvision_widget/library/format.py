@@ -1,9 +1,9 @@
 """The library file's layout: format constants, vector codecs, JSON with lossless fallbacks,
-and the streaming writer. Reading lives in `libread.py`.
+and the streaming writer. Reading lives in `library.read`.
 
 Vectors are packed as base64 of little-endian float32 inside the JSON (`{"dtype": "float32",
 "b64": "..."}`): number lists are ~4× bigger and 20–40× slower to write and read (see
-docs/performance.md, "Library file"). Files are written one record per line, after a header
+docs/benchmarks.md). Files are written one record per line, after a header
 line holding the image count:
 
     {"format":"vectorvision-library","version":2,"count":N,"models":…,"roots":…,"failures":…,"images":[
@@ -12,7 +12,7 @@ line holding the image count:
     {record N-1}
     ]}
 
-which is plain JSON for any other tool, and lets `libread` stream it: one line at a time,
+which is plain JSON for any other tool, and lets `library.read` stream it: one line at a time,
 vectors decoded straight into preallocated matrices, so loading and saving never hold the whole
 document. Strings JSON cannot carry as UTF-8 (lone surrogates: file names that are not UTF-8,
 decoded by Python with `surrogateescape`) are written as JSON `\\udcXX` escapes by the

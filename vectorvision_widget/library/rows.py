@@ -2,7 +2,7 @@
 
 Row i of the features matrix (SigLIP), the visual matrix (DINOv2) and `has_visual` all describe
 `records[i]` / `paths[i]`; `row_of` finds a path's row. The matrices live in capacity-doubling
-buffers, so the analyzer's one-image-at-a-time `upsert` is amortised O(1) and readers get
+buffers, so the scan's one-image-at-a-time `upsert` is amortised O(1) and readers get
 read-only views, never a re-stacked copy.
 
 Every change is all-or-nothing: it first prepares everything it needs without touching the

@@ -89,7 +89,7 @@ class LibraryPath(_ConcretePath):
 
 
 class Library:
-    """Images (records) with aligned SigLIP and DINOv2 matrices; see the README's Library API."""
+    """Images (records) with aligned SigLIP and DINOv2 matrices; see docs/api.md."""
 
     def __init__(self) -> None:
         self._rows = RowStore()
@@ -272,7 +272,7 @@ class Library:
     def set_models(
         self, provenance: Mapping[str, Mapping[str, Any]], *, replace: bool = False
     ) -> None:
-        """Record which model files made the vectors (the analyzer calls this before a scan).
+        """Record which model files made the vectors (the scan calls this before it embeds).
 
         A library made by other model files raises ModelMismatchError, unless `replace=True`:
         then a different text/features model empties the library (`clear_vectors`) and a
@@ -407,10 +407,10 @@ class Library:
     ) -> AbstractContextManager[Path]:
         """Hold the lock of `lib.path` (one writer per library file), e.g. for a whole scan:
         `with lib.lock(on_wait=print): scan(...); lib.save()`. Re-entrant in this thread;
-        LibraryLockedError after `timeout` seconds. See `liblock.library_lock` to lock a file
+        LibraryLockedError after `timeout` seconds. See `library.lock.library_lock` to lock a file
         before loading it."""
         if self._path is None:
-            msg = "this library has no file yet: lib.save(path) first, or use liblock.library_lock"
+            msg = "this library has no file yet: lib.save(path) first, or use vectorvision_widget.library.lock.library_lock"
             raise ValueError(msg)
         return library_lock(self._path, timeout, on_wait)
 

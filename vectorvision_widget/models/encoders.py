@@ -56,7 +56,7 @@ from vectorvision_widget.vectors import l2_normalise
 
 __all__ = ["CPU", "CUDA", "Encoders", "choose_providers", "physical_cores"]
 
-#: Default images per inference call: 16 keeps a CPU's caches warm (docs/performance.md); a GPU
+#: Default images per inference call: 16 keeps a CPU's caches warm (docs/benchmarks.md); a GPU
 #: needs bigger batches to fill it (benchmarks/bench_gpu.sh measures 16..128).
 CPU_BATCH = 16
 GPU_BATCH = 64
