@@ -410,7 +410,10 @@ class Library:
         LibraryLockedError after `timeout` seconds. See `library.lock.library_lock` to lock a file
         before loading it."""
         if self._path is None:
-            msg = "this library has no file yet: lib.save(path) first, or use vectorvision_widget.library.lock.library_lock"
+            msg = (
+                "this library has no file yet: lib.save(path) first, or lock a file with "
+                "vectorvision_widget.library.lock.library_lock(path)"
+            )
             raise ValueError(msg)
         return library_lock(self._path, timeout, on_wait)
 
