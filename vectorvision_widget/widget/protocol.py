@@ -12,7 +12,8 @@ below; that one definition
   protocol; protocol.write_types()"``, and ``tests/test_protocol.py`` fails when they differ).
 
 Buffers: an ``atlas`` reply carries one JPEG; a ``thumbs`` reply one JPEG per entry of ``rows``
-(same order); an ``info`` reply one JPEG (the tooltip image) or none. Requests carry none.
+(same order); an ``info`` reply one JPEG (the tooltip image) or none; a ``rows`` reply none.
+Requests carry none.
 Imports nothing from the package.
 """
 
@@ -51,6 +52,7 @@ __all__ = [
     "Reply",
     "Request",
     "RescanRequest",
+    "RowsReply",
     "ThumbsReply",
     "ThumbsRequest",
     "parse_request",
@@ -186,7 +188,20 @@ class InfoReply(_Info, total=False):
     """The kernel was busy (its request queue full): no details; ``row`` may be asked again."""
 
 
-Reply = AtlasReply | ThumbsReply | InfoReply
+class RowsReply(TypedDict):
+    """An incremental refresh changed a few rows in place (same ``version``: the view keeps
+    its zoom and the atlases of unchanged rows; atlases of the changed blocks follow)."""
+
+    type: Literal["rows"]
+    version: int
+    rows: list[int]
+    """Rows (below ``shifted``) whose image is new or changed: forget their sharp thumbnails
+    and tooltip details."""
+    shifted: int
+    """The first renumbered row (removals move later rows up): forget everything from here."""
+
+
+Reply = AtlasReply | ThumbsReply | InfoReply | RowsReply
 
 REQUESTS: dict[str, type[Any]] = {
     "hello": HelloRequest,
@@ -196,7 +211,12 @@ REQUESTS: dict[str, type[Any]] = {
 }
 """Request ``type`` -> its TypedDict."""
 
-REPLIES: dict[str, type[Any]] = {"atlas": AtlasReply, "thumbs": ThumbsReply, "info": InfoReply}
+REPLIES: dict[str, type[Any]] = {
+    "atlas": AtlasReply,
+    "thumbs": ThumbsReply,
+    "info": InfoReply,
+    "rows": RowsReply,
+}
 """Reply ``type`` -> its TypedDict."""
 
 # ---------------------------------------------------------------------- validation
