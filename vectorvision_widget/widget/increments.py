@@ -10,6 +10,7 @@ forced rescan, a first refresh): the widget then redoes everything.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -23,23 +24,19 @@ INCREMENTAL_MAX_SHARE = 0.25
 """Above this share of rows added, changed or removed, a refresh redoes everything (a retrained
 map then beats one with many rows squeezed into the old one)."""
 
-_BLOCK_BYTES = 32 << 20
-_SEED = 0x5EED_F00D
-
 
 def _row_hash(M: np.ndarray) -> np.ndarray:
-    """(N,) uint64 fingerprint of each row's bytes: an integer weighted sum that wraps, so it is
-    exact (no rounding, any summation order) and changes when any bit of the row changes."""
+    """(N,) uint64 CRC-32 of each row's bytes: changes when any bit of the row changes, and
+    reads ~1 GB/s (a 20k × 768 matrix in ~50 ms), cheaper than any update it guards."""
     n = M.shape[0]
-    out = np.zeros(n, np.uint64)
     if not M.size:
-        return out
-    u = np.ascontiguousarray(M, np.float32).view(np.uint32)
-    mult = np.random.default_rng(_SEED).integers(1, 2**63, u.shape[1], np.uint64) | np.uint64(1)
-    step = int(max(1, _BLOCK_BYTES // (8 * u.shape[1])))
-    for s in range(0, n, step):
-        out[s : s + step] = (u[s : s + step].astype(np.uint64) * mult).sum(axis=1, dtype=np.uint64)
-    return out
+        return np.zeros(n, np.uint64)
+    A = np.ascontiguousarray(M, np.float32)
+    width = A.shape[1] * 4
+    raw = A.data.cast("B")
+    return np.fromiter(
+        (zlib.crc32(raw[i * width : (i + 1) * width]) for i in range(n)), np.uint64, count=n
+    )
 
 
 def row_prints(lib: Library) -> np.ndarray:
@@ -49,8 +46,8 @@ def row_prints(lib: Library) -> np.ndarray:
     vis = _row_hash(np.asarray(lib.visual_features))
     has = np.asarray(lib.has_visual, np.uint64)
     colour = np.array([_rgb(r.get("color")) for r in lib.records], np.uint64).reshape(len(feat))
-    mixed = feat * np.uint64(0x9E3779B97F4A7C15) + vis
-    out: np.ndarray = mixed * np.uint64(0xBF58476D1CE4E5B9) + has * np.uint64(2**40) + colour
+    colour += has * np.uint64(1 << 25)
+    out: np.ndarray = (feat << np.uint64(32)) ^ vis ^ (colour * np.uint64(0x9E3779B1))
     return out
 
 
