@@ -127,6 +127,7 @@ export class GridRenderer {
     const a = this.atlases[Math.floor(row / this.perAtlas)];
     if (!a || !a.bmp) return null;
     const i = row - a.first;
+    if (i >= a.count) return null; // a row added after this atlas was made: its own comes next
     return { bmp: a.bmp, sx: (i % a.cols) * a.tile, sy: Math.floor(i / a.cols) * a.tile, t: a.tile };
   }
 

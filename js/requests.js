@@ -1,7 +1,8 @@
 // Kernel messages (the protocol of vectorvision_widget/widget/protocol.py, typed in types.d.ts):
 // the requests this view sends (hello, sharp thumbnails for a zoomed-in view, tooltip details,
-// rescan) and the replies it receives (atlases, thumbnails, info), each checked on receipt and
-// dropped when it belongs to another library version or arrives after teardown.
+// rescan) and the replies it receives (atlases, thumbnails, info, rows changed in place), each
+// checked on receipt and dropped when it belongs to another library version or arrives after
+// teardown.
 
 import { jpegBlob } from "./codecs.js";
 
@@ -43,7 +44,26 @@ export function readReply(msg, buffers) {
     if (msg.busy === true) return msg; // the kernel's queue was full: no details, ask again
     return msg.meta && typeof msg.meta === "object" ? msg : null;
   }
+  if (msg.type === "rows") return isNums(msg.rows) && isNum(msg.shifted) ? msg : null;
   return null;
+}
+
+/**
+ * Forget the sharp thumbnails of rows changed in place: `rows`, and every row from `shifted` on
+ * (renumbered by a removal). Returns how many were dropped.
+ * @param {Map<number, {bmp: ImageBitmap}>} sharp @param {number[]} rows @param {number} shifted
+ * @returns {number}
+ */
+export function forgetRows(sharp, rows, shifted) {
+  const gone = new Set(rows);
+  let dropped = 0;
+  for (const [row, s] of [...sharp]) {
+    if (row < shifted && !gone.has(row)) continue;
+    s.bmp?.close?.();
+    sharp.delete(row);
+    dropped += 1;
+  }
+  return dropped;
 }
 
 /**
@@ -67,7 +87,7 @@ export function readSizes(value) {
  * One view's conversation with the kernel.
  * @param {{model: Model, store: import("./store").Store<MapState>,
  *   grid: import("./grid").GridRenderer, size: () => Size,
- *   tips: {arrived: (row: number, meta: any, image: Blob | null) => void},
+ *   tips: {arrived: (row: number, meta: any, image: Blob | null) => void, clear: () => void},
  *   stats: import("./debug").Stats | null, redraw: () => void}} deps
  */
 export function kernelRequests({ model, store, grid, size, tips, stats, redraw }) {
@@ -116,6 +136,13 @@ export function kernelRequests({ model, store, grid, size, tips, stats, redraw }
           redraw();
         });
       });
+    } else if (msg.type === "rows") {
+      // an incremental refresh: same version, so the view and the other rows' images stay
+      forgetRows(grid.sharp, msg.rows, msg.shifted);
+      pendingSharp.clear();
+      busyInfo.clear();
+      tips.clear();
+      redraw();
     } else if (msg.type === "info") {
       if (disposed) return;
       if (msg.busy || !msg.meta) {

@@ -221,8 +221,17 @@ export interface NamesReply {
   names: string[];
   version: number;
 }
+/** An incremental refresh changed a few rows in place (same `version`: the view keeps its zoom and the atlases of unchanged rows; atlases of the changed blocks follow). */
+export interface RowsReply {
+  type: "rows";
+  version: number;
+  /** Rows (below `shifted`) whose image is new or changed: forget their sharp thumbnails and tooltip details. */
+  rows: number[];
+  /** The first renumbered row (removals move later rows up): forget everything from here. */
+  shifted: number;
+}
 /** A message from the browser to the kernel. */
 export type Request = HelloRequest | ThumbsRequest | InfoRequest | RescanRequest | TagRequest | PathsRequest | NamesRequest | ReviewRequest;
 /** A message from the kernel to the browser. */
-export type Reply = AtlasReply | ThumbsReply | InfoReply | PathsReply | NamesReply;
+export type Reply = AtlasReply | ThumbsReply | InfoReply | PathsReply | NamesReply | RowsReply;
 // END protocol

@@ -271,3 +271,21 @@ def test_default_layout_is_the_dense_map_on_the_widget_grid() -> None:
     assert (som.rows, som.cols) == map_grid_shape(900)
     np.testing.assert_array_equal(som.cells, dense_layout(X, som.rows, som.cols).cells)
     assert default_layout(X, fill=0.9).rows == default_grid_shape(900, 0.9)[0]
+
+
+def test_a_second_fit_async_on_a_training_som_is_refused() -> None:
+    """Issue 19 "decide": two fit_async on one SOM would write the same weights. The second
+    raises RuntimeError while the first runs; after it ends (here: cancelled) a new one may
+    start; another SOM may always train meanwhile."""
+    X = np.random.default_rng(0).normal(size=(20000, 64)).astype(np.float32)
+    started = threading.Event()
+    som = SOM(40, 40, epochs=50, coarse_to_fine=False)
+    first = som.fit_async(X, on_progress=lambda p: started.set())
+    assert started.wait(60)
+    with pytest.raises(RuntimeError, match="already training"):
+        som.fit_async(X)
+    other = SOM(4, 4, epochs=2).fit_async(X[:200])  # another SOM: fine
+    first.cancel()
+    assert first.wait(10) and other.wait(60)
+    again = som.fit_async(X[:300], on_progress=None)
+    assert again.result(timeout=60) is som and som.weights is not None

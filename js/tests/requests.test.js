@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { fakeModel, installDom, tick } from "./dom.js";
 import { GridRenderer } from "../grid.js";
-import { kernelRequests, readReply, readSizes, sharpSize } from "../requests.js";
+import { forgetRows, kernelRequests, readReply, readSizes, sharpSize } from "../requests.js";
 import { Store } from "../store.js";
 
 test("readReply accepts the protocol's replies and refuses anything else", () => {
@@ -41,9 +41,10 @@ function setup(view = { scale: 100, tx: 0, ty: 0 }) {
   const store = new Store({ view, dpr: 1, version: 1, sharpSizes: [16, 32, 64, 128, 256] });
   const arrived = [];
   let redraws = 0;
+  let cleared = 0;
   const kernel = kernelRequests({ model, store, grid, size: () => ({ w: 300, h: 200 }), stats: null,
-    tips: { arrived: (...a) => arrived.push(a) }, redraw: () => { redraws += 1; } });
-  return { model, store, grid, kernel, arrived, redraws: () => redraws };
+    tips: { arrived: (...a) => arrived.push(a), clear: () => { cleared += 1; } }, redraw: () => { redraws += 1; } });
+  return { model, store, grid, kernel, arrived, redraws: () => redraws, cleared: () => cleared };
 }
 
 test("a settled zoomed-in view asks once for the visible rows at the size its cells need", async () => {
@@ -113,4 +114,28 @@ test("a busy answer to a tooltip request is asked again, backing off, then given
   kernel.dispose();
   await tick(400);
   assert.equal(asked(), 3, "no retry after teardown");
+});
+
+test("rows changed in place: their sharp thumbnails and every renumbered row's are forgotten", () => {
+  const rows = { type: "rows", version: 1, rows: [2], shifted: 5 };
+  assert.equal(readReply(rows, 0), rows);
+  assert.equal(readReply({ ...rows, shifted: "5" }, 0), null);
+  assert.equal(readReply({ ...rows, rows: [null] }, 0), null);
+  const closed = [];
+  const bmp = (row) => ({ close: () => closed.push(row) });
+  const sharp = new Map([0, 2, 4, 5, 9].map((r) => [r, { size: 64, bmp: bmp(r) }]));
+  assert.equal(forgetRows(sharp, [2], 5), 3);
+  assert.deepEqual([...sharp.keys()], [0, 4]);
+  assert.deepEqual(closed, [2, 5, 9]);
+  const { model, grid, kernel, redraws, cleared, store } = setup();
+  grid.sharp.set(1, { size: 64, bmp: bmp(1) });
+  grid.sharp.set(3, { size: 64, bmp: bmp(3) });
+  model.message({ type: "rows", version: 1, rows: [1], shifted: 36 }, []);
+  assert.deepEqual([...grid.sharp.keys()], [3]);
+  assert.equal(cleared(), 1, "tooltip details are asked again");
+  assert.equal(redraws(), 1);
+  assert.equal(store.get().version, 1, "the same version: the view stays");
+  model.message({ type: "rows", version: 0, rows: [3], shifted: 36 }, []); // another version
+  assert.deepEqual([...grid.sharp.keys()], [3]);
+  kernel.dispose();
 });

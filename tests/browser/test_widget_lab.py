@@ -416,8 +416,8 @@ lib2.save("lib2.json")
 os.utime("lib2.json", (1600000000, 1600000000))
 _redone = []
 _train, _table = _md.train_layout, _md.neighbours
-_md.train_layout = lambda *a: _redone.append("som") or _train(*a)
-_md.neighbours = lambda *a: _redone.append("table") or _table(*a)
+_md.train_layout = lambda *a, **k: _redone.append("som") or _train(*a, **k)
+_md.neighbours = lambda *a, **k: _redone.append("table") or _table(*a, **k)
 _atlases = []
 _push = w2._host.push_atlas
 w2._host.push_atlas = lambda *a: _atlases.append(1) or _push(*a)
@@ -482,6 +482,76 @@ def test_rescan_button_is_incremental_and_shift_click_forces(lab: Lab) -> None:
     assert dialogs and "re-embedded" in dialogs[0]
     assert st["last_scan"]["failed"] == 0
     two.wait_state(lambda s: "som" not in s["progress"] and "thumbs" not in s["progress"])
+
+
+ADD_TWO = """\
+from PIL import Image as _Image, ImageOps as _ImageOps
+_saves = []
+_save = lib2.save
+def _counted_save(*a, **k):
+  _saves.append(1)
+  return _save(*a, **k)
+lib2.save = _counted_save
+_mark = (len(_redone), len(_atlases))
+_old_cells = dict(zip(lib2.paths, w2.cells.tolist()))
+for _i, _src in enumerate(sorted(photos.glob("*.jpg"))[:2]):
+  _ImageOps.mirror(_Image.open(_src).convert("RGB")).save(photos / f"added_{_i}.jpg")
+def _probe_add(_=None):
+  st = dict(saves=len(_saves), redone=_redone[_mark[0]:], atlases=len(_atlases) - _mark[1],
+            kept=all(_old_cells[p] == c for p, c in zip(lib2.paths, w2.cells.tolist())
+                     if p in _old_cells),
+            added=[pathlib.Path(p).name for p in lib2.paths if p not in _old_cells],
+            placed=len(w2.cells) == len(lib2))
+  pathlib.Path("add.tmp").write_text(json.dumps(st)); os.replace("add.tmp", "add.json")
+w2.observe(_probe_add, names=["status", "_cells", "progress"])"""
+
+
+def test_rescan_that_finds_two_new_images_updates_only_those_rows(lab: Lab) -> None:
+    """Two images added to the folder, then ⟳: the view keeps its zoom and pan (same data
+    version), both appear in w.library and on the map, placed into the map on screen (no
+    retrain, every old image keeps its cell, no whole neighbour table), one atlas sent, the
+    library file saved once (issue 19, item 12)."""
+    two = lab.second
+    wait = two.page.wait_for_timeout
+    st0 = two.wait_state(lambda s: "som" not in s["progress"] and "thumbs" not in s["progress"])
+    lab.run(ADD_TWO)
+    probe = lab.root / "add.json"
+    for _ in range(300):
+        if probe.exists():
+            break
+        wait(100)
+    two.stage.scroll_into_view_if_needed()
+    two.stage.focus()
+    two.page.keyboard.press("+")
+    wait(300)
+    view0 = two.view()
+    two.widget.locator("button.vv-rescan").click()
+    st = two.wait_state(
+        lambda s: (
+            s["last_scan"] == {"added": 2, "updated": 0, "failed": 0}
+            and s["n"] == st0["n"] + 2
+            and "scan" not in s["progress"]
+        ),
+        timeout=90,
+    )
+    two.wait_state(
+        lambda s: (
+            not ({"som", "thumbs"} & set(s["progress"]))
+            and s["progress"].get("table") in (None, "ready")
+        )
+    )
+    wait(500)
+    st = two.state()
+    assert st["version"] == st0["version"], "same data version: the browser keeps its atlases"
+    assert two.view() == view0, "the zoom and pan are kept"
+    assert {"added_0.jpg", "added_1.jpg"} <= set(st["names"])
+    assert len(st["cells"]) == st["n"]
+    after = json.loads(probe.read_text())
+    assert after["added"] == ["added_0.jpg", "added_1.jpg"] and after["placed"], after
+    assert after["kept"], "every old image keeps its cell"
+    assert after["redone"] == [], "no SOM retrain, no whole neighbour table"
+    assert after["atlases"] == 1 and after["saves"] == 1, after
+    expect(two.widget.locator(".vv-status")).to_contain_text("2 added")
 
 
 def test_banner_for_missing_visual_features(lab: Lab) -> None:

@@ -55,6 +55,9 @@ DEFAULT_SIGMA_END = 0.65
 MIN_REFINE_SIGMA = 1.0
 
 
+_ASYNC_LOCK = threading.Lock()  # one check-and-start of fit_async at a time (all SOMs: rare)
+
+
 class Progress(NamedTuple):
     """What ``fit_async`` reports after an epoch (a tuple, so ``cb(*p)`` also works)."""
 
@@ -179,6 +182,7 @@ class SOM:
         self.bmus: np.ndarray | None = None
         self.cells: np.ndarray | None = None
         self.history: list[float] = []  # quantization error per epoch
+        self._handle: FitHandle | None = None  # the running fit_async, if any
 
     @classmethod
     def for_samples(cls, n: int, seed: int = 0, *, fill: float | None = None, **kwargs: Any) -> SOM:
@@ -231,14 +235,27 @@ class SOM:
         release the GIL, so a Jupyter kernel stays responsive meanwhile. Training uses a private
         copy of X (made before this returns), so the caller may change or shrink its array
         meanwhile (e.g. ``Library.remove``) without tearing the map.
+
+        One training at a time per SOM: a second ``fit_async`` while one runs raises
+        RuntimeError (both would write the same weights, and which one ends last would decide
+        the map); cancel and wait for the first, or train a second ``SOM``.
         """
         data = as_data(X, copy=True)
-        return FitHandle(
-            self,
-            lambda stop: self.fit(
-                data, on_progress=on_progress, stop=stop, every=every, cells_every=cells_every
-            ),
-        )
+        with _ASYNC_LOCK:
+            running = self._handle
+            if running is not None and not running.done():
+                msg = (
+                    "SOM.fit_async: this SOM is already training (fit_async); "
+                    "handle.cancel() and handle.wait() first, or use a second SOM"
+                )
+                raise RuntimeError(msg)
+            self._handle = FitHandle(
+                self,
+                lambda stop: self.fit(
+                    data, on_progress=on_progress, stop=stop, every=every, cells_every=cells_every
+                ),
+            )
+            return self._handle
 
     def working_shape(self, n: int) -> tuple[int, int]:
         """The grid the epochs train on for ``n`` samples: the display grid, or a bounded one.

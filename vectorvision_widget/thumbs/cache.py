@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -375,11 +375,12 @@ class CachedTiles(TileCache):
         *,
         cancelled: Callable[[], bool] = lambda: False,
         workers: int | None = None,
+        blocks: Collection[int] | None = None,
     ) -> Iterator[tuple[Atlas, list[int]]]:
         """As TileCache.build_atlases; the fall-back decodes are written back at the end."""
         try:
             yield from super().build_atlases(
-                paths, colours, size, cancelled=cancelled, workers=workers
+                paths, colours, size, cancelled=cancelled, workers=workers, blocks=blocks
             )
         finally:
             self.flush()

@@ -13,7 +13,7 @@ import io
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -201,12 +201,16 @@ class TileCache:
         *,
         cancelled: Callable[[], bool] = lambda: False,
         workers: int | None = None,
+        blocks: Collection[int] | None = None,
     ) -> Iterator[tuple[Atlas, list[int]]]:
-        """Yield each atlas as soon as its tiles are decoded, with the rows that failed."""
+        """Yield each atlas as soon as its tiles are decoded, with the rows that failed;
+        ``blocks``: only the atlases with these indices (an incremental refresh)."""
         per = ATLAS_COLS * ATLAS_COLS
         workers = workers or min(4, os.cpu_count() or 1)
         with ThreadPoolExecutor(workers, thread_name_prefix="vv-thumbs") as pool:
             for index, first in enumerate(range(0, len(paths), per)):
+                if blocks is not None and index not in blocks:
+                    continue
                 if cancelled():
                     return
                 rows = range(first, min(len(paths), first + per))
@@ -224,6 +228,12 @@ class SharpCache:
         self._items: OrderedDict[tuple[str, int, bool], bytes | None] = OrderedDict()
         self._capacity = capacity
         self._lock = threading.Lock()
+
+    def forget(self, paths: Collection[str]) -> None:
+        """Drop the thumbnails of ``paths`` (their files changed; the cache keys on the path)."""
+        with self._lock:
+            for key in [k for k in self._items if k[0] in paths]:
+                del self._items[key]
 
     def get(self, path: str, size: int, *, square: bool) -> bytes | None:
         key = (path, size, square)

@@ -31,6 +31,7 @@ __all__ = [
     "placed_rows",
     "row_order_cells",
     "safe_paths",
+    "table_vectors",
     "train_layout",
 ]
 
@@ -90,6 +91,26 @@ def neighbours(
     else:  # without every visual vector the visual table is the semantic one
         idx, scores = lib.neighbour_table(k, "semantic" if note else "visual")
     return np.asarray(idx, np.int32), np.asarray(scores, np.float32), note
+
+
+def table_vectors(lib: Library, space: str, weight: float) -> tuple[np.ndarray, str]:
+    """(X, source) for an incremental neighbour table (``neighbours.incremental``): unit rows
+    whose dot products are the scores of :func:`neighbours` in ``space`` (hybrid: the unit
+    visual and semantic rows scaled by sqrt(weight) and sqrt(1 - weight)); ``source`` names
+    the vectors used, so a table made from others (visual features were missing) is redone."""
+    from vectorvision_widget.vectors import l2_normalise
+
+    sem = np.asarray(lib.features, dtype=np.float32)
+    if space == "semantic":
+        return sem, "semantic"
+    vis, note = _visual(lib)
+    source = "semantic" if note else "visual"
+    if space == "hybrid":
+        w = float(np.clip(weight, 0.0, 1.0))
+        v = l2_normalise(vis, check_finite=False)
+        s = l2_normalise(sem, check_finite=False)
+        return np.hstack([np.sqrt(w) * v, np.sqrt(1.0 - w) * s]).astype(np.float32), source
+    return vis, source
 
 
 def row_order_cells(n: int, rows: int, cols: int) -> np.ndarray:

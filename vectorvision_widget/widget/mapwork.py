@@ -18,6 +18,8 @@ import vectorvision_widget.som.layout as layout
 import vectorvision_widget.widget.mapdata as mapdata
 from vectorvision_widget.modes import table_space
 from vectorvision_widget.thumbs.cache import CachedSharp, CachedTiles
+from vectorvision_widget.thumbs.tiles import ATLAS_COLS
+from vectorvision_widget.widget.increments import Changes
 from vectorvision_widget.widget.jobs import Job, JobRunner
 
 if TYPE_CHECKING:
@@ -67,7 +69,14 @@ class MapWork:
         self.shown_paths: list[str] = []
         self._weights: dict[tuple[Any, ...], np.ndarray] = {}
         self.tables: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
+        # what each table / the atlases were made from (paths; table vectors' source), so an
+        # incremental refresh (clear(changes)) can update them rather than redo them
+        self._table_made: dict[tuple[Any, ...], tuple[list[str], str]] = {}
         self.atlases: list[Any] = []
+        self._atlases_made: tuple[list[str], int] | None = None
+        self.changes: Changes | None = None
+        self._old_tables: dict[tuple[Any, ...], tuple[str, np.ndarray, np.ndarray]] = {}
+        self._old_atlases: tuple[list[Any], int] = ([], 0)
         self._thumbs_for: Any = None
         self._thumb_caches()
 
@@ -79,15 +88,29 @@ class MapWork:
             self.tiles, self.sharp = CachedTiles(path), CachedSharp(path)
             self._thumbs_for = path
 
-    def clear(self) -> None:
+    def clear(self, changes: Changes | None = None) -> None:
         """Forget everything computed for the previous library state and stop its jobs (a
-        running rescan goes on: it refreshes the map again when it ends)."""
+        running rescan goes on: it refreshes the map again when it ends). With ``changes``
+        (an incremental refresh) the tables and atlases made for ``changes.old_paths`` stay
+        as the base that :meth:`start_table` and :meth:`start_thumbnails` update."""
         self.runner.cancel_all(keep=("scan",))
         self._thumb_caches()  # the library may have a file now (first save)
         self.layouts.clear()  # self.shown stays: place_rescanned starts from it
         self._weights.clear()
+        self.changes = changes
+        self._old_tables, self._old_atlases = {}, ([], 0)
+        if changes is not None:
+            old = changes.old_paths
+            for key, (paths, source) in self._table_made.items():
+                if paths == old and key in self.tables:
+                    self._old_tables[key] = (source, *self.tables[key])
+            if self._atlases_made is not None and self._atlases_made[0] == old:
+                self._old_atlases = (list(self.atlases), self._atlases_made[1])
+            self.sharp.forget(changes.changed)  # cached by path: these files changed
         self.tables.clear()
+        self._table_made.clear()
         self.atlases = []
+        self._atlases_made = None
 
     # ------------------------------------------------------------------ layout
 
@@ -179,12 +202,23 @@ class MapWork:
             return
         lib, host = self._host.library, self._host
         space, w, k = key
+        old, changes = self._old_tables.get(key), self.changes
 
         def run(job: Job) -> None:
             weight_ = 0.5 if w is None else w  # 0.0 is a weight (meaning only), not "unset"
-            idx, scores, _note = mapdata.neighbours(lib, space, weight_, k)
+            version, paths = lib.version, list(lib.paths)
+            X, source = mapdata.table_vectors(lib, space, weight_)
+            table = None
+            if old is not None and changes is not None and changes.paths == paths:
+                table = _updated(X, old, source, changes, k)
+            if table is None:
+                idx, scores, _note = mapdata.neighbours(lib, space, weight_, k)
+            else:
+                idx, scores = table
             if not job.cancelled:
                 self.tables[key] = (idx, scores)
+                if lib.version == version:  # made from one state: a base for the next update
+                    self._table_made[key] = (paths, source)
                 host.push_table(idx, scores)
                 job.final = "ready"
 
@@ -193,11 +227,21 @@ class MapWork:
     # ------------------------------------------------------------------ thumbnails
 
     def start_thumbnails(self, size: int) -> None:
+        """Build and send the thumbnail atlases (one per ATLAS_COLS² rows). After an incremental
+        refresh (:meth:`clear` with changes) only the atlases whose rows changed are built and
+        sent: the browser keeps the others (same data version)."""
         lib, host = self._host.library, self._host
         paths = list(lib.paths)
         colours = [r.get("color") for r in lib.records]
         version = host.data_version
-        self.atlases = []
+        per = ATLAS_COLS * ATLAS_COLS
+        count = -(-len(paths) // per)
+        kept = _kept_atlases(self.changes, self._old_atlases, size, per, count, paths)
+        self._old_atlases = ([], 0)  # once: the browser's atlases are the new ones from now on
+        self.atlases = list(kept.values())
+        self._atlases_made = (paths, size)
+        todo = [b for b in range(count) if b not in kept]
+        total = sum(min(per, len(paths) - b * per) for b in todo)
 
         def run(job: Job) -> None:
             safe, bad = mapdata.safe_paths(paths)
@@ -205,16 +249,17 @@ class MapWork:
                 host.show_error("thumbnails: " + mapdata.describe_bad(bad, paths))
             done = 0
             for atlas, _failed in self.tiles.build_atlases(
-                safe, colours, size, cancelled=lambda: job.cancelled
+                safe, colours, size, cancelled=lambda: job.cancelled, blocks=set(todo)
             ):
                 if job.cancelled or version != host.data_version:
                     return
                 self.atlases.append(atlas)
                 host.push_atlas(atlas, version)
                 done += atlas.count
-                job.report([done, len(paths)])
+                job.report([done, total])
 
-        self.runner.start("thumbs", run, progress="thumbs", initial=[0, len(paths)])
+        if todo:
+            self.runner.start("thumbs", run, progress="thumbs", initial=[0, total])
 
     # ------------------------------------------------------------------ search
 
@@ -274,6 +319,46 @@ class MapWork:
                 host.scanned(report, saved)
 
         self.runner.start("scan", run, progress="scan", initial=[0, 0])
+
+
+def _updated(
+    X: np.ndarray,
+    old: tuple[str, np.ndarray, np.ndarray],
+    source: str,
+    changes: Changes,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The old table brought up to date for ``changes`` (``neighbours.incremental``), or None
+    when it cannot be: other vectors, or a k the library now holds differently."""
+    from vectorvision_widget.neighbours.incremental import update_table
+
+    made_from, idx, scores = old
+    if made_from != source or idx.shape[1] != min(k, X.shape[0] - 1) or idx.shape[1] < 1:
+        return None
+    new_idx, new_scores, _redone = update_table(X, idx, scores, changes.old_to_new, changes.fresh)
+    return new_idx, new_scores
+
+
+def _kept_atlases(
+    changes: Changes | None,
+    old: tuple[list[Any], int],
+    size: int,
+    per: int,
+    count: int,
+    paths: list[str],
+) -> dict[int, Any]:
+    """Atlases of the previous refresh that still show the right images (same tile size, same
+    rows, none changed), by index: the browser has them already."""
+    atlases, old_size = old
+    if changes is None or old_size != size or changes.paths != paths:
+        return {}
+    return {
+        a.index: a
+        for a in atlases
+        if a.index < count
+        and a.count == min(per, len(paths) - a.index * per)
+        and changes.block_kept(a.index, per)
+    }
 
 
 def _morphs(old_mode: str, mode: str, old_grid: tuple[int, int], grid: tuple[int, int]) -> bool:

@@ -12,8 +12,9 @@ below; that one definition
   protocol; protocol.write_types()"``, and ``tests/test_protocol.py`` fails when they differ).
 
 Buffers: an ``atlas`` reply carries one JPEG; a ``thumbs`` reply one JPEG per entry of ``rows``
-(same order); an ``info`` reply one JPEG (the tooltip image) or none; the others none. Requests
-carry none. Actions on the selection (``tag``, ``paths``) act on the kernel's ``selected``.
+(same order); an ``info`` reply one JPEG (the tooltip image) or none; a ``rows`` reply none;
+the others none. Requests carry none. Actions on the selection (``tag``, ``paths``) act on the
+kernel's ``selected``.
 Imports nothing from the package.
 """
 
@@ -57,6 +58,7 @@ __all__ = [
     "Request",
     "RescanRequest",
     "ReviewRequest",
+    "RowsReply",
     "TagRequest",
     "ThumbsReply",
     "ThumbsRequest",
@@ -252,7 +254,20 @@ class NamesReply(TypedDict):
     version: int
 
 
-Reply = AtlasReply | ThumbsReply | InfoReply | PathsReply | NamesReply
+class RowsReply(TypedDict):
+    """An incremental refresh changed a few rows in place (same ``version``: the view keeps
+    its zoom and the atlases of unchanged rows; atlases of the changed blocks follow)."""
+
+    type: Literal["rows"]
+    version: int
+    rows: list[int]
+    """Rows (below ``shifted``) whose image is new or changed: forget their sharp thumbnails
+    and tooltip details."""
+    shifted: int
+    """The first renumbered row (removals move later rows up): forget everything from here."""
+
+
+Reply = AtlasReply | ThumbsReply | InfoReply | PathsReply | NamesReply | RowsReply
 
 REQUESTS: dict[str, type[Any]] = {
     "hello": HelloRequest,
@@ -272,6 +287,7 @@ REPLIES: dict[str, type[Any]] = {
     "info": InfoReply,
     "paths": PathsReply,
     "names": NamesReply,
+    "rows": RowsReply,
 }
 """Reply ``type`` -> its TypedDict."""
 

@@ -29,6 +29,7 @@ from vectorvision_widget.widget.protocol import (
     InfoRequest,
     Reply,
     RescanRequest,
+    RowsReply,
     ThumbsReply,
     ThumbsRequest,
     parse_request,
@@ -36,6 +37,7 @@ from vectorvision_widget.widget.protocol import (
 
 if TYPE_CHECKING:
     from vectorvision_widget.library import Library
+    from vectorvision_widget.widget.increments import Changes
 
 __all__ = ["MAX_ROWS_PER_REQUEST", "SHARP_SIZES", "BadRequestError", "BrowserRequests"]
 
@@ -70,6 +72,17 @@ def atlas_reply(atlas: Atlas, version: int) -> AtlasReply:
         "count": atlas.count,
         "tile": atlas.tile,
         "cols": atlas.cols,
+    }
+
+
+def rows_reply(changes: Changes, version: int) -> RowsReply:
+    """The ``rows`` message of an incremental refresh (see ``protocol.RowsReply``)."""
+    shifted = changes.shifted
+    return {
+        "type": "rows",
+        "version": version,
+        "rows": [r for r in changes.rows if r < shifted],
+        "shifted": shifted,
     }
 
 

@@ -24,6 +24,7 @@ import traitlets
 
 import vectorvision_widget.som.layout as layout
 import vectorvision_widget.widget.duplicates_review as dupreview
+import vectorvision_widget.widget.increments as increments
 import vectorvision_widget.widget.mapdata as mapdata
 from vectorvision_widget.modes import MODE_INFO, check_mode
 from vectorvision_widget.thumbs.tiles import (
@@ -36,7 +37,7 @@ from vectorvision_widget.thumbs.tiles import (
 from vectorvision_widget.widget.actions import SelectionActions
 from vectorvision_widget.widget.mapwork import MapWork
 from vectorvision_widget.widget.protocol import Reply, shown_number
-from vectorvision_widget.widget.requests import BrowserRequests, atlas_reply
+from vectorvision_widget.widget.requests import BrowserRequests, atlas_reply, rows_reply
 from vectorvision_widget.widget.selection_export import export_files
 from vectorvision_widget.widget.serialize import ArraysTrait, ArrayTrait
 
@@ -176,6 +177,7 @@ class VectorVision(anywidget.AnyWidget):
         self._dup_groups: list[dupreview.DuplicateGroup] = []
         self._dup_serial = 0
         self._paths_snapshot: list[str] = []
+        self._prints = np.zeros(0, np.uint64)  # increments.row_prints of _paths_snapshot
         self.last_scan: Any = None
         host = _WidgetHost(self)
         self._work = MapWork(host)
@@ -351,37 +353,83 @@ class VectorVision(anywidget.AnyWidget):
         """Mark ``rows`` in the map in the order given (numbered 1, 2, ...); [] clears."""
         self.highlighted = [int(r) for r in rows]
 
-    def refresh(self) -> None:
-        """Re-read the library (after a scan or edits): layout, neighbours and thumbnails are
-        recomputed in the background; the selection keeps the paths that still exist."""
+    def refresh(self, *, full: bool = False) -> None:
+        """Re-read the library (after a scan or edits). When a few rows were added, changed or
+        removed (at most ``increments.INCREMENTAL_MAX_SHARE``), only those rows are updated:
+        they are placed into the map on screen, the neighbour table and the thumbnails are
+        updated for them, and the zoom stays. Otherwise, or with ``full=True``, layout,
+        neighbours and thumbnails are recomputed in the background (a freshly trained map).
+        The selection keeps the paths that still exist."""
         lib = self._lib
-        old_paths = self._paths_snapshot
+        old_paths, old_prints = self._paths_snapshot, self._prints
+        prints = increments.row_prints(lib)
+        changes = increments.changes(old_paths, old_prints, lib.paths, prints)
+        self._paths_snapshot, self._prints = list(lib.paths), prints
+        if changes is not None and not full:
+            self._refresh_rows(changes)
+            return
         old_sel = [old_paths[r] for r in self.selected if r < len(old_paths)]
-        self._paths_snapshot = list(lib.paths)
         n = len(lib)
         self._work.clear()
         rows = [lib.row_of(p) for p in old_sel]
         grid = layout.map_grid_shape(n)
-        colours = [(r.get("color") or [128, 128, 128])[:3] for r in lib.records]
         with self.hold_sync():
             self._data_version = self._data_version + 1
             self.selected = [r for r in rows if r is not None]
             self.highlighted = []
             self.hovered = None
-            self._dup_groups = []
-            self._duplicate_review = {}
-            self._duplicate_choices = []
-            self.banner = mapdata.banner_text(lib, can_rescan=self._encoders is not None)
-            self._colours = np.asarray(colours, np.uint8).reshape(-1, 3)
-            self._sharp_sizes = sharp_sizes_for(
-                (r.get("width"), r.get("height")) for r in lib.records
-            )
+            self._end_duplicate_review()
+            self._show_records()
             self._table = {"idx": np.zeros((n, 0), np.int32), "scores": np.zeros((n, 0))}
         self._host.push_cells(mapdata.row_order_cells(n, *grid), grid)
         if n:
             self._work.start_layout(self.mode, self.hybrid_weight)
             self._work.start_table(self.mode, self.hybrid_weight, self.k)
             self._work.start_thumbnails(self.thumb_size)
+
+    def _end_duplicate_review(self) -> None:
+        """A refresh renumbers rows: the duplicate groups on screen no longer hold."""
+        self._dup_groups = []
+        self._duplicate_review = {}
+        self._duplicate_choices = []
+
+    def _show_records(self) -> None:
+        """The traits read from the records: banner, average colours, sharp sizes."""
+        lib = self._lib
+        colours = [(r.get("color") or [128, 128, 128])[:3] for r in lib.records]
+        self.banner = mapdata.banner_text(lib, can_rescan=self._encoders is not None)
+        self._colours = np.asarray(colours, np.uint8).reshape(-1, 3)
+        self._sharp_sizes = sharp_sizes_for((r.get("width"), r.get("height")) for r in lib.records)
+
+    def _refresh_rows(self, changes: increments.Changes) -> None:
+        """The incremental refresh: same data version (the browser keeps its zoom, atlases and
+        the thumbnails of unchanged rows), changed rows placed into the map on screen."""
+        old, where = changes.old_paths, changes.row_map()
+
+        def moved(rows: Iterable[int]) -> list[int]:
+            paths = (old[r] for r in rows if r < len(old))
+            return [where[p] for p in paths if p in where]
+
+        self._work.clear(changes)
+        renumbered = changes.shifted < len(old)
+        with self.hold_sync():
+            self.selected = moved(self.selected)
+            self.highlighted = moved(self.highlighted)
+            self._end_duplicate_review()
+            self.hovered = None
+            self._show_records()
+            if renumbered:  # the old table names rows by their old numbers
+                n = len(self._lib)
+                self._table = {"idx": np.zeros((n, 0), np.int32), "scores": np.zeros((n, 0))}
+        self.send(rows_reply(changes, self._data_version))
+        mode, weight = self.mode, self.hybrid_weight
+        if not self._work.place_rescanned(old, changes.changed, mode, weight):
+            grid = layout.map_grid_shape(len(self._lib))
+            if mode == "custom":  # a custom layout has no cells for the new rows: row order
+                self._host.push_cells(mapdata.row_order_cells(len(self._lib), *grid), grid)
+            self._work.start_layout(mode, weight)
+        self._work.start_table(mode, weight, self.k)
+        self._work.start_thumbnails(self.thumb_size)
 
     def rescan(self, force: bool = False) -> None:
         """Rescan the library's root folders in the background (``vv.scan(root, lib,
@@ -673,5 +721,6 @@ class _WidgetHost:
         self.show_status(text)
         if failed:
             self.show_error(f"rescan: {failed} file(s) could not be read (see w.last_scan.failed)")
-        if changed:
-            w.refresh()
+        if changed:  # a forced rescan re-embedded everything: a fresh map, as asked
+            share = (added + updated + removed) / max(1, len(w.library), len(w._paths_snapshot))
+            w.refresh(full=share > increments.INCREMENTAL_MAX_SHARE)
