@@ -128,6 +128,20 @@ export interface RescanRequest {
   type: "rescan";
   force?: boolean;
 }
+/** An image file dropped or pasted on the map (buffer 0: its bytes): highlight the images most like it, as `w.query_image` does. */
+export interface QueryImageRequest {
+  type: "query_image";
+  /** The file's name (shown in the hit count). */
+  name: string;
+  /** Bytes in buffer 0 (checked against the buffer). */
+  size: number;
+  space: "visual" | "semantic" | "hybrid";
+}
+/** "More like these" (`more`) / "Less like these" on the current selection. */
+export interface LikeRequest {
+  type: "like";
+  more: boolean;
+}
 /** What the tooltip shows of one image (names and paths ASCII-escaped). */
 export interface InfoMeta {
   row: number;
@@ -171,7 +185,7 @@ export interface InfoReply {
   version: number;
 }
 /** A message from the browser to the kernel. */
-export type Request = HelloRequest | ThumbsRequest | InfoRequest | RescanRequest;
+export type Request = HelloRequest | ThumbsRequest | InfoRequest | RescanRequest | QueryImageRequest | LikeRequest;
 /** A message from the kernel to the browser. */
 export type Reply = AtlasReply | ThumbsReply | InfoReply;
 // END protocol

@@ -12,7 +12,9 @@ below; that one definition
   protocol; protocol.write_types()"``, and ``tests/test_protocol.py`` fails when they differ).
 
 Buffers: an ``atlas`` reply carries one JPEG; a ``thumbs`` reply one JPEG per entry of ``rows``
-(same order); an ``info`` reply one JPEG (the tooltip image) or none. Requests carry none.
+(same order); an ``info`` reply one JPEG (the tooltip image) or none. Requests carry none, but
+a ``query_image`` request, which carries the dropped or pasted file's bytes as its one buffer
+(``size`` bytes, at most :data:`MAX_QUERY_IMAGE_BYTES`).
 Imports nothing from the package.
 """
 
@@ -36,6 +38,7 @@ from typing import (
 )
 
 __all__ = [
+    "MAX_QUERY_IMAGE_BYTES",
     "MAX_ROWS_PER_REQUEST",
     "MAX_SAFE_INT",
     "REPLIES",
@@ -47,7 +50,9 @@ __all__ = [
     "InfoMeta",
     "InfoReply",
     "InfoRequest",
+    "LikeRequest",
     "MaxLen",
+    "QueryImageRequest",
     "Reply",
     "Request",
     "RescanRequest",
@@ -60,6 +65,8 @@ __all__ = [
 
 MAX_ROWS_PER_REQUEST = 256
 MAX_SAFE_INT = 2**53  #: JS numbers stay exact below this
+MAX_QUERY_IMAGE_BYTES = 32 * 2**20  #: largest image file a drop or paste may send
+MAX_NAME = 255  #: longest file name a request may carry
 
 
 class BadRequestError(ValueError):
@@ -119,7 +126,28 @@ class RescanRequest(_Rescan, total=False):
     force: bool
 
 
-Request = HelloRequest | ThumbsRequest | InfoRequest | RescanRequest
+class QueryImageRequest(TypedDict):
+    """An image file dropped or pasted on the map (buffer 0: its bytes): highlight the images
+    most like it, as ``w.query_image`` does."""
+
+    type: Literal["query_image"]
+    name: Annotated[str, MaxLen(MAX_NAME)]
+    """The file's name (shown in the hit count)."""
+    size: Annotated[int, Between(1, MAX_QUERY_IMAGE_BYTES)]
+    """Bytes in buffer 0 (checked against the buffer)."""
+    space: Literal["visual", "semantic", "hybrid"]
+
+
+class LikeRequest(TypedDict):
+    """ "More like these" (``more``) / "Less like these" on the current selection."""
+
+    type: Literal["like"]
+    more: bool
+
+
+Request = (
+    HelloRequest | ThumbsRequest | InfoRequest | RescanRequest | QueryImageRequest | LikeRequest
+)
 
 # ---------------------------------------------------------------------- kernel -> browser
 
@@ -184,6 +212,8 @@ REQUESTS: dict[str, type[Any]] = {
     "thumbs": ThumbsRequest,
     "info": InfoRequest,
     "rescan": RescanRequest,
+    "query_image": QueryImageRequest,
+    "like": LikeRequest,
 }
 """Request ``type`` -> its TypedDict."""
 
@@ -230,6 +260,12 @@ def _check(key: str, value: Any, tp: Any, meta: tuple[Any, ...]) -> Any:
             if isinstance(m, Between) and not m.lo <= value <= m.hi:
                 msg = f"field {key!r} must be in {m.lo}..{m.hi}, got {value}"
                 raise BadRequestError(msg)
+        return value
+    if tp is str:
+        cap = min((m.n for m in meta if isinstance(m, MaxLen)), default=None)
+        if not isinstance(value, str) or (cap is not None and len(value) > cap):
+            msg = f"field {key!r} must be a string of at most {cap} characters"
+            raise BadRequestError(msg)
         return value
     if origin is list and get_args(tp) == (int,):
         cap = min((m.n for m in meta if isinstance(m, MaxLen)), default=None)
