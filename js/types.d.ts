@@ -60,6 +60,9 @@ export interface MapState {
   sharpSizes: number[];
 }
 
+/** A region label of the `labels` trait (js/labels.js; x/y in grid cells). */
+export interface MapLabel { text: string; x: number; y: number; level: number; row: number; score: number }
+
 /** The anywidget model as the widget uses it. */
 export interface Model {
   get(key: string): any;

@@ -18,6 +18,9 @@ import { buildToolbar } from "./toolbar.js";
 import { buildTooltip, tooltipFlow } from "./tooltip.js";
 import { readTheme } from "./theme.js";
 import { debugEnabled, makeStats } from "./debug.js";
+import { bindDrop } from "./drop.js";
+import { buildFilterBar } from "./filterbar.js";
+import { labelsLayer } from "./labels.js";
 import { screenToCell, viewControl } from "./view.js";
 
 const EMPTY = "This library is empty. Scan a folder with vv.scan(folder, lib, encoders=enc), then w.refresh().";
@@ -70,7 +73,11 @@ function render({ model, el }) {
     rescan: (force) => kernel.rescan(force),
   });
   stage.append(base, over, empty, tip.el);
-  root.append(toolbar.el, banner, errorLine, stage);
+  const filterBar = buildFilterBar({ model, stage, before: over, store, size, grid, send: (m) => model.send(m) });
+  const labelLayer = labelsLayer({ model, stage, store, size, grid });
+  stage.append(tip.el); // the tooltip stays above the label layer
+  const unbindDrop = bindDrop(stage, { model, notify: filterBar.note });
+  root.append(toolbar.el, filterBar.el, banner, errorLine, stage);
   el.append(root);
 
   /** @param {Point} p */
@@ -103,6 +110,8 @@ function render({ model, el }) {
     empty.style.display = n ? "none" : "";
     if (store.get().autoFit || newGrid) view.fit();
     painter.requestDraw(true);
+    filterBar.cellsChanged();
+    labelLayer.request();
   }
 
   function versionChanged() {
@@ -143,7 +152,7 @@ function render({ model, el }) {
     "change:k": () => { overlay.rehover(); toolbar.sync(); },
     "change:height": () => { stage.style.height = `${model.get("height")}px`; resize(); },
   };
-  for (const t of ["colour_query", "_modes", "status", "mode", "hybrid_weight", "query", "progress", "_can_rescan"]) {
+  for (const t of ["colour_query", "_modes", "status", "mode", "hybrid_weight", "query", "progress", "_can_rescan", "search_total", "_hit_what", "search_k"]) {
     handlers[`change:${t}`] = toolbar.sync;
   }
   for (const [ev, fn] of Object.entries(handlers)) model.on(ev, fn);
@@ -162,6 +171,9 @@ function render({ model, el }) {
   return () => {
     for (const [ev, fn] of Object.entries(handlers)) model.off(ev, fn);
     unbindInput();
+    unbindDrop();
+    filterBar.dispose();
+    labelLayer.dispose();
     unwatchHover();
     ro.disconnect();
     mo.disconnect();
