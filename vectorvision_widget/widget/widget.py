@@ -189,6 +189,7 @@ class VectorVision(anywidget.AnyWidget):
         self._encoders = encoders
         self._hover_callbacks: list[Callable[[int | None], None]] = []
         self._custom_labels: list[dict[str, Any]] | None = None
+        self._placing_labels = False
         self._kw_index: tuple[int, labelling.KeywordIndex] | None = None
         self._filter_rows: list[int] | None = None
         self._like_pos: list[int] = []
@@ -494,14 +495,14 @@ class VectorVision(anywidget.AnyWidget):
         lib, work = self._lib, self._work
         if self._custom_labels is not None:
             try:
-                self.set_trait("labels", self._check_labels(self._custom_labels))
+                self._place_labels(self._check_labels(self._custom_labels))
             except ValueError as err:
                 self.error = mapdata.ascii_name(f"labels: {err}")
             return
         cells, grid = self.cells, (self._grid[0], self._grid[1])
         mode, weight = self.mode, self.hybrid_weight
         if len(cells) != len(lib) or not len(lib):
-            self.set_trait("labels", [])
+            self._place_labels([])
             return
 
         def run(job: Any) -> None:
@@ -516,9 +517,18 @@ class VectorVision(anywidget.AnyWidget):
                 X, _note = mapdata.mode_vectors(lib, mode, weight)
             out = labelling.region_labels(cells, grid, X, self._kw_index[1])
             if not job.cancelled and self._custom_labels is None:
-                self.set_trait("labels", out)
+                self._place_labels(out)
 
         work.runner.start("labels", run)
+
+    def _place_labels(self, value: list[dict[str, Any]]) -> None:
+        """Set ``labels`` from the widget's own work (not a user's custom labels)."""
+        with self._host._lock:
+            self._placing_labels = True
+            try:
+                self.set_trait("labels", value)
+            finally:
+                self._placing_labels = False
 
     def _check_labels(self, value: object) -> list[dict[str, Any]]:
         cells = self._cells
@@ -552,9 +562,13 @@ class VectorVision(anywidget.AnyWidget):
     @traitlets.validate("labels")
     def _valid_labels(self, proposal: Any) -> list[dict[str, Any]]:
         try:
-            return self._check_labels(proposal["value"])
+            value = self._check_labels(proposal["value"])
         except ValueError as err:
             raise traitlets.TraitError(str(err)) from None
+        if not self._placing_labels:  # from Python or the browser: yours until reset_labels()
+            self._custom_labels = [dict(x) for x in proposal["value"]]
+            self._work.runner.cancel("labels")
+        return value
 
     @traitlets.validate("filter")
     def _valid_filter(self, proposal: Any) -> dict[str, Any]:
