@@ -86,6 +86,13 @@ def normalise_filter(lib: Library, value: object) -> tuple[dict[str, Any], list[
         if key == "taken" and blank:
             continue
         out[key] = _jsonable(key, v)
+    if isinstance(out.get("folder"), str):  # as lib.where reads it, and as the bar lists it
+        out["folder"] = os.path.normpath(os.path.abspath(os.path.expanduser(out["folder"])))
+    elif isinstance(out.get("folder"), list):
+        out["folder"] = [
+            os.path.normpath(os.path.abspath(os.path.expanduser(f))) if isinstance(f, str) else f
+            for f in out["folder"]
+        ]
     if "taken" in out and isinstance(out["taken"], list):
         out["taken"] = [None if x == "" else x for x in out["taken"]]
     if not out:
