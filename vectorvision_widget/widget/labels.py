@@ -206,15 +206,16 @@ def _medoid_dots(
             for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
         ]
     )
-    dots = np.empty((len(order), levels), np.float32)
+    by_level = []  # per level: block code -> its vector sum
     for level in range(levels):
-        shift = 2 * (levels - 1 - level)
-        parent = uniq >> shift
+        parent = uniq >> (2 * (levels - 1 - level))
         first = np.flatnonzero(np.r_[True, parent[1:] != parent[:-1]])
         sums = np.add.reduceat(finest, first, axis=0).astype(np.float32)
-        lo, hi = starts[first], np.append(starts[first[1:]], ends[-1])
-        for j, (a, b) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
-            dots[a:b, level] = xs[a:b] @ sums[j]
+        by_level.append(dict(zip(parent[first].tolist(), sums, strict=True)))
+    dots = np.empty((len(order), levels), np.float32)
+    for c, a, b in zip(uniq.tolist(), starts.tolist(), ends.tolist(), strict=True):
+        ancestors = [by_level[lv][c >> (2 * (levels - 1 - lv))] for lv in range(levels)]
+        dots[a:b] = xs[a:b] @ np.stack(ancestors, axis=1)  # one pass over the run, all levels
     return dots
 
 
