@@ -64,10 +64,11 @@ def main() -> None:
         X = rng.standard_normal((n, dim)).astype(np.float32)
         X /= np.linalg.norm(X, axis=1, keepdims=True)
         out: list[object] = []
-        med, best = median_ms(
-            lambda X=X: out.append(labels.region_labels(cells, grid, X, index, min_share=0.0)),
-            args.repeat,
-        )
+
+        def run(X: np.ndarray = X, out: list[object] = out) -> None:
+            out.append(labels.region_labels(cells, grid, X, index, min_share=0.0))
+
+        med, best = median_ms(run, args.repeat)
         print(
             f"region_labels, {dim}-d vectors, levels {labels.level_sides(grid)}: "
             f"median {med:.0f} ms wall ({best:.0f} ms CPU), {len(out[-1])} labels"  # type: ignore[arg-type]
@@ -95,7 +96,7 @@ def main() -> None:
     for name, f in filters.items():
 
         def update(f: dict[str, object] = f) -> None:
-            value, rows = finding.normalise_filter(lib, f)
+            _value, rows = finding.normalise_filter(lib, f)
             finding.pack_rows(rows, n)
 
         med, best = median_ms(update, args.repeat * 4)
