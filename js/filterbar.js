@@ -176,8 +176,8 @@ export function buildFilterBar({ model, stage, before, store, size, grid, send }
     el, sync,
     /** A short notice beside the buttons (a refused drop, a query under way). @param {string} text */
     note(text) { noteEl.textContent = text; },
-    /** The cells changed: the dim image follows them. */
-    cellsChanged: onMask,
+    /** The cells changed: the dim image and the count follow them. */
+    cellsChanged() { onMask(); sync(); },
     dispose() {
       for (const ev of events) model.off(ev, sync);
       model.off("change:_filter_mask", onMask);

@@ -5,6 +5,7 @@ map highlights the images most like it (assertions on kernel state and on drawn 
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,31 @@ w.observe(_dump, names=["labels", "filter", "filter_count", "highlighted", "erro
 _dump()
 w"""
 
+SAMPLE = """\
+import shutil, re
+from vectorvision_widget.sample import sample_folder
+photos = pathlib.Path("photos")
+if not photos.exists():
+    shutil.copytree(sample_folder(), photos, ignore=shutil.ignore_patterns("NOTICE"))
+lib2 = vv.Library()
+vv.scan(photos, lib2, encoders=enc, progress=False)
+# The tiny test models give meaningless keywords: use the words of each file name instead.
+lib2.update_fields({{r: dict(keywords=[dict(label=word, score=0.5)
+                                        for word in re.split(r"[_.]", pathlib.Path(p).stem)])
+                    for r, p in enumerate(lib2.paths)}})
+fav = re.compile("cat|mountain|sunset|river|dogs|bird")
+lib2.tag([p for p in lib2.paths if fav.search(p)], "favourites")
+w2 = vv.VectorVision(lib2, encoders=enc, height=520)
+w2.filter = {{"tags": ["favourites"]}}
+_out2 = pathlib.Path("explore_state2.json")
+def _dump2(_=None):
+  with _lock:
+    st = dict(labels=w2.labels, progress=w2.progress, filter_count=w2.filter_count, n=len(lib2))
+    tmp = _out2.with_suffix(".tmp"); tmp.write_text(json.dumps(st)); tmp.replace(_out2)
+w2.observe(_dump2, names=["labels", "progress", "filter_count"])
+_dump2()
+w2"""
+
 LOG = ConsoleLog()
 
 
@@ -54,9 +80,9 @@ def page_(
     lab_server: dict[str, Any], browser: Any, tiny_models_dir: Path
 ) -> Iterator[NotebookPage]:
     root = lab_server["root"]
-    write_nb(
-        root / "explore.ipynb", [SETUP.format(repo=str(REPO), models=str(tiny_models_dir)), "pass"]
-    )
+    setup = SETUP.format(repo=str(REPO), models=str(tiny_models_dir))
+    both = setup.removesuffix("w") + "display(w)\n" + SAMPLE.format()  # w, then w2 below it
+    write_nb(root / "explore.ipynb", [both, "pass"])
     page = browser.new_page(viewport={"width": 1200, "height": 1000})
     LOG.attach(page)
     open_notebook(
@@ -135,5 +161,31 @@ def test_dropping_an_image_file_highlights_the_most_similar(page_: NotebookPage)
     st = page_.wait_state(lambda s: s["highlighted"] and s["highlighted"] == s["expected_drop"])
     assert st["error"] == ""
     hits = page_.widget.locator(".vv-hits")
-    assert hits.text_content() == "5 most like image query.png"
+    page_.page.wait_for_function(
+        "el => el.textContent === '5 most like image query.png'", arg=hits.element_handle()
+    )
     assert not LOG.ours(), LOG.texts()
+
+
+def test_screenshot_of_labels_and_a_filter_on_the_sample(page_: NotebookPage) -> None:
+    """The sample photos with region labels and a tag filter: artifacts/explore_screenshot.png on
+    every run; docs/screenshot.png (the README's) only with VV_UPDATE_SCREENSHOT=explore."""
+    page = page_.page
+    two = NotebookPage(page, page_.root, 1, "explore_state2.json")
+    st = two.wait_state(
+        lambda s: "som" not in s["progress"] and "thumbs" not in s["progress"] and s["labels"], 90
+    )
+    assert st["filter_count"] == 8
+    count = two.widget.locator(".vv-f-count")
+    page_.page.wait_for_function(
+        f"el => el.textContent === '8 of {st['n']} match'", arg=count.element_handle()
+    )
+    two.widget.scroll_into_view_if_needed()
+    labels = two.widget.locator("canvas.vv-labels")
+    page.wait_for_function("c => Number(c.dataset.labels) > 0", arg=labels.element_handle())
+    page.wait_for_timeout(800)  # thumbnails decoded and drawn
+    shot = two.widget.screenshot()
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "explore_screenshot.png").write_bytes(shot)
+    if os.environ.get("VV_UPDATE_SCREENSHOT") == "explore":
+        (REPO / "docs" / "screenshot.png").write_bytes(shot)
