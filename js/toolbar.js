@@ -28,15 +28,33 @@ export function modeSpecs(value) {
 }
 
 /**
- * Status text of a search: "" when none is active, else how many images match.
- * @param {string} query @param {string} colour @param {number} hits @returns {string}
+ * Status text of a search: "" when none is active, else how many images are shown and, for a
+ * text search, how many match (`total`, trait `search_total`): "24 of 312 for “blue”".
+ * `source` (trait `_hit_what`) names a ranking that is not the search box ("image cat.jpg").
+ * @param {string} query @param {string} colour @param {number} hits
+ * @param {number | null} [total] @param {string} [source] @returns {string}
  */
-export function hitText(query, colour, hits) {
+export function hitText(query, colour, hits, total = null, source = "") {
   if (!query && !colour && !hits) return "";
+  if (!query && !colour && source) return `${hits} most like ${source}`;
   if (!query && !colour) return `${hits} highlighted`; // w.highlight(rows) from Python
   const what = query ? `“${query.length > 24 ? query.slice(0, 23) + "…" : query}”` : colour;
+  if (query && typeof total === "number") {
+    if (total === 0) return hits ? `no match for ${what} · ${hits} nearest` : `no match for ${what}`;
+    if (total > hits) return `${hits} of ${total.toLocaleString("en")} for ${what}`;
+  }
   if (!hits) return `no match for ${what}`;
   return `${hits} ${hits === 1 ? "hit" : "hits"} for ${what}`;
+}
+
+/**
+ * The `search_k` that "show more" asks for (twice as many, up to the matches and 10,000); 0
+ * when everything that matches is shown.
+ * @param {number} shown @param {number | null} total @param {number} searchK @returns {number}
+ */
+export function moreK(shown, total, searchK) {
+  if (typeof total !== "number" || total <= shown) return 0;
+  return Math.min(10000, total, Math.max(searchK * 2, shown + 1));
 }
 
 /**
@@ -183,6 +201,10 @@ export function buildToolbar(model, actions) {
     onchange: () => save("k", Math.max(1, Math.min(100, Math.round(Number(k.value)) || 10))),
   });
   const hits = h("span", { class: "vv-hits" });
+  const showMore = h("button", { class: "vv-more-hits", title: "Highlight more of the matching images (search_k)", onclick: () => {
+    const k = moreK((model.get("highlighted") || []).length, model.get("search_total"), model.get("search_k"));
+    if (k) save("search_k", k);
+  } }, "show more");
   const clear = h("button", { class: "vv-clear", title: "Clear the search (Esc)", onclick: () => {
     search.value = "";
     actions.clearHighlights();
@@ -207,7 +229,7 @@ export function buildToolbar(model, actions) {
   const barLabel = h("label", { class: "vv-progress-label" }, barName, " ", bar);
   const status = h("span", { class: "vv-status" });
   const el = h("div", { class: "vv-toolbar" },
-    modes, weightLabel, search, h("span", { class: "vv-search-result" }, hits, clear),
+    modes, weightLabel, search, h("span", { class: "vv-search-result" }, hits, showMore, clear),
     h("label", { class: "vv-colour-label", title: "Find images with this colour" }, "colour ", colour),
     h("label", { class: "vv-k-label", title: "Neighbours shown by Shift+Hover" }, "k ", k),
     h("span", { class: "vv-zoom" }, zoomOut, zoomLevel, zoomIn, fit), rescan, barLabel, status);
@@ -243,7 +265,9 @@ export function buildToolbar(model, actions) {
     if (document.activeElement !== search) search.value = query;
     if (/^#[0-9a-f]{6}$/i.test(colourQuery)) colour.value = colourQuery.toLowerCase();
     const n = (model.get("highlighted") || []).length;
-    hits.textContent = hitText(query, colourQuery, n);
+    const total = model.get("search_total") ?? null;
+    hits.textContent = hitText(query, colourQuery, n, total, String(model.get("_hit_what") ?? ""));
+    showMore.style.display = query && moreK(n, total, model.get("search_k")) ? "" : "none";
     clear.style.display = hits.textContent ? "" : "none";
     fit.title = n ? "Fit the view to the hits (again: the whole map; 0: whole map)" : "Fit the whole map (0)";
     const can = model.get("_can_rescan");

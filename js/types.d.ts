@@ -66,6 +66,9 @@ export interface MapState {
   sharpSizes: number[];
 }
 
+/** A region label of the `labels` trait (js/labels.js; x/y in grid cells). */
+export interface MapLabel { text: string; x: number; y: number; level: number; row: number; score: number }
+
 /** The anywidget model as the widget uses it. */
 export interface Model {
   get(key: string): any;
@@ -161,6 +164,20 @@ export interface NamesRequest {
 export interface ReviewRequest {
   type: "review";
 }
+/** An image file dropped or pasted on the map (buffer 0: its bytes): highlight the images most like it, as `w.query_image` does. */
+export interface QueryImageRequest {
+  type: "query_image";
+  /** The file's name (shown in the hit count). */
+  name: string;
+  /** Bytes in buffer 0 (checked against the buffer). */
+  size: number;
+  space: "visual" | "semantic" | "hybrid";
+}
+/** "More like these" (`more`) / "Less like these" on the current selection. */
+export interface LikeRequest {
+  type: "like";
+  more: boolean;
+}
 /** What the tooltip shows of one image (names and paths ASCII-escaped). */
 export interface InfoMeta {
   row: number;
@@ -231,7 +248,7 @@ export interface RowsReply {
   shifted: number;
 }
 /** A message from the browser to the kernel. */
-export type Request = HelloRequest | ThumbsRequest | InfoRequest | RescanRequest | TagRequest | PathsRequest | NamesRequest | ReviewRequest;
+export type Request = HelloRequest | ThumbsRequest | InfoRequest | RescanRequest | TagRequest | PathsRequest | NamesRequest | ReviewRequest | QueryImageRequest | LikeRequest;
 /** A message from the kernel to the browser. */
 export type Reply = AtlasReply | ThumbsReply | InfoReply | PathsReply | NamesReply | RowsReply;
 // END protocol

@@ -24,6 +24,9 @@ import { buildToolbar } from "./toolbar.js";
 import { buildTooltip, tooltipFlow } from "./tooltip.js";
 import { THEME_ATTRIBUTES, hostTheme } from "./theme.js";
 import { debugEnabled, makeStats } from "./debug.js";
+import { bindDrop } from "./drop.js";
+import { buildFilterBar } from "./filterbar.js";
+import { labelsLayer } from "./labels.js";
 import { screenToCell, viewControl, zoomPercent } from "./view.js";
 
 const EMPTY = "This library is empty. Scan a folder with vv.scan(folder, lib, encoders=enc), then w.refresh().";
@@ -85,8 +88,12 @@ function render({ model, el }) {
   const panel = neighbourPanel({ model, store, grid, size, view });
   const review = duplicateReview({ model, store, grid });
   toolbar.el.append(selectBar.el, review.button);
-  stage.append(base, over, empty, tip.el, review.el);
-  root.append(toolbar.el, banner, errorLine, stage, panel.el);
+  stage.append(base, over, empty, tip.el);
+  const filterBar = buildFilterBar({ model, stage, before: over, store, size, grid, send: (m) => model.send(m) });
+  const labelLayer = labelsLayer({ model, stage, store, size, grid });
+  stage.append(tip.el, review.el); // the tooltip and the duplicate review stay above the labels
+  const unbindDrop = bindDrop(stage, { model, notify: filterBar.note });
+  root.append(toolbar.el, filterBar.el, banner, errorLine, stage, panel.el);
   el.append(root);
 
   /** @param {Point} p */
@@ -122,6 +129,8 @@ function render({ model, el }) {
     empty.style.display = n ? "none" : "";
     if (store.get().autoFit || newGrid) view.fit();
     painter.requestDraw(true);
+    filterBar.cellsChanged();
+    labelLayer.request();
   }
 
   function versionChanged() {
@@ -162,7 +171,7 @@ function render({ model, el }) {
     "change:k": () => { overlay.rehover(); toolbar.sync(); },
     "change:height": () => { stage.style.height = `${model.get("height")}px`; resize(); },
   };
-  for (const t of ["colour_query", "_modes", "status", "mode", "hybrid_weight", "query", "progress", "_can_rescan"]) {
+  for (const t of ["colour_query", "_modes", "status", "mode", "hybrid_weight", "query", "progress", "_can_rescan", "search_total", "_hit_what", "search_k"]) {
     handlers[`change:${t}`] = toolbar.sync;
   }
   for (const [ev, fn] of Object.entries(handlers)) model.on(ev, fn);
@@ -182,6 +191,9 @@ function render({ model, el }) {
   return () => {
     for (const [ev, fn] of Object.entries(handlers)) model.off(ev, fn);
     unbindInput();
+    unbindDrop();
+    filterBar.dispose();
+    labelLayer.dispose();
     unwatchHover();
     unwatchZoom();
     ro.disconnect();

@@ -107,6 +107,16 @@ class _Recorder:
         msg = "rescan: not available in a saved map"
         raise ValueError(msg)
 
+    def query_image_bytes(self, data: bytes, name: str, space: str) -> None:
+        del data, name, space
+        msg = "query by image: not available in a saved map (it needs the encoders)"
+        raise ValueError(msg)
+
+    def like(self, more: bool) -> None:
+        del more
+        msg = "more/less like these: not available in a saved map"
+        raise ValueError(msg)
+
 
 class _Blob:
     """The binary part of the file: chunks appended, each named by (offset, length)."""

@@ -19,6 +19,7 @@ import vectorvision_widget.widget.mapdata as mapdata
 from vectorvision_widget.modes import table_space
 from vectorvision_widget.thumbs.cache import CachedSharp, CachedTiles
 from vectorvision_widget.thumbs.tiles import ATLAS_COLS
+from vectorvision_widget.widget.finding import text_search
 from vectorvision_widget.widget.increments import Changes
 from vectorvision_widget.widget.jobs import Job, JobRunner
 
@@ -51,7 +52,9 @@ class MapHost(Protocol):
 
     def push_atlas(self, atlas: Any, version: int) -> None: ...
 
-    def push_hits(self, rows: list[int], query: str, colour: str) -> None: ...
+    def push_hits(
+        self, rows: list[int], query: str, colour: str, total: int | None = None
+    ) -> None: ...
 
     def scanned(self, report: ScanReport, saved_to: str | None) -> None: ...
 
@@ -267,12 +270,9 @@ class MapWork:
         lib, host = self._host.library, self._host
 
         def run(job: Job) -> None:
-            if encoders is not None:
-                hits = [r for r, _ in lib.search(text, encoders=encoders, k=k)]
-            else:
-                hits = name_search(lib, text, k)
+            hits, total = text_search(lib, text, k, encoders)  # total: how many match
             if not job.cancelled:
-                host.push_hits(hits, text, "")
+                host.push_hits(hits, text, "", total)
 
         self.runner.start("search", run)
 

@@ -13,8 +13,9 @@ below; that one definition
 
 Buffers: an ``atlas`` reply carries one JPEG; a ``thumbs`` reply one JPEG per entry of ``rows``
 (same order); an ``info`` reply one JPEG (the tooltip image) or none; a ``rows`` reply none;
-the others none. Requests carry none. Actions on the selection (``tag``, ``paths``) act on the
-kernel's ``selected``.
+the others none. Requests carry none, but a ``query_image`` request, which carries the dropped or
+pasted file's bytes as its one buffer (``size`` bytes, at most :data:`MAX_QUERY_IMAGE_BYTES`).
+Actions on the selection (``tag``, ``paths``) act on the kernel's ``selected``.
 Imports nothing from the package.
 """
 
@@ -38,6 +39,7 @@ from typing import (
 )
 
 __all__ = [
+    "MAX_QUERY_IMAGE_BYTES",
     "MAX_ROWS_PER_REQUEST",
     "MAX_SAFE_INT",
     "REPLIES",
@@ -49,11 +51,13 @@ __all__ = [
     "InfoMeta",
     "InfoReply",
     "InfoRequest",
+    "LikeRequest",
     "MaxLen",
     "NamesReply",
     "NamesRequest",
     "PathsReply",
     "PathsRequest",
+    "QueryImageRequest",
     "Reply",
     "Request",
     "RescanRequest",
@@ -71,6 +75,8 @@ MAX_ROWS_PER_REQUEST = 256
 MAX_TAGS_PER_REQUEST = 16
 MAX_TAG_CHARS = 200
 MAX_SAFE_INT = 2**53  #: JS numbers stay exact below this
+MAX_QUERY_IMAGE_BYTES = 32 * 2**20  #: largest image file a drop or paste may send
+MAX_NAME = 255  #: longest file name a request may carry
 
 
 class BadRequestError(ValueError):
@@ -161,6 +167,25 @@ class ReviewRequest(TypedDict):
     type: Literal["review"]
 
 
+class QueryImageRequest(TypedDict):
+    """An image file dropped or pasted on the map (buffer 0: its bytes): highlight the images
+    most like it, as ``w.query_image`` does."""
+
+    type: Literal["query_image"]
+    name: Annotated[str, MaxLen(MAX_NAME)]
+    """The file's name (shown in the hit count)."""
+    size: Annotated[int, Between(1, MAX_QUERY_IMAGE_BYTES)]
+    """Bytes in buffer 0 (checked against the buffer)."""
+    space: Literal["visual", "semantic", "hybrid"]
+
+
+class LikeRequest(TypedDict):
+    """ "More like these" (``more``) / "Less like these" on the current selection."""
+
+    type: Literal["like"]
+    more: bool
+
+
 Request = (
     HelloRequest
     | ThumbsRequest
@@ -170,6 +195,8 @@ Request = (
     | PathsRequest
     | NamesRequest
     | ReviewRequest
+    | QueryImageRequest
+    | LikeRequest
 )
 
 # ---------------------------------------------------------------------- kernel -> browser
@@ -278,6 +305,8 @@ REQUESTS: dict[str, type[Any]] = {
     "paths": PathsRequest,
     "names": NamesRequest,
     "review": ReviewRequest,
+    "query_image": QueryImageRequest,
+    "like": LikeRequest,
 }
 """Request ``type`` -> its TypedDict."""
 

@@ -27,6 +27,8 @@ from vectorvision_widget.widget.protocol import (
     InfoMeta,
     InfoReply,
     InfoRequest,
+    LikeRequest,
+    QueryImageRequest,
     Reply,
     RescanRequest,
     RowsReply,
@@ -60,6 +62,10 @@ class WidgetSide(Protocol):
     def show_error(self, text: str) -> None: ...
 
     def rescan(self, force: bool = False) -> None: ...
+
+    def query_image_bytes(self, data: bytes, name: str, space: str) -> None: ...
+
+    def like(self, more: bool) -> None: ...
 
 
 def atlas_reply(atlas: Atlas, version: int) -> AtlasReply:
@@ -109,7 +115,10 @@ class BrowserRequests:
             "thumbs": self._thumbs,
             "info": self._info,
             "rescan": self._rescan,
+            "query_image": self._query_image,
+            "like": self._like,
         }
+        self._buffers: list[bytes] = []
 
     def add_handler(self, kind: str, handler: Callable[[Any], None]) -> None:
         """Answer requests of ``kind`` (a ``protocol.REQUESTS`` type) with ``handler``."""
@@ -121,9 +130,10 @@ class BrowserRequests:
     def handle(self, content: object, buffers: object = None) -> None:
         """Entry point for ``widget.on_msg``: validates ``content`` against the protocol
         (`protocol.parse_request`), answers it, and never raises."""
-        del buffers
         if self.closed:  # a message that was on its way when the widget closed: nothing to do
             return
+        bufs = buffers if isinstance(buffers, list | tuple) else []
+        self._buffers = [bytes(b) for b in bufs if isinstance(b, bytes | bytearray | memoryview)]
         kind = content.get("type") if isinstance(content, dict) else None
         try:
             request = parse_request(content)
@@ -191,6 +201,17 @@ class BrowserRequests:
 
     def _rescan(self, request: RescanRequest) -> None:
         self._w.rescan(force=request.get("force", False))
+
+    def _query_image(self, request: QueryImageRequest) -> None:
+        bufs = self._buffers
+        if len(bufs) != 1 or len(bufs[0]) != request["size"]:
+            got = [len(b) for b in bufs]
+            msg = f"expected one buffer of {request['size']} bytes (the image file), got {got}"
+            raise BadRequestError(msg)
+        self._w.query_image_bytes(bufs[0], request["name"], request["space"])
+
+    def _like(self, request: LikeRequest) -> None:
+        self._w.like(request["more"])
 
     # ------------------------------------------------------------------ answers (pool threads)
 

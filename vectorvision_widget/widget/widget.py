@@ -24,7 +24,9 @@ import traitlets
 
 import vectorvision_widget.som.layout as layout
 import vectorvision_widget.widget.duplicates_review as dupreview
+import vectorvision_widget.widget.finding as finding
 import vectorvision_widget.widget.increments as increments
+import vectorvision_widget.widget.labels as labelling
 import vectorvision_widget.widget.mapdata as mapdata
 from vectorvision_widget.modes import MODE_INFO, check_mode
 from vectorvision_widget.thumbs.tiles import (
@@ -119,6 +121,31 @@ class VectorVision(anywidget.AnyWidget):
     status = traitlets.Unicode("").tag(sync=True)
     """The last notice from the widget, e.g. "rescan: 3 added … saved to lib.json"; read-only."""
 
+    labels = traitlets.List(traitlets.Dict()).tag(sync=True)
+    """Region labels over the map (semantic zoom): dicts with ``text``, ``row`` (the region's
+    representative image, its medoid), ``x``/``y`` (grid cells), ``level`` (0 = overview,
+    finer ones appear as you zoom in), and for computed ones ``keywords``, ``count``, ``score``.
+    Recomputed in the background from the records' keywords when the layout changes; assign
+    your own list to show those instead (kept until :meth:`reset_labels`). Default []."""
+
+    filter = traitlets.Dict().tag(sync=True)
+    """The filter bar's state: ``lib.where``'s arguments (``folder``, ``taken``, ``camera``,
+    ``tags``, ``keywords``, ``has_gps``); images that do not match are dimmed. Settable; a bad
+    key or value is refused with the reason. {} shows everything. Default {}."""
+
+    filter_count = traitlets.Int(None, allow_none=True).tag(sync=True)
+    """How many images match ``filter`` (None without a filter); read-only."""
+
+    search_total = traitlets.Int(None, allow_none=True).tag(sync=True)
+    """How many images match the text search (the toolbar says "24 of 312"); None when the
+    highlight is a ranking only (colour, image query, more/less like). Read-only."""
+
+    _hit_what = traitlets.Unicode("").tag(sync=True)
+    """What the current highlight came from when it is not the search box ("image cat.jpg")."""
+    _filter_mask = traitlets.Bytes(b"").tag(sync=True)
+    """A bit per image (``np.packbits``): 1 = matches ``filter``; empty without a filter."""
+    _filter_options = traitlets.Dict().tag(sync=True)
+    """The filter bar's choices (``finding.filter_options``)."""
     _grid = traitlets.List(traitlets.Int(), [1, 1]).tag(sync=True)
     _cells = ArrayTrait("int32", cols=2, narrow=True).tag(sync=True)
     _colours = ArrayTrait("uint8", cols=3).tag(sync=True)
@@ -176,6 +203,12 @@ class VectorVision(anywidget.AnyWidget):
         self._hover_callbacks: list[Callable[[int | None], None]] = []
         self._dup_groups: list[dupreview.DuplicateGroup] = []
         self._dup_serial = 0
+        self._custom_labels: list[dict[str, Any]] | None = None
+        self._placing_labels = False
+        self._kw_index: tuple[int, labelling.KeywordIndex] | None = None
+        self._filter_rows: list[int] | None = None
+        self._like_pos: list[int] = []
+        self._like_neg: list[int] = []
         self._paths_snapshot: list[str] = []
         self._prints = np.zeros(0, np.uint64)  # increments.row_prints of _paths_snapshot
         self.last_scan: Any = None
@@ -204,6 +237,7 @@ class VectorVision(anywidget.AnyWidget):
         self.observe(self._on_colour, names=["colour_query"])
         self.observe(self._on_hovered, names=["hovered"])
         self.observe(self._on_thumb_size, names=["thumb_size"])
+        self.observe(self._on_filter, names=["filter"])
         self.refresh()
 
     def _check_kwargs(self, kwargs: dict[str, Any]) -> None:
@@ -382,6 +416,7 @@ class VectorVision(anywidget.AnyWidget):
             self._show_records()
             self._table = {"idx": np.zeros((n, 0), np.int32), "scores": np.zeros((n, 0))}
         self._host.push_cells(mapdata.row_order_cells(n, *grid), grid)
+        self.refresh_filter()
         if n:
             self._work.start_layout(self.mode, self.hybrid_weight)
             self._work.start_table(self.mode, self.hybrid_weight, self.k)
@@ -455,6 +490,68 @@ class VectorVision(anywidget.AnyWidget):
             raise RuntimeError(msg)
         self._work.start_rescan(self._encoders, roots, force)
 
+    def query_image(
+        self, image: Any, space: str = "visual", k: int | None = None
+    ) -> list[tuple[int, float]]:
+        """Highlight the images most like ``image`` (a path, PIL image, array or encoded bytes;
+        it need not be in the library), like a search: ``k`` (default ``search_k``) results,
+        best first, also returned as (row, score). Needs encoders to embed the new image."""
+        if self._encoders is None:
+            msg = "query_image needs encoders: VectorVision(lib, encoders=vv.Encoders.load())"
+            raise ValueError(msg)
+        hits = self._lib.similar_to_image(
+            image, encoders=self._encoders, k=self._k(k), space=space, weight=self.hybrid_weight
+        )
+        what = (
+            f"image {Path(os.fspath(image)).name}"
+            if isinstance(image, str | os.PathLike)
+            else "image"
+        )
+        self._show_ranking([r for r, _ in hits], what)
+        return hits
+
+    def more_like_selection(self, k: int | None = None, space: str | None = None) -> list[int]:
+        """ "More like these": highlight the images most like the selected ones (the cosine with
+        their centroid, ``lib.similar_to_rows``), keeping what "less like" pushed away from.
+        Returns the highlighted rows."""
+        sel = self._selection("More like these")
+        self._like_pos = list(dict.fromkeys([*self._like_pos, *sel]))
+        self._like_neg = [r for r in self._like_neg if r not in set(sel)]
+        return self._like(k, space)
+
+    def less_like_selection(self, k: int | None = None, space: str | None = None) -> list[int]:
+        """ "Less like these": rank again, away from the selected images (``negative=`` of
+        ``lib.similar_to_rows``), towards the last "more like" images or else the current
+        highlights that are not selected. Returns the highlighted rows."""
+        sel = self._selection("Less like these")
+        self._like_neg = list(dict.fromkeys([*self._like_neg, *sel]))
+        pos = [r for r in (self._like_pos or self.highlighted) if r not in set(self._like_neg)]
+        if not pos:
+            msg = (
+                "Less like these needs images to be like: search, drop an image or use More like "
+                "these first, then select the hits you do not want"
+            )
+            raise ValueError(msg)
+        self._like_pos = pos
+        return self._like(k, space)
+
+    def reset_labels(self) -> None:
+        """Go back to the computed region labels after assigning your own."""
+        self._custom_labels = None
+        self._start_labels()
+
+    def refresh_filter(self) -> None:
+        """Re-apply ``filter`` and the filter bar's choices (after tags or records changed)."""
+        lib = self._lib
+        try:
+            value, rows = finding.normalise_filter(lib, self.filter)
+        except finding.FilterError as err:  # e.g. a folder that left the library
+            self.error = mapdata.ascii_name(str(err))
+            value, rows = {}, None
+        with self.hold_sync():
+            self._filter_options = finding.filter_options(lib)
+            self._apply_filter(value, rows)
+
     def wait(self, timeout: float | None = 30.0) -> bool:
         """Block until background layout, neighbour and thumbnail work is done (for scripts and
         tests; the widget itself never needs it). Returns False on timeout."""
@@ -469,6 +566,105 @@ class VectorVision(anywidget.AnyWidget):
             self._requests.close()
             self._work.runner.cancel_all()
         super().close()
+
+    # ------------------------------------------------------------------ finding helpers
+
+    def _k(self, k: int | None) -> int:
+        value: object = self.search_k if k is None else k  # callers may pass anything
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= SEARCH_K_MAX:
+            msg = f"k must be a whole number from 1 to {SEARCH_K_MAX}, got {k!r}"
+            raise ValueError(msg)
+        return value
+
+    def _selection(self, what: str) -> list[int]:
+        if not self.selected:
+            msg = f"{what}: select some images first (click, Ctrl/Cmd-click or Ctrl/Cmd-drag)"
+            raise ValueError(msg)
+        return list(self.selected)
+
+    def _like(self, k: int | None, space: str | None) -> list[int]:
+        space_ = space or ("semantic" if self.mode == "semantic" else "visual")
+        hits = self._lib.similar_to_rows(
+            self._like_pos,
+            k=self._k(k),
+            space=space_,
+            negative=self._like_neg or None,
+            weight=self.hybrid_weight,
+        )
+        rows = [r for r, _ in hits]
+        what = f"more like {len(self._like_pos)}"
+        if self._like_neg:
+            what += f", less like {len(self._like_neg)}"
+        self._show_ranking(rows, what, keep_feedback=True)
+        return rows
+
+    def _show_ranking(self, rows: list[int], what: str, *, keep_feedback: bool = False) -> None:
+        """Highlight a ranking that is not a text or colour search (image query, more/less)."""
+        likes = (self._like_pos, self._like_neg)
+        with self.hold_sync():
+            self.query = ""
+            self.colour_query = ""
+            self.search_total = None
+            self._hit_what = what
+            self.highlighted = rows
+            self.error = ""
+        if keep_feedback:
+            self._like_pos, self._like_neg = likes
+
+    def _apply_filter(self, value: dict[str, Any], rows: list[int] | None) -> None:
+        self._filter_rows = rows
+        with self.hold_sync():
+            if value != self.filter:
+                self.set_trait("filter", value)
+            self.filter_count = None if rows is None else len(rows)
+            self._filter_mask = finding.pack_rows(rows, len(self._lib))
+
+    def _start_labels(self) -> None:
+        """Recompute the region labels for the current layout in a background job (custom
+        labels without x/y are re-placed at their rows' cells instead)."""
+        lib, work = self._lib, self._work
+        if self._custom_labels is not None:
+            try:
+                self._place_labels(self._check_labels(self._custom_labels))
+            except ValueError as err:
+                self.error = mapdata.ascii_name(f"labels: {err}")
+            return
+        cells, grid = self.cells, (self._grid[0], self._grid[1])
+        mode, weight = self.mode, self.hybrid_weight
+        if len(cells) != len(lib) or not len(lib):
+            self._place_labels([])
+            return
+
+        def run(job: Any) -> None:
+            if job.cancel_event.wait(0.15) or work.runner.running("layout"):
+                return  # a newer layout is coming: its end starts the labels again
+            version = lib.rows_version
+            if self._kw_index is None or self._kw_index[0] != version:
+                self._kw_index = (version, labelling.keyword_index(lib.records))
+            if mode in ("custom", "colour"):
+                X = lib.clustering_features() if mode == "custom" else None
+            else:
+                X, _note = mapdata.mode_vectors(lib, mode, weight)
+            out = labelling.region_labels(cells, grid, X, self._kw_index[1])
+            if not job.cancelled and self._custom_labels is None:
+                self._place_labels(out)
+
+        work.runner.start("labels", run)
+
+    def _place_labels(self, value: list[dict[str, Any]]) -> None:
+        """Set ``labels`` from the widget's own work (not a user's custom labels)."""
+        with self._host._lock:
+            self._placing_labels = True
+            try:
+                self.set_trait("labels", value)
+            finally:
+                self._placing_labels = False
+
+    def _check_labels(self, value: object) -> list[dict[str, Any]]:
+        cells = self._cells
+        n = len(self._lib)
+        cell_of = (lambda r: (int(cells[r][0]), int(cells[r][1]))) if len(cells) == n else None
+        return labelling.check_labels(value, n, cell_of)
 
     # ------------------------------------------------------------------ validation
 
@@ -492,6 +688,26 @@ class VectorVision(anywidget.AnyWidget):
             msg = f"{name}: rows {bad[:5]} are out of range for a library of {n} images"
             raise traitlets.TraitError(msg)
         return list(dict.fromkeys(rows))
+
+    @traitlets.validate("labels")
+    def _valid_labels(self, proposal: Any) -> list[dict[str, Any]]:
+        try:
+            value = self._check_labels(proposal["value"])
+        except ValueError as err:
+            raise traitlets.TraitError(str(err)) from None
+        if not self._placing_labels:  # from Python or the browser: yours until reset_labels()
+            self._custom_labels = [dict(x) for x in proposal["value"]]
+            self._work.runner.cancel("labels")
+        return value
+
+    @traitlets.validate("filter")
+    def _valid_filter(self, proposal: Any) -> dict[str, Any]:
+        try:
+            value, rows = finding.normalise_filter(self._lib, proposal["value"])
+        except finding.FilterError as err:
+            raise traitlets.TraitError(str(err)) from None
+        self._filter_rows = rows
+        return value
 
     @traitlets.validate("mode")
     def _valid_mode(self, proposal: Any) -> str:
@@ -566,6 +782,9 @@ class VectorVision(anywidget.AnyWidget):
         if len(self._lib):
             self._work.start_thumbnails(self.thumb_size)
 
+    def _on_filter(self, _change: Any) -> None:
+        self._apply_filter(self.filter, self._filter_rows)
+
     def _on_hovered(self, change: Any) -> None:
         for cb in list(self._hover_callbacks):
             try:
@@ -576,7 +795,11 @@ class VectorVision(anywidget.AnyWidget):
 
     def _on_query(self, _change: Any) -> None:
         text = self.query.strip()
+        if text:
+            self._hit_what = ""
+            self._like_pos, self._like_neg = [], []
         if not text:
+            self.search_total = None
             self._work.runner.cancel("search")
             if not self.colour_query:
                 self.highlighted = []
@@ -585,6 +808,10 @@ class VectorVision(anywidget.AnyWidget):
 
     def _on_colour(self, _change: Any) -> None:
         colour = self.colour_query.strip()
+        if colour:
+            self._hit_what = ""
+            self.search_total = None
+            self._like_pos, self._like_neg = [], []
         if not colour:
             self._work.runner.cancel("colour")
             if not self.query:
@@ -646,6 +873,28 @@ class _WidgetHost:
     def rescan(self, force: bool = False) -> None:
         self._w.rescan(force=force)
 
+    def query_image_bytes(self, data: bytes, name: str, space: str) -> None:
+        """A file dropped or pasted on the map: embed and rank in a job (not on the kernel's
+        message thread)."""
+        w = self._w
+        if w._encoders is None:
+            msg = "dropping an image needs encoders: VectorVision(lib, encoders=vv.Encoders.load())"
+            raise ValueError(msg)
+        encoders, lib, k, weight = w._encoders, w.library, w.search_k, w.hybrid_weight
+
+        def run(job: Any) -> None:
+            hits = lib.similar_to_image(data, encoders=encoders, k=k, space=space, weight=weight)
+            if not job.cancelled:
+                w._show_ranking([r for r, _ in hits], f"image {name}" if name else "image")
+
+        w._work.runner.start("search", run)
+
+    def like(self, more: bool) -> None:
+        if more:
+            self._w.more_like_selection()
+        else:
+            self._w.less_like_selection()
+
     def set_progress(self, key: str, value: Any) -> None:
         w = self._w
         with self._lock:
@@ -656,6 +905,8 @@ class _WidgetHost:
                 prog[key] = value
             if prog != w.progress:
                 w.progress = prog
+        if key == "som" and value is None:  # a layout ended: label the map it left
+            w._start_labels()
 
     def show_error(self, text: str) -> None:
         self._w.error = mapdata.ascii_name(text)
@@ -690,6 +941,8 @@ class _WidgetHost:
         with self._lock, w.hold_sync():
             w._grid = [int(grid[0]), int(grid[1])]
             w._cells = np.asarray(cells, np.int32).reshape(-1, 2)
+        if not w._work.runner.running("layout"):  # a cached, custom or first layout
+            w._start_labels()
 
     def push_table(self, idx: np.ndarray, scores: np.ndarray) -> None:
         self._w._table = {"idx": idx, "scores": scores}
@@ -697,11 +950,12 @@ class _WidgetHost:
     def push_atlas(self, atlas: Atlas, version: int) -> None:
         self._w.send(atlas_reply(atlas, version), [atlas.jpeg])
 
-    def push_hits(self, rows: list[int], query: str, colour: str) -> None:
+    def push_hits(self, rows: list[int], query: str, colour: str, total: int | None = None) -> None:
         w = self._w
         if (query and query != w.query.strip()) or (colour and colour != w.colour_query.strip()):
             return  # a newer search replaced this one
         with self._lock, w.hold_sync():
+            w.search_total = total
             w.highlighted = rows
             w.error = ""
 
