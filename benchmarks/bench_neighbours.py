@@ -113,7 +113,7 @@ def worker(step: str, n: int) -> dict:
 
 
 def queries(v: np.ndarray, s: np.ndarray, n: int) -> dict:
-    from vectorvision_widget.library.store import Library
+    from vectorvision_widget.library import Library  # also the flat module of older code
 
     rng = np.random.default_rng(5)
     pal = rng.integers(0, 256, size=(n, 5, 3)).tolist()
@@ -146,7 +146,7 @@ SESSION_ORDERS = {
 
 def session(v: np.ndarray, s: np.ndarray, n: int) -> dict:
     """Seconds per table request, in each order of SESSION_ORDERS, on a fresh Library each."""
-    from vectorvision_widget.library.store import Library
+    from vectorvision_widget.library import Library  # also the flat module of older code
 
     paths = [f"/x/{i}.jpg" for i in range(n)]
     out: dict = {}
