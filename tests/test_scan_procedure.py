@@ -209,13 +209,13 @@ def test_a_layout_is_one_job_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> N
     names: list[str] = []
     real = mapdata.train_layout
 
-    def spy(X: Any, grid: Any, on_cells: Any, stop: threading.Event) -> Any:
+    def spy(X: Any, grid: Any, on_cells: Any, stop: threading.Event, **kw: Any) -> Any:
         def frame(cells: Any, epoch: int, n_epochs: int) -> None:
             names.append(threading.current_thread().name)
             names.extend(t.name for t in threading.enumerate() if t.name == "vectorvision-som")
             on_cells(cells, epoch, n_epochs)
 
-        return real(X, grid, frame, stop)
+        return real(X, grid, frame, stop, **kw)
 
     monkeypatch.setattr(mapdata, "train_layout", spy)
     rng = np.random.default_rng(0)

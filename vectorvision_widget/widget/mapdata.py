@@ -67,8 +67,11 @@ def mode_vectors(lib: Library, mode: str, weight: float) -> tuple[np.ndarray, st
     if mode == "hybrid":
         sem = np.asarray(lib.features, dtype=np.float32)
         w = float(np.clip(weight, 0.0, 1.0))
-        mixed = np.hstack([np.sqrt(w) * vis, np.sqrt(1.0 - w) * sem])
-        return mixed.astype(np.float32, copy=False), note
+        # one pass into one new array (a slider move redoes this: no temporaries to stack)
+        mixed = np.empty((vis.shape[0], vis.shape[1] + sem.shape[1]), np.float32)
+        np.multiply(vis, np.float32(np.sqrt(w)), out=mixed[:, : vis.shape[1]])
+        np.multiply(sem, np.float32(np.sqrt(1.0 - w)), out=mixed[:, vis.shape[1] :])
+        return mixed, note
     return vis, note
 
 
@@ -115,7 +118,8 @@ def train_layout(
     rows and grid) starts from them instead: a short narrow schedule (``som.warm_map``) that
     keeps images near their places. Setting ``stop`` (the job's cancel event) stops within
     milliseconds: ``CancelledError``. Trains on a private copy of X (the library may change
-    meanwhile)."""
+    meanwhile) unless X is a new writeable array of its own (``mode_vectors``' hybrid mix:
+    pass nothing you change later)."""
     import vectorvision_widget.som.dense as dense
 
     n = X.shape[0]
@@ -125,7 +129,8 @@ def train_layout(
     if not np.isfinite(X).all():
         msg = "the layout vectors hold NaN or infinite values; rescan or fix the library"
         raise ValueError(msg)
-    data = np.array(X, dtype=np.float32, copy=True)
+    fresh = X.dtype == np.float32 and X.flags.c_contiguous and X.flags.owndata
+    data = X if fresh and X.flags.writeable else np.array(X, dtype=np.float32, copy=True)
     if warm_from is not None and warm_from.shape == (n, 2):
         made = dense.warm_map(data, warm_from, rows, cols, stop=stop)
     else:
