@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, als
 from bench_som import mixture
 from benchutil import blas_kernel
 
-from vectorvision_widget.som.dense import default_layout, dense_layout, dense_map, warm_map
+from vectorvision_widget.som.dense import default_layout, dense_map, warm_map
 from vectorvision_widget.som.layout import DEFAULT_FILL, default_grid_shape, map_grid_shape
 from vectorvision_widget.som.map import SOM
 
