@@ -11,17 +11,21 @@ Run (timings with the OpenBLAS override unset)::
   nearest neighbours (cosine, in the layout's space) within 3 cells (Chebyshev) on the grid.
 - ``--hybrid N``: in the widget (``VectorVision`` on ``Library.from_arrays``, two 384-d spaces):
   the first switch from visual to hybrid (layout + hybrid neighbour table) vs a weight change
-  0.5 -> 0.3 (warm-started layout + re-ranked table), time until ``w.wait()`` returns, and the
-  median image displacement as a share of the grid side; plus the layout alone: a fresh dense map
-  vs a warm start of the same change.
+  (0.5 -> 0.3 -> 0.4 -> 0.6: warm-started layout + re-ranked table), time until ``w.wait()``
+  returns, the process CPU time of the step (all threads; less sensitive to a busy machine than
+  the wall time), the load average and the median image displacement as a share of the grid
+  side; medians over ``--repeats`` fresh widgets (default 3). Then the layout alone: a fresh
+  dense map vs a warm start of the same change, with the neighbourhood score.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling modules, als
 from bench_som import mixture
 from benchutil import blas_kernel
 
-from vectorvision_widget.som.dense import default_layout, dense_layout, warm_layout
+from vectorvision_widget.som.dense import default_layout, dense_map, warm_map
 from vectorvision_widget.som.layout import DEFAULT_FILL, default_grid_shape, map_grid_shape
 from vectorvision_widget.som.map import SOM
 
@@ -94,55 +98,78 @@ def moved(a: np.ndarray, b: np.ndarray, side: int) -> float:
     return float(np.median(np.sqrt(((a.astype(float) - b) ** 2).sum(axis=1))) / side)
 
 
-def hybrid(n: int) -> None:
+def _step(w: Any, what: str, value: object) -> tuple[float, float, float]:
+    """Change ``what`` on widget ``w`` and wait: (wall s, process CPU s (all threads), load)."""
+    t, c = time.perf_counter(), time.process_time()
+    if what == "mode":
+        w.mode = str(value)
+    else:
+        w.hybrid_weight = float(str(value))
+    assert w.wait(3600)
+    return time.perf_counter() - t, time.process_time() - c, os.getloadavg()[0]
+
+
+def hybrid(n: int, repeats: int) -> None:
     import vectorvision_widget as vv
 
     vis, sem = spaces(n)
-    lib = vv.Library.from_arrays([f"/bench/{i}.jpg" for i in range(n)], sem, vis)
-    w = vv.VectorVision(lib, mode="visual")
-    assert w.wait(3600)
-    side = w._grid[0]
-    steps = [("first switch to hybrid (w 0.5)", "mode", "hybrid"), ("weight 0.5 -> 0.3", "w", 0.3)]
-    print(f"| step (widget, N = {n}, grid {side}×{side}) | time s | median move (grid side) |")
-    print("|---|---|---|")
-    times = []
-    for name, what, value in steps:
-        before = w.cells
-        t = time.perf_counter()
-        if what == "mode":
-            w.mode = str(value)
-        else:
-            w.hybrid_weight = float(value)
+    changes = [0.3, 0.4, 0.6]
+    first: list[tuple[float, float, float, float]] = []
+    weight: list[tuple[float, float, float, float]] = []
+    side = 0
+    for _ in range(repeats):  # a fresh library each time: the first switch builds its tables
+        lib = vv.Library.from_arrays([f"/bench/{i}.jpg" for i in range(n)], sem, vis)
+        w = vv.VectorVision(lib, mode="visual")
         assert w.wait(3600)
-        times.append(time.perf_counter() - t)
-        print(
-            f"| {name} | {times[-1]:.2f} | {100 * moved(before, w.cells, side):.1f} % |", flush=True
-        )
-    print(f"| ratio weight change / first switch | {times[1] / times[0]:.2f}× | |")
-    w.close()
-    rows, cols = map_grid_shape(n)
+        side = w._grid[0]
+        before = w.cells
+        first.append((*_step(w, "mode", "hybrid"), moved(before, w.cells, side)))
+        for x in changes:
+            before = w.cells
+            weight.append((*_step(w, "w", x), moved(before, w.cells, side)))
+        w.close()
+    print(
+        f"| step (widget, N = {n}, grid {side}×{side}; median of {len(first)} / {len(weight)}) "
+        "| wall s | CPU s | load (1 min) | median move (grid side) |"
+    )
+    print("|---|---|---|---|---|")
+    rows = (("first switch to hybrid (visual -> w 0.5)", first), ("weight change", weight))
+    med = {}
+    for name, runs in rows:
+        m = np.median(np.array(runs), axis=0)
+        med[name] = m
+        print(f"| {name} | {m[0]:.2f} | {m[1]:.2f} | {m[2]:.1f} | {100 * m[3]:.1f} % |")
+    f, c = med[rows[0][0]], med[rows[1][0]]
+    print(f"| ratio weight change / first switch | {c[0] / f[0]:.2f}× | {c[1] / f[1]:.2f}× | | |")
+    rows_, cols = map_grid_shape(n)
 
     def hyb(x: float) -> np.ndarray:
         return np.hstack([np.sqrt(x) * vis, np.sqrt(1 - x) * sem]).astype(np.float32)
 
-    start = dense_layout(hyb(0.5), rows, cols)
-    t = time.perf_counter()
-    fresh = dense_layout(hyb(0.3), rows, cols)
-    t_fresh = time.perf_counter() - t
-    t = time.perf_counter()
-    warm = warm_layout(hyb(0.3), start.cells, rows, cols)
-    t_warm = time.perf_counter() - t
+    start = dense_map(hyb(0.5), rows_, cols)
     probe = np.sort(np.random.default_rng(1).choice(n, min(n, 5000), replace=False))
     nn = knn(hyb(0.3), probe)
     print()
-    print("| layout alone, weight 0.5 -> 0.3 | time s | median move | 10-NN within 3 cells |")
-    print("|---|---|---|---|")
-    for name, som, t in (("fresh dense map", fresh, t_fresh), ("warm start", warm, t_warm)):
+    print(
+        "| layout alone, weight 0.5 -> 0.3 | wall s | CPU s | load | median move "
+        "| 10-NN within 3 cells |"
+    )
+    print("|---|---|---|---|---|---|")
+    X = hyb(0.3)
+    layouts = {
+        "fresh dense map (dense_map)": lambda: dense_map(X, rows_, cols),
+        "warm start (warm_map, as the widget)": lambda: warm_map(X, start.cells, rows_, cols),
+    }
+    for name, make in layouts.items():
+        t, c = time.perf_counter(), time.process_time()
+        made = make()
+        t, c = time.perf_counter() - t, time.process_time() - c
         print(
-            f"| {name} | {t:.2f} | {100 * moved(start.cells, som.cells, rows):.1f} % | "
-            f"{100 * within(som.cells, probe, nn):.1f} % |"
+            f"| {name} | {t:.2f} | {c:.2f} | {os.getloadavg()[0]:.1f} | "
+            f"{100 * moved(start.cells, made.cells, rows_):.1f} % | "
+            f"{100 * within(made.cells, probe, nn):.1f} % |",
+            flush=True,
         )
-    print(f"| ratio warm / fresh | {t_warm / t_fresh:.2f}× | | |")
 
 
 def main() -> None:
@@ -151,12 +178,13 @@ def main() -> None:
     ap.add_argument(
         "--hybrid", type=int, nargs="*", metavar="N", help="hybrid slider in the widget"
     )
+    ap.add_argument("--repeats", type=int, default=3, help="fresh widgets per --hybrid size")
     args = ap.parse_args()
     print(f"BLAS: {blas_kernel()}")
     if args.grid:
         grid(args.grid)
     for n in args.hybrid or []:
-        hybrid(n)
+        hybrid(n, max(1, args.repeats))
 
 
 if __name__ == "__main__":

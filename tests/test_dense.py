@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from vectorvision_widget.library.store import Library
-from vectorvision_widget.som.dense import dense_layout, place_rows, warm_layout
+from vectorvision_widget.som.dense import (
+    dense_layout,
+    local_best,
+    place_rows,
+    warm_layout,
+    warm_map,
+    window_best,
+)
 from vectorvision_widget.som.layout import DEFAULT_FILL, default_grid_shape, map_grid_shape
 from vectorvision_widget.som.map import SOM
 from vectorvision_widget.widget.widget import VectorVision
@@ -79,6 +86,57 @@ def test_warm_start_keeps_most_images_near_their_places() -> None:
     assert _within(after.cells, nn) >= 0.9 * _within(fresh.cells, nn)
     with pytest.raises(ValueError, match="cells must be"):
         warm_layout(hybrid(0.3), before.cells[:10], rows, cols)
+
+
+def _brute_window(X: np.ndarray, W: np.ndarray, centre: np.ndarray, radius: int) -> np.ndarray:
+    """Squared distances of every row to every node, inf outside its own window."""
+    r, c, d = W.shape
+    d2 = ((X[:, None, :].astype(np.float64) - W.reshape(1, r * c, d)) ** 2).sum(axis=2)
+    nr, nc = np.divmod(np.arange(r * c), c)
+    cr, cc = np.divmod(centre, c)
+    far = (np.abs(nr[None, :] - cr[:, None]) > radius) | (
+        np.abs(nc[None, :] - cc[:, None]) > radius
+    )
+    d2[far] = np.inf
+    return d2
+
+
+@pytest.mark.parametrize("radius", [0, 1, 2])
+def test_window_best_is_the_brute_force_best_within_each_rows_own_window(radius: int) -> None:
+    rng = np.random.default_rng(radius)
+    r, c, d = 7, 9, 12
+    W = rng.normal(size=(r, c, d)).astype(np.float32)
+    X = rng.normal(size=(300, d)).astype(np.float32)
+    # crowded centres (up to 40 rows on one node, more than one group), corners and edges
+    centre = np.concatenate([np.full(40, 0), np.full(7, r * c - 1), rng.integers(0, r * c, 253)])
+    d2 = _brute_window(X, W, centre, radius)
+    idx = window_best(X, W, centre, radius)
+    np.testing.assert_array_equal(idx, d2.argmin(axis=1))
+    best, win, cost = local_best(X, np.einsum("ij,ij->i", X, X), W, centre, radius, None)
+    np.testing.assert_array_equal(best, idx)
+    # the 3×3 around each best node (row-major, -1 / inf off the grid) with its costs
+    full = _brute_window(X, W, centre, r + c)
+    br, bc = np.divmod(best, c)
+    for k, (dr, dc) in enumerate((a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)):
+        on = (br + dr >= 0) & (br + dr < r) & (bc + dc >= 0) & (bc + dc < c)
+        np.testing.assert_array_equal(win[:, k], np.where(on, (br + dr) * c + bc + dc, -1))
+        want = full[np.arange(len(X)), np.where(on, win[:, k], 0)]
+        np.testing.assert_allclose(cost[on, k], want[on], rtol=1e-4, atol=1e-3)
+        assert np.isinf(cost[~on, k]).all()
+
+
+def test_warm_map_leaves_the_display_weights_for_later_and_they_match_warm_layout() -> None:
+    X, _ = _clusters(800)
+    rows, cols = map_grid_shape(len(X))
+    start = dense_layout(X, rows, cols)
+    assert start.cells is not None
+    made = warm_map(X[:, ::-1].copy(), start.cells, rows, cols)
+    som = warm_layout(X[:, ::-1].copy(), start.cells, rows, cols)
+    assert made._weights is None  # nothing computed yet
+    np.testing.assert_array_equal(made.cells, som.cells)
+    assert som.weights is not None
+    np.testing.assert_allclose(made.weights(), som.weights, rtol=1e-6)
+    assert made.weights() is made.weights()  # computed once
 
 
 def test_warm_start_stops_when_asked() -> None:

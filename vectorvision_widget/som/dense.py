@@ -10,9 +10,10 @@ its own display cell in that order. Clusters come out as compact patches on a gr
 map's (``benchmarks/bench_layout.py``).
 
 The same finish serves the two cheap updates the widget needs:
-- :func:`warm_layout`: a few epochs at a narrow neighbourhood starting from the current cells
-  (hybrid slider, mode change): best nodes are searched only near each image's current place,
-  so images stay near their places and an update costs a fraction of a fresh map;
+- :func:`warm_layout` (:func:`warm_map` for the widget): a few epochs at a narrow neighbourhood
+  starting from the current cells (hybrid slider, mode change): each image's best node is
+  searched exactly within the 5×5 nodes around its current place (:func:`window_best`), so
+  images stay near their places and an update costs a small fraction of a fresh map;
 - :func:`place_rows`: new or changed rows go to the nearest free cells of their best-matching
   units; every other row keeps its cell (incremental rescan).
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError
 
 import numpy as np
@@ -44,8 +45,10 @@ COARSE = 2
 #: image's current node. Narrow on purpose: the map is already ordered, it only has to adapt.
 WARM_SIGMAS = (1.5, 1.0, 0.8)
 WARM_RADIUS = 2
-#: Tile side (coarse nodes) of the blocked local search: one BLAS product per tile.
-_TILE = 16
+#: Rows per small product of the local searches (rows sharing a centre node; see
+#: ``_window_scores``), and floats per chunk of gathered node windows (bounded memory).
+_GROUP = 4
+_CHUNK_FLOATS = 1 << 22
 
 OnCells = Callable[[np.ndarray, int, int], None]
 """on_cells(cells, epoch, n_epochs): unique display cells of a progress frame."""
@@ -70,6 +73,57 @@ def default_layout(X: np.ndarray, *, fill: float | None = None, seed: int = 0) -
     return dense_layout(data, rows, cols, seed=seed)
 
 
+class DenseMap:
+    """A dense map: unique display ``cells`` (N, 2) and ``bmus`` now, the display-size weights
+    (the coarse map upsampled, then one batch update on the cells) on first :meth:`weights`.
+
+    Why lazy: only incremental placement (``place_rows`` after a rescan) needs the display
+    weights, and computing them costs more than the rest of a warm start (upsampling and
+    smoothing a (rows, cols, D) array: ~0.9 s of CPU at 20k × 768). Until then the map keeps
+    the vectors it was trained on and its coarse weights (about the same memory).
+    """
+
+    def __init__(
+        self,
+        X: np.ndarray | None,
+        coarse: np.ndarray | None,
+        cells: np.ndarray,
+        bmus: np.ndarray,
+        display: tuple[int, int],
+        *,
+        weights: np.ndarray | None = None,
+    ) -> None:
+        self.rows, self.cols = display
+        self.cells = np.asarray(cells, np.int32)
+        self.bmus = np.asarray(bmus, np.int32)
+        self._inputs = None if X is None or coarse is None else (X, coarse)
+        self._weights = weights
+        self._lock = threading.Lock()
+        if weights is None and self._inputs is None:
+            msg = "DenseMap needs either weights or (X, coarse weights)"
+            raise ValueError(msg)
+
+    def weights(self) -> np.ndarray:
+        """The display-size weights (rows, cols, D) float32, computed once (thread-safe)."""
+        with self._lock:
+            if self._weights is None:
+                assert self._inputs is not None
+                X, coarse = self._inputs
+                W = upsample(coarse, self.rows, self.cols)
+                ids = self.cells[:, 0].astype(np.int64) * self.cols + self.cells[:, 1]
+                refine_update(X, ids, W, 1.0)
+                self._weights, self._inputs = W, None
+            return self._weights
+
+    def som(self, seed: int = 0) -> SOM:
+        """The map as a fitted display-size :class:`SOM` (computes the weights)."""
+        som = SOM(self.rows, self.cols, seed=seed)
+        som.weights = self.weights()
+        som.bmus = self.bmus
+        som.cells = self.cells
+        return som
+
+
 def dense_layout(
     X: np.ndarray,
     rows: int,
@@ -86,6 +140,19 @@ def dense_layout(
     the coarse training; setting ``stop`` ends the work within milliseconds with
     ``CancelledError``.
     """
+    return dense_map(X, rows, cols, seed=seed, on_cells=on_cells, stop=stop).som(seed)
+
+
+def dense_map(
+    X: np.ndarray,
+    rows: int,
+    cols: int,
+    *,
+    seed: int = 0,
+    on_cells: OnCells | None = None,
+    stop: threading.Event | None = None,
+) -> DenseMap:
+    """:func:`dense_layout` as a :class:`DenseMap` (display weights computed when asked for)."""
     data = as_data(X)
     n = data.shape[0]
     if rows * cols < n:
@@ -93,7 +160,9 @@ def dense_layout(
         raise ValueError(msg)
     cr, cc = coarse_shape(rows, cols)
     if n < 2 or cr * cc < 4:
-        return _finish_trivial(data, rows, cols, seed)
+        som = _finish_trivial(data, rows, cols, seed)
+        assert som.weights is not None and som.cells is not None and som.bmus is not None
+        return DenseMap(None, None, som.cells, som.bmus, (rows, cols), weights=som.weights)
     coarse = SOM(cr, cc, seed=seed, unique=False)
 
     def report(epoch: int, n_epochs: int, _qe: float, cells: np.ndarray | None) -> None:
@@ -107,7 +176,7 @@ def dense_layout(
     W = coarse.weights
     x2 = np.einsum("ij,ij->i", data, data)
     return _cancellable(
-        lambda: _finish(data, W, local_best(data, x2, W, centre, 0, stop), (rows, cols), seed)
+        lambda: _finish(data, W, local_best(data, x2, W, centre, 0, stop), (rows, cols))
     )
 
 
@@ -123,11 +192,24 @@ def warm_layout(
     """A dense map of X (N, D, any D) started from the current ``cells`` (N, 2) on the same grid.
 
     The coarse map is initialised as the neighbourhood means of X around the current places,
-    then :data:`WARM_SIGMAS` batch epochs run with best nodes searched within
-    :data:`WARM_RADIUS` nodes of each row's current one. Cost: a few products of each row with
-    ~(8 + 2r)² nodes, not with the whole map, so a hybrid weight change at 20k takes well under
-    a second and most images move only a few cells.
+    then :data:`WARM_SIGMAS` batch epochs run with each row's best node searched exactly within
+    :data:`WARM_RADIUS` nodes of its current one (:func:`window_best`: 25 nodes per row, not
+    the whole map), so most images move only a few cells. The widget uses :func:`warm_map`,
+    which leaves the display weights for later (see :class:`DenseMap`).
     """
+    return warm_map(X, cells, rows, cols, seed=seed, stop=stop).som(seed)
+
+
+def warm_map(
+    X: np.ndarray,
+    cells: np.ndarray,
+    rows: int,
+    cols: int,
+    *,
+    seed: int = 0,
+    stop: threading.Event | None = None,
+) -> DenseMap:
+    """:func:`warm_layout` as a :class:`DenseMap` (display weights computed when asked for)."""
     data = as_data(X)
     cells = np.asarray(cells, np.int64)
     n = data.shape[0]
@@ -139,20 +221,19 @@ def warm_layout(
         raise ValueError(msg)
     cr, cc = coarse_shape(rows, cols)
     if n < 2 or rows * cols < n or cr * cc < 4:
-        return dense_layout(data, max(rows, 1), max(cols, 1), seed=seed, stop=stop)
+        return dense_map(data, max(rows, 1), max(cols, 1), seed=seed, stop=stop)
     x2 = np.einsum("ij,ij->i", data, data)
+    # each row's search window stays centred on its current place (a 5×5 block of nodes):
+    # as good a map as re-centring every epoch (bench_layout), and the groups never change
     start = (cells[:, 0] * cr // rows) * cc + cells[:, 1] * cc // cols
 
-    def run() -> SOM:
-        centre = start
+    def run() -> DenseMap:
         W = np.zeros((cr, cc, data.shape[1]), np.float32)
         W[...] = data.mean(axis=0)
-        refine_update(data, centre, W, WARM_SIGMAS[0])
+        refine_update(data, start, W, WARM_SIGMAS[0])
         for sigma in WARM_SIGMAS[1:]:
-            centre = local_best(data, x2, W, centre, WARM_RADIUS, stop)[0]
-            refine_update(data, centre, W, sigma)
-        best3 = local_best(data, x2, W, centre, WARM_RADIUS, stop)
-        return _finish(data, W, best3, (rows, cols), seed)
+            refine_update(data, window_best(data, W, start, WARM_RADIUS, stop), W, sigma)
+        return _finish(data, W, local_best(data, x2, W, start, WARM_RADIUS, stop), (rows, cols))
 
     return _cancellable(run)
 
@@ -216,6 +297,71 @@ def place_rows(
     return out.astype(np.int32), (R, C)
 
 
+def _window_scores(
+    X: np.ndarray,
+    W: np.ndarray,
+    centre: np.ndarray,
+    reach: int,
+    stop: threading.Event | None,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Scores ``x·w − |w|²/2`` (higher = nearer) of each row against the nodes within ``reach``
+    (Chebyshev) of its centre node, and nothing else: (rows (m,), node ids (m, K) with -1 off
+    the grid, scores (m, K) float32 with -inf off the grid) per chunk, K = (2·reach + 1)².
+
+    Rows sharing a centre go in groups of :data:`_GROUP`; each group is one small product with
+    its own window of nodes (one batched ``matmul`` per chunk of groups). Each product stays
+    below OpenBLAS's threading threshold, so it runs on the calling thread: threaded BLAS on
+    many small products waits for its helper thread on every call (≈ 20× slower on a busy
+    machine). Raises :class:`Cancelled` between chunks once ``stop`` is set.
+    """
+    r, c, d = W.shape
+    flat = W.reshape(r * c, d)
+    half_w2 = 0.5 * np.einsum("ij,ij->i", flat, flat)
+    n = X.shape[0]
+    order = np.argsort(centre, kind="stable")
+    sc = centre[order]
+    first = np.ones(n, bool)
+    first[1:] = sc[1:] != sc[:-1]
+    pos = np.arange(n)
+    rank = pos - np.maximum.accumulate(np.where(first, pos, 0))  # place among its centre's rows
+    new = first | (rank % _GROUP == 0)
+    gid = np.cumsum(new) - 1
+    slot = rank % _GROUP
+    gstart = np.append(np.flatnonzero(new), n)
+    ids, _, _ = window(np.stack(np.divmod(sc[new], c), axis=1), r, c, reach)
+    safe = np.maximum(ids, 0)
+    bias = np.where(ids >= 0, half_w2[safe], np.inf).astype(np.float32)
+    n_groups, k = ids.shape
+    step = max(1, _CHUNK_FLOATS // (k * d))
+    for g0 in range(0, n_groups, step):
+        if stop is not None and stop.is_set():
+            raise Cancelled
+        g1 = min(n_groups, g0 + step)
+        s0, s1 = int(gstart[g0]), int(gstart[g1])
+        local = gid[s0:s1] - g0
+        xg = np.zeros((g1 - g0, _GROUP, d), np.float32)
+        xg[local, slot[s0:s1]] = X[order[s0:s1]]
+        scores = np.matmul(xg, flat[safe[g0:g1]].transpose(0, 2, 1))
+        scores -= bias[g0:g1, None, :]
+        yield order[s0:s1], ids[gid[s0:s1]], scores[local, slot[s0:s1]]
+
+
+def window_best(
+    X: np.ndarray,
+    W: np.ndarray,
+    centre: np.ndarray,
+    radius: int,
+    stop: threading.Event | None = None,
+) -> np.ndarray:
+    """Best node of each row of X (N, D) among the nodes within ``radius`` (Chebyshev) of its
+    ``centre`` node (N,) on the map W (r, c, D): exactly ``argmin |x − w|²`` over that window
+    (ties to the lower node id), computed against those (2·radius + 1)² nodes only."""
+    idx = np.empty(X.shape[0], np.int64)
+    for rows, ids, scores in _window_scores(X, W, centre, radius, stop):
+        idx[rows] = np.take_along_axis(ids, scores.argmax(axis=1)[:, None], axis=1)[:, 0]
+    return idx
+
+
 def local_best(
     X: np.ndarray,
     x2: np.ndarray,
@@ -224,50 +370,29 @@ def local_best(
     radius: int,
     stop: threading.Event | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Best node of each row within ``radius`` nodes of its centre, plus the 3×3 around it.
+    """:func:`window_best` plus the 3×3 nodes around each row's best one and their costs.
 
-    W: (r, c, D); centre: (N,) node id near which each row's best node lies. Rows are grouped
-    by the :data:`_TILE`² tile of their centre, so each tile is one BLAS product of its rows
-    with ~(16 + 2r + 2)² nodes (a product per row would be ~20× slower on a busy machine).
+    W: (r, c, D); centre: (N,) node id near which each row's best node lies. The scores reach
+    one node further than the search, so the 3×3 costs come from the same products.
     Returns (best node ids (N,), 3×3 window ids (N, 9) with -1 off the grid, their squared
     distances (N, 9) with inf off the grid).
     """
-    r, c, d = W.shape
-    flat = W.reshape(r * c, d)
-    half_w2 = 0.5 * np.einsum("ij,ij->i", flat, flat)
-    cr, cc = np.divmod(centre, c)
-    tiles_c = -(-c // _TILE)
-    key = (cr // _TILE) * tiles_c + cc // _TILE
-    order = np.argsort(key, kind="stable")
-    keys, starts = np.unique(key[order], return_index=True)
-    ends = np.append(starts[1:], order.size)
-    idx = np.empty(X.shape[0], np.int64)
-    win = np.empty((X.shape[0], 9), np.int64)
-    cost = np.empty((X.shape[0], 9), np.float64)
-    for k, s0, s1 in zip(keys.tolist(), starts.tolist(), ends.tolist(), strict=True):
-        if stop is not None and stop.is_set():
-            raise Cancelled
-        tr, tc = divmod(k, tiles_c)
-        # search rows [a0, a1) × cols [b0, b1); the block keeps one more node around for 3×3
-        a0, a1 = max(0, tr * _TILE - radius), min(r, (tr + 1) * _TILE + radius)
-        b0, b1 = max(0, tc * _TILE - radius), min(c, (tc + 1) * _TILE + radius)
-        g0, g1, h0, h1 = max(0, a0 - 1), min(r, a1 + 1), max(0, b0 - 1), min(c, b1 + 1)
-        bw = h1 - h0
-        nodes = (np.arange(g0, g1)[:, None] * c + np.arange(h0, h1)[None, :]).ravel()
-        items = order[s0:s1]
-        g = X[items] @ flat[nodes].T
-        g -= half_w2[nodes]
-        br, bc = np.divmod(np.arange(nodes.size), bw)
-        near = (np.abs(br[None, :] + g0 - cr[items, None]) <= radius) & (
-            np.abs(bc[None, :] + h0 - cc[items, None]) <= radius
-        )
-        i = np.where(near, g, -np.inf).argmax(axis=1)
-        idx[items] = nodes[i]
-        ids, wr, wc = window(np.stack([br[i] + g0, bc[i] + h0], axis=1), r, c, 1)
-        local = np.clip(wr - g0, 0, g1 - g0 - 1) * bw + np.clip(wc - h0, 0, bw - 1)
-        sc = np.take_along_axis(g, local, axis=1).astype(np.float64)
-        win[items] = ids
-        cost[items] = np.where(ids >= 0, np.maximum(x2[items, None] - 2.0 * sc, 0.0), np.inf)
+    side = 2 * radius + 3
+    off_r, off_c = np.divmod(np.arange(side * side), side)
+    inner = (np.abs(off_r - radius - 1) <= radius) & (np.abs(off_c - radius - 1) <= radius)
+    ring = ((np.arange(3)[:, None] - 1) * side + np.arange(3)[None, :] - 1).ravel()
+    n = X.shape[0]
+    idx = np.empty(n, np.int64)
+    win = np.empty((n, 9), np.int64)
+    cost = np.empty((n, 9), np.float64)
+    for rows, ids, scores in _window_scores(X, W, centre, radius + 1, stop):
+        j = np.where(inner, scores, -np.inf).argmax(axis=1)
+        around = j[:, None] + ring[None, :]
+        near = np.take_along_axis(ids, around, axis=1)
+        sc = np.take_along_axis(scores, around, axis=1).astype(np.float64)
+        idx[rows] = near[:, 4]
+        win[rows] = near
+        cost[rows] = np.where(near >= 0, np.maximum(x2[rows, None] - 2.0 * sc, 0.0), np.inf)
     return idx, win, cost
 
 
@@ -310,29 +435,23 @@ def _finish(
     Wc: np.ndarray,
     best3: tuple[np.ndarray, np.ndarray, np.ndarray],
     display: tuple[int, int],
-    seed: int,
-) -> SOM:
+) -> DenseMap:
     """From a coarse map and each row's best coarse node with its 3×3 costs (``local_best``)
-    to a display-size SOM with unique cells: positions, k-d fill, display weights that follow
-    the cells. ``bmus`` are the best coarse nodes scaled onto the display grid (a display-wide
-    search would cost as much as the whole update)."""
+    to unique display cells: positions, then the k-d fill. ``bmus`` are the best coarse nodes
+    scaled onto the display grid (a display-wide search would cost as much as the whole
+    update); the display weights wait until asked for (:meth:`DenseMap.weights`)."""
     rows, cols = display
     cr, cc, _ = Wc.shape
     centre, win, cost = best3
     scale = np.array([rows / cr, cols / cc])
     pos = (_positions(win, cost, cc) + 0.5) * scale - 0.5
-    cells = partition_cells(pos, rows, cols).astype(np.int64)
-    W = upsample(Wc, rows, cols)
-    refine_update(X, cells[:, 0] * cols + cells[:, 1], W, 1.0)
+    cells = partition_cells(pos, rows, cols)
     node = (np.stack(np.divmod(centre, cc), axis=1) + 0.5) * scale - 0.5
-    som = SOM(rows, cols, seed=seed)
-    som.weights = W
-    som.bmus = np.clip(np.rint(node), 0, [rows - 1, cols - 1]).astype(np.int32)
-    som.cells = cells.astype(np.int32)
-    return som
+    bmus = np.clip(np.rint(node), 0, [rows - 1, cols - 1]).astype(np.int32)
+    return DenseMap(X, Wc, cells, bmus, display)
 
 
-def _cancellable(work: Callable[[], SOM]) -> SOM:
+def _cancellable(work: Callable[[], DenseMap]) -> DenseMap:
     """Run ``work``; its internal ``Cancelled`` becomes ``CancelledError`` (as ``SOM.fit``)."""
     try:
         return work()

@@ -68,7 +68,11 @@ def mode_vectors(lib: Library, mode: str, weight: float) -> tuple[np.ndarray, st
     if mode == "hybrid":
         sem = np.asarray(lib.features, dtype=np.float32)
         w = float(np.clip(weight, 0.0, 1.0))
-        return np.hstack([np.sqrt(w) * vis, np.sqrt(1.0 - w) * sem]).astype(np.float32), note
+        # one pass into one new array (a slider move redoes this: no temporaries to stack)
+        mixed = np.empty((vis.shape[0], vis.shape[1] + sem.shape[1]), np.float32)
+        np.multiply(vis, np.float32(np.sqrt(w)), out=mixed[:, : vis.shape[1]])
+        np.multiply(sem, np.float32(np.sqrt(1.0 - w)), out=mixed[:, vis.shape[1] :])
+        return mixed, note
     return vis, note
 
 
@@ -127,13 +131,16 @@ def train_layout(
     stop: threading.Event,
     *,
     warm_from: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The dense map of X on this thread (a layout job's): (unique cells, display weights or
-    None for N < 2). Fresh maps report cells during training (so images visibly move);
-    ``warm_from`` (the cells shown now, same rows and grid) starts from them instead: a short
-    narrow schedule (``som.warm_layout``, well under a second at 20k) that keeps images near
-    their places. Setting ``stop`` (the job's cancel event) stops within milliseconds:
-    ``CancelledError``. Trains on a private copy of X (the library may change meanwhile)."""
+) -> tuple[np.ndarray, Callable[[], np.ndarray] | None]:
+    """The dense map of X on this thread (a layout job's): (unique cells, a function returning
+    the display weights, or None for N < 2). The weights are computed on the first call (only
+    ``placed_rows`` after a rescan needs them; see ``som.dense.DenseMap``). Fresh maps report
+    cells during training (so images visibly move); ``warm_from`` (the cells shown now, same
+    rows and grid) starts from them instead: a short narrow schedule (``som.warm_map``) that
+    keeps images near their places. Setting ``stop`` (the job's cancel event) stops within
+    milliseconds: ``CancelledError``. Trains on a private copy of X (the library may change
+    meanwhile) unless X is a new writeable array of its own (``mode_vectors``' hybrid mix:
+    pass nothing you change later)."""
     import vectorvision_widget.som.dense as dense
 
     n = X.shape[0]
@@ -143,13 +150,13 @@ def train_layout(
     if not np.isfinite(X).all():
         msg = "the layout vectors hold NaN or infinite values; rescan or fix the library"
         raise ValueError(msg)
-    data = np.array(X, dtype=np.float32, copy=True)
+    fresh = X.dtype == np.float32 and X.flags.c_contiguous and X.flags.owndata
+    data = X if fresh and X.flags.writeable else np.array(X, dtype=np.float32, copy=True)
     if warm_from is not None and warm_from.shape == (n, 2):
-        som = dense.warm_layout(data, warm_from, rows, cols, stop=stop)
+        made = dense.warm_map(data, warm_from, rows, cols, stop=stop)
     else:
-        som = dense.dense_layout(data, rows, cols, on_cells=on_cells, stop=stop)
-    assert som.cells is not None and som.weights is not None
-    return np.asarray(som.cells, np.int32), som.weights
+        made = dense.dense_map(data, rows, cols, on_cells=on_cells, stop=stop)
+    return made.cells, made.weights
 
 
 def placed_rows(

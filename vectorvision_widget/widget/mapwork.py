@@ -8,7 +8,7 @@ tables, hybrid candidates, tiles, sharp thumbnails) live here and are cleared on
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from vectorvision_widget.scanning.procedure import ScanReport
 
 __all__ = ["MapHost", "MapWork", "name_search"]
+
+Weights = Callable[[], np.ndarray]
+"""A layout's display weights (rows, cols, D), computed on the first call."""
 
 
 class MapHost(Protocol):
@@ -67,10 +70,11 @@ class MapWork:
         self.runner = JobRunner(host.set_progress, host.show_error)
         self.layouts: dict[tuple[Any, ...], tuple[np.ndarray, tuple[int, int]]] = {}
         # the SOM layout on screen: (key, cells, grid, weights); warm starts and incremental
-        # placement start from it, so it outlives clear() (with the paths it was made for)
-        self.shown: tuple[tuple[Any, ...], np.ndarray, tuple[int, int], np.ndarray] | None = None
+        # placement start from it, so it outlives clear() (with the paths it was made for).
+        # Weights are functions: a dense map computes its display weights on first use
+        self.shown: tuple[tuple[Any, ...], np.ndarray, tuple[int, int], Weights] | None = None
         self.shown_paths: list[str] = []
-        self._weights: dict[tuple[Any, ...], np.ndarray] = {}
+        self._weights: dict[tuple[Any, ...], Weights] = {}
         self.tables: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
         # what each table / the atlases were made from (paths; table vectors' source), so an
         # incremental refresh (clear(changes)) can update them rather than redo them
@@ -172,20 +176,20 @@ class MapWork:
         if shown is None or shown[0] != key or list(old_paths) != self.shown_paths:
             return False
         lib = self._host.library
+        weights = shown[3]()
         placed = mapdata.placed_rows(
-            lib, mode, weight, (self.shown_paths, shown[1], shown[3]), set(changed)
+            lib, mode, weight, (self.shown_paths, shown[1], weights), set(changed)
         )
         if placed is None:
             return False
         cells, grid = placed
-        weights = shown[3]
         if grid != shown[2]:  # the grid grew: new rows/cols copy the edge weights
             r, c = grid[0] - weights.shape[0], grid[1] - weights.shape[1]
             weights = np.pad(weights, ((0, r), (0, c), (0, 0)), mode="edge")
         self.runner.cancel("layout")
         self.layouts[key] = (cells, grid)
-        self._weights = {key: weights}
-        self.shown, self.shown_paths = (key, cells, grid, weights), list(lib.paths)
+        self._weights = {key: _ready(weights)}
+        self.shown, self.shown_paths = (key, cells, grid, self._weights[key]), list(lib.paths)
         self._host.push_cells(cells, grid)
         return True
 
@@ -359,6 +363,11 @@ def _kept_atlases(
         and a.count == min(per, len(paths) - a.index * per)
         and changes.block_kept(a.index, per)
     }
+
+
+def _ready(weights: np.ndarray) -> Weights:
+    """Weights already computed, as a :data:`Weights` function."""
+    return lambda: weights
 
 
 def _morphs(old_mode: str, mode: str, old_grid: tuple[int, int], grid: tuple[int, int]) -> bool:
