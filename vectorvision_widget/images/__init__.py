@@ -1,8 +1,9 @@
 """Images: the one open/decode of the package and the models' preprocessing.
 
-Owns `decode` (regular files only, pixel budget, draft decoding, EXIF orientation, RGB),
-`preprocess` (the `Preprocess` spec and the tensors it makes), `colors` (average colour,
-palette, CIELAB distances) and `metadata` (photo EXIF: taken, camera, GPS, displayed size).
+Owns `decode` (regular files only, pixel budget, draft decoding, EXIF orientation, RGB with its
+alpha kept for display), `metadata` (EXIF date, camera, GPS, size, read from the header already
+open), `preprocess` (the `Preprocess` spec and the tensors it makes) and `colors` (alpha-weighted
+average colour, palette, CIELAB distances).
 
 May import: nothing else of the package (Pillow and numpy only); every other layer may use it.
 """

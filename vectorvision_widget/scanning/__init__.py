@@ -1,11 +1,10 @@
 """Scanning: from folders on disk to rows of a `Library`.
 
-Owns walking folders (`walk`: offline is never deleted), one file's analysis (`files`: read once,
-hash, decode, colours, tensors), planning with the incremental rules (`plan`), the one scan
-procedure (`procedure`: applying results, failures, progress, thumbnails, Ctrl-C) and the
-`Engine`s it drives (`local`: threads; `ray`: Ray Data, optional), `vv.scan` choosing the engine
-(`engines`), and the one rescan of a library's roots, saved under its lock, used by the CLI and
-the widget (`rescan`).
+Owns walking folders (`walk`: offline is never deleted), the incremental rules (`plan`), one
+file's analysis (`files`: read once, hash, decode, colours, EXIF, tensors), the one scan
+procedure (`procedure`: planning, applying results, failures, progress, thumbnails, Ctrl-C) with
+its two engines behind one interface (`local`: threads; `ray`: Ray Data), `vv.scan` (`engines`),
+the one rescan of the CLI and the widget (`rescan`) and the metadata refresh (`metadata`).
 
 May import: `library`, `models`, `images`, `thumbs`, `errors`, `vectors`. Never the widget.
 """

@@ -1,9 +1,9 @@
 """Self-organising maps: training, one cell per image, grid layouts.
 
 Owns `SOM` (`map`: parameters, schedule, quality metrics, `fit_async`), the numeric kernels
-(`training`: PCA init, best-matching units, batch update), unique-cell placement (`cells`) and
-grid layouts for the widget (`layout`: default grid sizes, custom 2-D coordinates to cells) and
-dense maps (`dense`: the default layout, warm starts for the hybrid slider, incremental placement).
+(`training`: PCA init, best-matching units, batch update), unique-cell placement (`cells`), the
+widget's dense map, warm starts and incremental placement (`dense`), and grid layouts (`layout`:
+default grid sizes, custom 2-D coordinates to cells).
 
 May import: numpy only (and `errors`): a SOM takes plain arrays and knows nothing of images.
 """
