@@ -1,7 +1,7 @@
 // Kernel messages (the protocol of vectorvision_widget/widget/protocol.py, typed in types.d.ts):
 // the requests this view sends (hello, sharp thumbnails for a zoomed-in view, tooltip details,
-// rescan) and the replies it receives (atlases, thumbnails, info), each checked on receipt and
-// dropped when it belongs to another library version or arrives after teardown.
+// rescan) and the replies it receives (overview mosaics, atlases, thumbnails, info), each checked
+// on receipt and dropped when it belongs to another library version or arrives after teardown.
 
 import { jpegBlob } from "./codecs.js";
 
@@ -37,6 +37,12 @@ export function readReply(msg, buffers) {
   }
   if (msg.type === "info") {
     return isNum(msg.row) && msg.meta && typeof msg.meta === "object" ? msg : null;
+  }
+  if (msg.type === "mosaics") {
+    const keys = ["pyramid", "level", "levels", "cell", "width", "height", "side", "cols", "rows"];
+    const ok = keys.every((k) => isNum(msg[k])) && msg.cell > 0 && msg.side > 0
+      && Number.isInteger(msg.level) && msg.level >= 0 && buffers >= msg.cols * msg.rows;
+    return ok ? msg : null;
   }
   return null;
 }
@@ -107,6 +113,18 @@ export function kernelRequests({ model, store, grid, size, tips, stats, redraw }
           redraw();
         });
       });
+    } else if (msg.type === "mosaics") {
+      // decoded together; dropped when the cells changed meanwhile (the mosaics show old places)
+      const epoch = grid.epoch;
+      const all = buffers.slice(0, msg.cols * msg.rows).map((b) => createImageBitmap(jpegBlob(b)));
+      Promise.all(all).then((bmps) => {
+        if (disposed || msg.version !== store.get().version || epoch !== grid.epoch) {
+          bmps.forEach((b) => b.close());
+          return;
+        }
+        grid.addMosaics(msg, bmps);
+        redraw();
+      }, () => { if (stats) stats.bitmapErrors += 1; });
     } else if (msg.type === "info") {
       if (disposed) return;
       tips.arrived(msg.row, msg.meta, buffers.length ? jpegBlob(buffers[0]) : null);

@@ -12,7 +12,8 @@ below; that one definition
   protocol; protocol.write_types()"``, and ``tests/test_protocol.py`` fails when they differ).
 
 Buffers: an ``atlas`` reply carries one JPEG; a ``thumbs`` reply one JPEG per entry of ``rows``
-(same order); an ``info`` reply one JPEG (the tooltip image) or none. Requests carry none.
+(same order); an ``info`` reply one JPEG (the tooltip image) or none; a ``mosaics`` reply one
+JPEG per mosaic of its level (row-major). Requests carry none.
 Imports nothing from the package.
 """
 
@@ -48,6 +49,7 @@ __all__ = [
     "InfoReply",
     "InfoRequest",
     "MaxLen",
+    "MosaicsReply",
     "Reply",
     "Request",
     "RescanRequest",
@@ -85,7 +87,7 @@ class MaxLen:
 
 
 class HelloRequest(TypedDict):
-    """A view rendered: send the atlases built so far."""
+    """A view rendered: send the overview's mosaics and the atlases built so far."""
 
     type: Literal["hello"]
 
@@ -177,7 +179,28 @@ class InfoReply(TypedDict):
     version: int
 
 
-Reply = AtlasReply | ThumbsReply | InfoReply
+class MosaicsReply(TypedDict):
+    """One level of the overview's tile pyramid (``thumbs.pyramid``): buffer i is mosaic i of a
+    ``cols`` × ``rows`` grid of ``side``-px JPEGs, row-major. Sent after the cells it was built
+    for and never after newer cells: a view drops its mosaics when the cells change."""
+
+    type: Literal["mosaics"]
+    version: int
+    pyramid: int
+    """Build number: the levels of one pyramid share it; a new number replaces the old levels."""
+    level: int
+    """0 = finest (``cell`` = the atlas tile px); each level halves the one below."""
+    levels: int
+    cell: float
+    """Pixels per grid cell at this level."""
+    width: int
+    height: int
+    side: int
+    cols: int
+    rows: int
+
+
+Reply = AtlasReply | ThumbsReply | InfoReply | MosaicsReply
 
 REQUESTS: dict[str, type[Any]] = {
     "hello": HelloRequest,
@@ -187,7 +210,12 @@ REQUESTS: dict[str, type[Any]] = {
 }
 """Request ``type`` -> its TypedDict."""
 
-REPLIES: dict[str, type[Any]] = {"atlas": AtlasReply, "thumbs": ThumbsReply, "info": InfoReply}
+REPLIES: dict[str, type[Any]] = {
+    "atlas": AtlasReply,
+    "thumbs": ThumbsReply,
+    "info": InfoReply,
+    "mosaics": MosaicsReply,
+}
 """Reply ``type`` -> its TypedDict."""
 
 # ---------------------------------------------------------------------- validation

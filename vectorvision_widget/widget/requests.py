@@ -25,6 +25,7 @@ from vectorvision_widget.widget.protocol import (
     InfoMeta,
     InfoReply,
     InfoRequest,
+    MosaicsReply,
     Reply,
     RescanRequest,
     ThumbsReply,
@@ -48,6 +49,8 @@ class WidgetSide(Protocol):
     def data_version(self) -> int: ...
 
     def atlases(self) -> list[Atlas]: ...
+
+    def mosaics(self) -> list[tuple[MosaicsReply, list[bytes]]]: ...
 
     def sharp(self, path: str, size: int, *, square: bool) -> bytes | None: ...
 
@@ -114,6 +117,8 @@ class BrowserRequests:
 
     def _hello(self, _request: object) -> None:
         version = self._w.data_version
+        for reply, buffers in self._w.mosaics():  # the overview first: a few images
+            self._w.send(reply, buffers)
         for atlas in self._w.atlases():
             self._w.send(atlas_reply(atlas, version), [atlas.jpeg])
 

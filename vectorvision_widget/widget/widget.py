@@ -32,7 +32,8 @@ from vectorvision_widget.thumbs.tiles import (
     default_tile_size,
 )
 from vectorvision_widget.widget.mapwork import MapWork
-from vectorvision_widget.widget.protocol import Reply
+from vectorvision_widget.widget.overview import Overview
+from vectorvision_widget.widget.protocol import MosaicsReply, Reply
 from vectorvision_widget.widget.requests import BrowserRequests, atlas_reply
 from vectorvision_widget.widget.serialize import ArraysTrait, ArrayTrait
 
@@ -165,6 +166,7 @@ class VectorVision(anywidget.AnyWidget):
         self.last_scan: Any = None
         host = _WidgetHost(self)
         self._work = MapWork(host)
+        self._overview = Overview(host, self._work.runner, host.lock)
         self._requests = BrowserRequests(host)
         self._host = host
         n = len(lib)
@@ -452,6 +454,7 @@ class _WidgetHost:
     def __init__(self, widget: VectorVision) -> None:
         self._w = widget
         self._lock = threading.RLock()
+        self.lock = self._lock  # the overview's sends hold it too (see widget.overview)
 
     @property
     def library(self) -> Library:
@@ -466,6 +469,9 @@ class _WidgetHost:
 
     def sharp(self, path: str, size: int, *, square: bool) -> bytes | None:
         return self._w._work.sharp.get(path, size, square=square)
+
+    def mosaics(self) -> list[tuple[MosaicsReply, list[bytes]]]:
+        return self._w._overview.replies()
 
     def send(self, content: Reply, buffers: list[bytes] | None = None) -> None:
         self._w.send(content, buffers)
@@ -495,12 +501,14 @@ class _WidgetHost:
         with self._lock, w.hold_sync():
             w._grid = [int(grid[0]), int(grid[1])]
             w._cells = np.asarray(cells, np.int32).reshape(-1, 2)
+            w._overview.cells_changed(cells, grid)
 
     def push_table(self, idx: np.ndarray, scores: np.ndarray) -> None:
         self._w._table = {"idx": idx, "scores": scores}
 
     def push_atlas(self, atlas: Atlas, version: int) -> None:
         self._w.send(atlas_reply(atlas, version), [atlas.jpeg])
+        self._w._overview.schedule()
 
     def push_hits(self, rows: list[int], query: str, colour: str) -> None:
         w = self._w
