@@ -79,10 +79,12 @@ def atlas_tiles(atlas: Atlas) -> np.ndarray:
     rows = max(1, -(-atlas.count // cols))
     width = cols if rows > 1 else atlas.count
     if arr.shape[:2] != (rows * t, width * t):
-        msg = f"atlas {atlas.index}: image is {arr.shape[1]}×{arr.shape[0]} px, expected {width * t}×{rows * t}"
+        got, want = f"{arr.shape[1]}×{arr.shape[0]}", f"{width * t}×{rows * t}"
+        msg = f"atlas {atlas.index}: image is {got} px, expected {want}"
         raise ValueError(msg)
     grid = arr.reshape(rows, t, width, t, 3).transpose(0, 2, 1, 3, 4)
-    return grid.reshape(rows * width, t, t, 3)[: atlas.count]
+    tiles: np.ndarray = grid.reshape(rows * width, t, t, 3)[: atlas.count]
+    return tiles
 
 
 def map_image(tiles: np.ndarray, cells: np.ndarray, grid: tuple[int, int]) -> np.ndarray:

@@ -93,7 +93,9 @@ class Overview:
         if cells is None or not len(cells) or sum(a.count for a in atlases) < len(cells):
             return
         version = self._host.data_version
-        self._runner.start("pyramid", lambda job: self._build(job, atlases, cells, grid, layout, version))
+        self._runner.start(
+            "pyramid", lambda job: self._build(job, atlases, cells, grid, layout, version)
+        )
 
     def replies(self) -> list[tuple[MosaicsReply, list[bytes]]]:
         """The kept pyramid's messages (for a view that renders late); [] while none is valid."""
