@@ -77,16 +77,17 @@ class Overview:
         self.build_s: float | None = None  #: seconds the last complete build took
 
     def cells_changed(self, cells: np.ndarray, grid: tuple[int, int]) -> None:
-        """New cells (called with the widget's lock held, before they are sent)."""
+        """New cells (called with the widget's lock held, before they are sent); the caller
+        calls :meth:`schedule` once it has released that lock."""
         with self._lock:
             self._layout += 1
             self._cells = np.array(cells, dtype=np.int32).reshape(-1, 2)
             self._grid = (int(grid[0]), int(grid[1]))
             self.pyramid = None
-        self.schedule()
 
     def schedule(self) -> None:
-        """(Re)start the build when every row has its atlas tile; else wait for more."""
+        """(Re)start the build when every row has its atlas tile; else wait for more. Never
+        with the widget's lock held: the job runner takes it (progress) under its own lock."""
         atlases: Sequence[Atlas] = self._host.atlases()
         with self._lock:
             cells, grid, layout = self._cells, self._grid, self._layout

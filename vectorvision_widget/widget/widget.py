@@ -502,6 +502,7 @@ class _WidgetHost:
             w._grid = [int(grid[0]), int(grid[1])]
             w._cells = np.asarray(cells, np.int32).reshape(-1, 2)
             w._overview.cells_changed(cells, grid)
+        w._overview.schedule()  # outside the lock: job progress takes it under the runner's
 
     def push_table(self, idx: np.ndarray, scores: np.ndarray) -> None:
         self._w._table = {"idx": idx, "scores": scores}
