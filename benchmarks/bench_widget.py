@@ -43,7 +43,7 @@ from benchutil import blas_kernel as _blas
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "vectorvision_widget" / "static" / "widget.js"
-CSS = REPO / "vectorvision_widget" / "widget.css"
+CSS = REPO / "vectorvision_widget" / "widget" / "widget.css"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 K = 10
 

@@ -10,7 +10,8 @@ import { visibleCells } from "./view.js";
 /** @typedef {import("./types").View} View @typedef {import("./types").Theme} Theme */
 /** @typedef {{index: number, first: number, count: number, tile: number, cols: number}} AtlasHeader */
 /** @typedef {AtlasHeader & {bmp: ImageBitmap}} Atlas */
-/** @typedef {{from: "mosaics" | "overview" | "tiles" | "tween" | "none", images: number, level: number}} LastDraw */
+/** @typedef {{from: "mosaics" | "overview" | "tiles" | "tween" | "none", images: number, level: number,
+ *   complete?: boolean}} LastDraw complete: every visible mosaic of `level` was drawn */
 /** @param {HTMLCanvasElement} cv @returns {CanvasRenderingContext2D} */
 const ctx2d = (cv) => /** @type {CanvasRenderingContext2D} */ (cv.getContext("2d"));
 
@@ -54,8 +55,8 @@ export class GridRenderer {
     this.forceTiles = false; // benchmark baseline: draw every visible tile, no overview
     this.useMosaics = true; // false: benchmark baseline, the overview canvas only
     this.mosaics = new MosaicPyramid();
-    this.epoch = 0; // bumped by every setCells: mosaics decoded for older cells are dropped
     this.ovDirty = true; // the overview canvas must be rebuilt before its next use
+    this.ovTiles = false; // whether the overview canvas holds atlas tiles (or colours only)
     /** @type {Atlas[]} */
     this.ovPending = []; // atlases not yet drawn into the overview canvas
     /** @type {{bg: string, cv: HTMLCanvasElement | null} | null} */
@@ -78,7 +79,6 @@ export class GridRenderer {
     this.cells = cells;
     if (colors) this.colors = colors;
     this.index = buildCellIndex(cells, n, this.rows, this.cols);
-    this.epoch += 1;
     this.mosaics.clear();
     this.mask = null;
     if (sameRows && n > 1 && n <= TWEEN_MAX_N && typeof performance !== "undefined") {
@@ -98,9 +98,9 @@ export class GridRenderer {
     this.mosaics.clear();
   }
 
-  /** One level of the overview pyramid. @param {import("./types").MosaicsReply} h @param {ImageBitmap[]} bmps */
-  addMosaics(h, bmps) {
-    this.mosaics.add(h, bmps);
+  /** One level of the overview pyramid. @param {import("./types").MosaicsReply} h @param {Blob[]} blobs */
+  addMosaics(h, blobs) {
+    this.mosaics.add(h, blobs);
   }
 
   /** @param {AtlasHeader} h @param {ImageBitmap} bmp */
@@ -114,8 +114,10 @@ export class GridRenderer {
 
   /** The overview canvas up to date (drawn only when a frame falls back to it). */
   _ensureOverview() {
-    if (this.ovDirty || !this.overview) return this.rebuildOverview();
-    if (!this.ovPending.length) return;
+    // while mosaics decode, the colours stand in: no frame of one drawImage per image
+    const tiles = this.mosaics.empty;
+    if (this.ovDirty || !this.overview || (tiles && !this.ovTiles)) return this.rebuildOverview(tiles);
+    if (!tiles || !this.ovPending.length) return;
     if (this._tilesInOverview()) {
       const ctx = ctx2d(this.overview);
       for (const h of this.ovPending) {
@@ -192,10 +194,11 @@ export class GridRenderer {
     }
   }
 
-  rebuildOverview() {
+  rebuildOverview(tiles = true) {
     const side = Math.max(this.rows, this.cols);
     this.ov = Math.max(1, Math.min(this.tile, Math.floor(OVERVIEW_MAX_PX / side)));
     this.ovDirty = false;
+    this.ovTiles = tiles;
     this.ovPending = [];
     if (typeof document === "undefined") return;
     const cv = this.overview || document.createElement("canvas");
@@ -222,7 +225,7 @@ export class GridRenderer {
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(small, 0, 0, cv.width, cv.height);
     ctx.imageSmoothingEnabled = true;
-    if (this._tilesInOverview()) for (let row = 0; row < this.n; row++) this._ovTile(ctx, row, true);
+    if (tiles && this._tilesInOverview()) for (let row = 0; row < this.n; row++) this._ovTile(ctx, row, true);
     this.overview = cv;
   }
 

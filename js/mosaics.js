@@ -5,7 +5,7 @@
 
 /** @typedef {import("./types").View} View @typedef {import("./types").MosaicsReply} MosaicsReply */
 /** @typedef {{level: number, cell: number, width: number, height: number, side: number,
- *   cols: number, rows: number, bmps: ImageBitmap[]}} MosaicLevel */
+ *   cols: number, rows: number, blobs: Blob[], bmps: Array<ImageBitmap | null | undefined>}} MosaicLevel */
 /** @typedef {{i: number, col: number, row: number}} MosaicRef */
 
 /**
@@ -48,54 +48,117 @@ export function mosaicsInView(lv, view, w, h) {
   return out;
 }
 
-/** The pyramid of one layout: its levels arrive one message each, coarsest first. */
+/** The pyramid of one layout: its levels arrive one message each (coarsest first) as JPEG
+ * blobs; a mosaic is decoded the first time a frame needs it (deep-zoom viewers load tiles on
+ * demand too), so the view's few mosaics decode first and a million-image level 0 costs nothing
+ * until someone zooms in. */
 export class MosaicPyramid {
   constructor() {
     this.id = -1;
     /** @type {Array<MosaicLevel | undefined>} */
     this.levels = [];
+    /** Decodes one mosaic (createImageBitmap in the browser). @type {(blob: Blob) => Promise<ImageBitmap>} */
+    this.decode = (blob) => createImageBitmap(blob);
+    /** Called when a mosaic has been decoded (the owner redraws). */
+    this.onReady = () => {};
+    /** Called when a mosaic cannot be decoded. */
+    this.onError = () => {};
   }
 
-  /** @param {MosaicsReply} h @param {ImageBitmap[]} bmps one per mosaic, row-major */
-  add(h, bmps) {
+  /** @param {MosaicsReply} h @param {Blob[]} blobs one JPEG per mosaic, row-major */
+  add(h, blobs) {
     if (h.pyramid !== this.id) this.clear();
     this.id = h.pyramid;
-    this.levels[h.level]?.bmps.forEach((b) => b.close?.());
+    this._close(this.levels[h.level]);
     const { level, cell, width, height, side, cols, rows } = h;
-    this.levels[h.level] = { level, cell, width, height, side, cols, rows, bmps };
+    this.levels[h.level] = { level, cell, width, height, side, cols, rows, blobs, bmps: [] };
   }
 
   /** Forget every level (the layout changed). */
   clear() {
-    for (const lv of this.levels) lv?.bmps.forEach((b) => b.close?.());
+    this.levels.forEach((lv) => this._close(lv));
     this.levels = [];
     this.id = -1;
+  }
+
+  /** @param {MosaicLevel | undefined} lv */
+  _close(lv) {
+    lv?.bmps.forEach((b) => b?.close?.());
+    if (lv) lv.bmps = [];
   }
 
   get empty() { return !this.levels.some(Boolean); }
 
   /**
-   * Draw the map at `view` from the mosaics; returns how many images it drew.
+   * The decoded bitmap of mosaic `i` of `lv`, or null (its decode starts now).
+   * @param {MosaicLevel} lv @param {number} i @returns {ImageBitmap | null}
+   */
+  _bitmap(lv, i) {
+    const b = lv.bmps[i];
+    if (b) return b;
+    if (b === undefined) {
+      lv.bmps[i] = null; // decoding
+      this.decode(lv.blobs[i]).then((bmp) => {
+        if (this.levels[lv.level] !== lv) return bmp.close?.(); // dropped meanwhile
+        lv.bmps[i] = bmp;
+        this.onReady();
+      }, () => this.onError());
+    }
+    return null;
+  }
+
+  /**
+   * Draw the map at `view` from the mosaics: the level the view needs, over the nearest coarser
+   * level while some of its mosaics still decode.
    * @param {CanvasRenderingContext2D} ctx @param {View} view @param {number} w @param {number} h
-   * @param {number} dpr @returns {{level: number, images: number} | null} null: no level
+   * @param {number} dpr
+   * @returns {{level: number, images: number, complete: boolean} | null} null: nothing to draw yet
    */
   draw(ctx, view, w, h, dpr) {
     const level = chooseLevel(this.levels, view.scale * dpr);
     const lv = level === null ? undefined : this.levels[level];
     if (!lv) return null;
-    const k = view.scale / lv.cell;
+    const refs = mosaicsInView(lv, view, w, h);
+    const bmps = refs.map((r) => this._bitmap(lv, r.i));
+    const complete = bmps.every(Boolean);
+    let images = 0;
+    if (!complete) { // a backdrop: the nearest coarser level with all its visible mosaics decoded
+      for (let up = lv.level + 1; up < this.levels.length; up++) {
+        const back = this.levels[up];
+        if (!back) continue;
+        const backRefs = mosaicsInView(back, view, w, h);
+        const ready = backRefs.map((r) => this._bitmap(back, r.i));
+        if (!ready.every(Boolean)) continue;
+        images += this._blit(ctx, back, view, dpr, backRefs, /** @type {ImageBitmap[]} */ (ready));
+        break;
+      }
+    }
+    images += this._blit(ctx, lv, view, dpr, refs, bmps);
+    return images ? { level: lv.level, images, complete } : null;
+  }
+
+  /**
+   * @param {CanvasRenderingContext2D} ctx @param {MosaicLevel} lv @param {View} view
+   * @param {number} dpr @param {MosaicRef[]} refs @param {Array<ImageBitmap | null>} bmps
+   * @returns {number} images drawn
+   */
+  _blit(ctx, lv, view, dpr, refs, bmps) {
+    const k = view.scale / lv.cell; // screen px per level px
     // edges snapped to device pixels, so neighbouring mosaics meet without a seam
     const X = (/** @type {number} */ px) => Math.round((px * k + view.tx) * dpr) / dpr;
     const Y = (/** @type {number} */ px) => Math.round((px * k + view.ty) * dpr) / dpr;
     ctx.imageSmoothingEnabled = k * dpr < 1;
-    const refs = mosaicsInView(lv, view, w, h);
-    for (const { i, col, row } of refs) {
+    let drawn = 0;
+    refs.forEach(({ col, row }, j) => {
+      const bmp = bmps[j];
+      if (!bmp) return;
       const x = col * lv.side, y = row * lv.side;
       const mw = Math.min(lv.side, lv.width - x), mh = Math.min(lv.side, lv.height - y);
-      ctx.drawImage(lv.bmps[i], X(x), Y(y), X(x + mw) - X(x), Y(y + mh) - Y(y));
-    }
+      ctx.drawImage(bmp, X(x), Y(y), X(x + mw) - X(x), Y(y + mh) - Y(y));
+      drawn += 1;
+    });
     ctx.imageSmoothingEnabled = true;
-    return { level: lv.level, images: refs.length };
+    return drawn;
   }
 }
 

@@ -77,6 +77,8 @@ export function kernelRequests({ model, store, grid, size, tips, stats, redraw }
   let reqId = 0;
   let disposed = false;
   const pendingSharp = new Set();
+  grid.mosaics.onReady = () => { if (!disposed) redraw(); };
+  grid.mosaics.onError = () => { if (stats) stats.bitmapErrors += 1; };
 
   /**
    * Decode JPEG bytes off the main thread; a failure is counted, a late result dropped.
@@ -114,17 +116,9 @@ export function kernelRequests({ model, store, grid, size, tips, stats, redraw }
         });
       });
     } else if (msg.type === "mosaics") {
-      // decoded together; dropped when the cells changed meanwhile (the mosaics show old places)
-      const epoch = grid.epoch;
-      const all = buffers.slice(0, msg.cols * msg.rows).map((b) => createImageBitmap(jpegBlob(b)));
-      Promise.all(all).then((bmps) => {
-        if (disposed || msg.version !== store.get().version || epoch !== grid.epoch) {
-          bmps.forEach((b) => b.close());
-          return;
-        }
-        grid.addMosaics(msg, bmps);
-        redraw();
-      }, () => { if (stats) stats.bitmapErrors += 1; });
+      // kept as JPEG blobs: each is decoded when a frame first needs it (mosaics.js)
+      grid.addMosaics(msg, buffers.slice(0, msg.cols * msg.rows).map(jpegBlob));
+      redraw();
     } else if (msg.type === "info") {
       if (disposed) return;
       tips.arrived(msg.row, msg.meta, buffers.length ? jpegBlob(buffers[0]) : null);

@@ -35,27 +35,42 @@ test("mosaicsInView: the mosaics the canvas shows, clamped to the level", () => 
   assert.deepEqual(mosaicsInView(lv, { scale: 16, tx: 5000, ty: 0 }, 600, 300), []);
 });
 
-test("draw: one drawImage per visible mosaic at the chosen level, edges on device pixels", () => {
+const tick = () => new Promise((ok) => setTimeout(ok, 0));
+
+test("draw: one drawImage per visible mosaic at the chosen level, decoded on first use", async () => {
   const p = new MosaicPyramid();
+  const decoded = [];
+  p.decode = async (blob) => { decoded.push(blob.tag + blob.i); return blob; };
+  let ready = 0;
+  p.onReady = () => { ready += 1; };
   const bmps = (n, tag) => Array.from({ length: n }, (_, i) => ({ tag, i, close() {} }));
   const head = { type: "mosaics", version: 1, pyramid: 3, levels: 2, side: 256 };
   p.add({ ...head, level: 1, cell: 2, width: 200, height: 120, cols: 1, rows: 1 }, bmps(1, "L1"));
   p.add({ ...head, level: 0, cell: 4, width: 400, height: 240, cols: 2, rows: 1 }, bmps(2, "L0"));
   const ctx = recordingContext();
-  // 3 px per cell: level 0 (4 px per cell), both of its mosaics
+  // 3 px per cell: level 0 (4 px per cell), both of its mosaics; none decoded yet
+  assert.equal(p.draw(ctx, { scale: 3, tx: 0.3, ty: 0 }, 400, 300, 1), null);
+  await tick();
+  assert.deepEqual(decoded, ["L00", "L01", "L10"]); // the view's mosaics, and the backdrop level
+  assert.equal(ready, 3);
   const drawn = p.draw(ctx, { scale: 3, tx: 0.3, ty: 0 }, 400, 300, 1);
-  assert.deepEqual(drawn, { level: 0, images: 2 });
+  assert.deepEqual(drawn, { level: 0, images: 2, complete: true });
   const calls = ctx.calls.filter(([n]) => n === "drawImage");
   assert.deepEqual(calls.map((c) => c[1].tag + c[1].i), ["L00", "L01"]);
   assert.deepEqual(calls[0].slice(2), [0, 0, 192, 180]); // 256 px × 0.75, snapped
   assert.equal(calls[0][2] + calls[0][4], calls[1][2]); // no seam between neighbours
-  assert.deepEqual(p.draw(ctx, { scale: 1.5, tx: 0, ty: 0 }, 400, 300, 1), { level: 1, images: 1 });
+  assert.deepEqual(p.draw(ctx, { scale: 1.5, tx: 0, ty: 0 }, 400, 300, 1), { level: 1, images: 1, complete: true });
+  // zoomed so that a new level-0 mosaic is needed: the decoded level 1 stands in meanwhile
+  p.levels[0].bmps[1] = undefined;
+  const partial = recordingContext();
+  assert.deepEqual(p.draw(partial, { scale: 3, tx: 0, ty: 0 }, 400, 300, 1), { level: 0, images: 2, complete: false });
+  assert.deepEqual(partial.calls.filter(([n]) => n === "drawImage").map((c) => c[1].tag + c[1].i), ["L10", "L00"]);
   // a new pyramid number replaces every level
   p.add({ ...head, pyramid: 4, level: 1, cell: 2, width: 200, height: 120, cols: 1, rows: 1 }, bmps(1, "new"));
-  assert.deepEqual(p.levels.filter(Boolean).map((l) => l.bmps[0].tag), ["new"]);
+  assert.deepEqual(p.levels.filter(Boolean).map((l) => l.blobs[0].tag), ["new"]);
 });
 
-test("grid: zoomed out it draws mosaics (not the overview) once they arrive; new cells drop them", () => {
+test("grid: zoomed out it draws mosaics (not the overview) once they arrive; new cells drop them", async () => {
   installDom();
   const g = new GridRenderer();
   const n = 6;
@@ -65,8 +80,12 @@ test("grid: zoomed out it draws mosaics (not the overview) once they arrive; new
   g.draw(ctx, { scale: 4, tx: 0, ty: 0 }, 100, 100, 1, theme);
   assert.equal(g.lastDraw.from, "overview"); // no mosaics yet: today's overview
   const mosaic = { tag: "m", close() {} };
+  g.mosaics.decode = async (blob) => blob;
   g.addMosaics({ type: "mosaics", version: 1, pyramid: 1, level: 0, levels: 1, cell: 24, width: 96,
     height: 48, side: 512, cols: 1, rows: 1 }, [mosaic]);
+  g.draw(recordingContext(), { scale: 4, tx: 0, ty: 0 }, 100, 100, 1, theme); // starts the decode
+  assert.equal(g.lastDraw.from, "overview");
+  await tick();
   ctx = recordingContext();
   g.draw(ctx, { scale: 4, tx: 0, ty: 0 }, 100, 100, 1, theme);
   assert.equal(g.lastDraw.from, "mosaics");
