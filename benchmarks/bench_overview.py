@@ -61,8 +61,8 @@ WATCH_FULL = """const fullFrame = () => {{
   const cells = meta.mosaics.map((m) => m.head.cell);
   const want = cells.reduce((b, c, i) => (c >= px && (b < 0 || c < cells[b]) ? i : b), -1);
   const level = want < 0 ? 0 : meta.mosaics[want].head.level;
-  if (g.lastDraw.from === "mosaics" && g.lastDraw.complete && g.lastDraw.level === level)
-    window.tMosaicFull = performance.now();
+  const at = window.vv.stats.firstMosaicFrame;  // set by the painter right after that frame
+  if (at !== null && g.lastDraw.level === level) window.tMosaicFull = at;
   else requestAnimationFrame(fullFrame);
 }};
 if (useMosaics) requestAnimationFrame(fullFrame);

@@ -17,6 +17,7 @@ export function debugEnabled() {
  * @property {number[]} overlayMs
  * @property {number | null} firstFullRender
  * @property {number | null} firstMosaicFrame end of the first base frame drawn from mosaics
+ *   with every visible mosaic of the level the view needs
  * @property {number} atlasCount
  * @property {number} bitmapErrors
  */

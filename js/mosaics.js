@@ -8,6 +8,10 @@
  *   cols: number, rows: number, blobs: Blob[], bmps: Array<ImageBitmap | null | undefined>}} MosaicLevel */
 /** @typedef {{i: number, col: number, row: number}} MosaicRef */
 
+/** Levels of at most this many mosaics are decoded on arrival: the zoomed-out views need them
+ * first, and the decoder works in arrival order (the atlases that follow would queue ahead). */
+const PREFETCH_MAX = 16;
+
 /**
  * The level to draw at `px` device px per grid cell: the coarsest whose cell is at least `px`
  * (no detail lost, fewest pixels), else the finest there is; null without levels.
@@ -49,9 +53,9 @@ export function mosaicsInView(lv, view, w, h) {
 }
 
 /** The pyramid of one layout: its levels arrive one message each (coarsest first) as JPEG
- * blobs; a mosaic is decoded the first time a frame needs it (deep-zoom viewers load tiles on
- * demand too), so the view's few mosaics decode first and a million-image level 0 costs nothing
- * until someone zooms in. */
+ * blobs. The small coarse levels are decoded at once; a mosaic of a finer level the first time a
+ * frame needs it (deep-zoom viewers load tiles on demand too), so a million-image level 0 costs
+ * nothing until someone zooms in. */
 export class MosaicPyramid {
   constructor() {
     this.id = -1;
@@ -63,6 +67,7 @@ export class MosaicPyramid {
     this.onReady = () => {};
     /** Called when a mosaic cannot be decoded. */
     this.onError = () => {};
+    this.decoding = 0; // decodes in flight
   }
 
   /** @param {MosaicsReply} h @param {Blob[]} blobs one JPEG per mosaic, row-major */
@@ -71,7 +76,9 @@ export class MosaicPyramid {
     this.id = h.pyramid;
     this._close(this.levels[h.level]);
     const { level, cell, width, height, side, cols, rows } = h;
-    this.levels[h.level] = { level, cell, width, height, side, cols, rows, blobs, bmps: [] };
+    const lv = { level, cell, width, height, side, cols, rows, blobs, bmps: [] };
+    this.levels[h.level] = lv;
+    if (blobs.length <= PREFETCH_MAX) blobs.forEach((_, i) => this._bitmap(lv, i));
   }
 
   /** Forget every level (the layout changed). */
@@ -98,11 +105,16 @@ export class MosaicPyramid {
     if (b) return b;
     if (b === undefined) {
       lv.bmps[i] = null; // decoding
+      this.decoding += 1;
       this.decode(lv.blobs[i]).then((bmp) => {
-        if (this.levels[lv.level] !== lv) return bmp.close?.(); // dropped meanwhile
-        lv.bmps[i] = bmp;
+        this.decoding -= 1;
+        if (this.levels[lv.level] !== lv) bmp.close?.(); // dropped meanwhile
+        else lv.bmps[i] = bmp;
         this.onReady();
-      }, () => this.onError());
+      }, () => {
+        this.decoding -= 1;
+        this.onError();
+      });
     }
     return null;
   }

@@ -48,7 +48,7 @@ export function createPainter({ store, grid, base, over, size, stats, drawn }) {
       again = grid.draw(ctx, view, w, h, dpr, theme);
       baseDirty = again;
       record(stats, "drawMs", performance.now() - t0);
-      if (stats && stats.firstMosaicFrame === null && grid.lastDraw.from === "mosaics") {
+      if (stats && stats.firstMosaicFrame === null && grid.lastDraw.complete) {
         stats.firstMosaicFrame = performance.now();
       }
     }

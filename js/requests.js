@@ -77,8 +77,22 @@ export function kernelRequests({ model, store, grid, size, tips, stats, redraw }
   let reqId = 0;
   let disposed = false;
   const pendingSharp = new Set();
-  grid.mosaics.onReady = () => { if (!disposed) redraw(); };
-  grid.mosaics.onError = () => { if (stats) stats.bitmapErrors += 1; };
+  /** @type {Array<() => void>} atlas decodes held back while mosaics decode */
+  let held = [];
+  // The decoder works in arrival order: a thousand atlases (needed only zoomed in) would queue
+  // ahead of the few mosaics the overview needs now, so they wait until those are decoded and
+  // drawn (the frame the redraw asked for runs before this later animation-frame callback).
+  const release = () => {
+    if (grid.mosaics.decoding || !held.length) return;
+    requestAnimationFrame(() => {
+      if (grid.mosaics.decoding) return;
+      const go = held;
+      held = [];
+      go.forEach((f) => f());
+    });
+  };
+  grid.mosaics.onReady = () => { if (!disposed) { redraw(); release(); } };
+  grid.mosaics.onError = () => { if (stats) stats.bitmapErrors += 1; release(); };
 
   /**
    * Decode JPEG bytes off the main thread; a failure is counted, a late result dropped.
@@ -96,7 +110,7 @@ export function kernelRequests({ model, store, grid, size, tips, stats, redraw }
     const msg = readReply(raw, buffers.length);
     if (!msg || msg.version !== store.get().version) return;
     if (msg.type === "atlas") {
-      decode(buffers[0], msg.version, (bmp) => {
+      const start = () => decode(buffers[0], msg.version, (bmp) => {
         grid.addAtlas(msg, bmp);
         redraw();
         if (!stats) return;
@@ -105,6 +119,8 @@ export function kernelRequests({ model, store, grid, size, tips, stats, redraw }
           requestAnimationFrame(() => { stats.firstFullRender = performance.now(); });
         }
       });
+      if (grid.mosaics.decoding) held.push(start);
+      else start();
     } else if (msg.type === "thumbs") {
       // failed rows stay pending (no retry storm on a broken file) unless the kernel was busy
       if (msg.busy) msg.failed.forEach((row) => pendingSharp.delete(row));
@@ -155,7 +171,7 @@ export function kernelRequests({ model, store, grid, size, tips, stats, redraw }
     /** ⟳ (`force`: re-embed everything). @param {boolean} force */
     rescan(force) { model.send({ type: "rescan", force }); },
     /** A new library version: forget the rows asked for. */
-    reset() { pendingSharp.clear(); },
+    reset() { pendingSharp.clear(); held = []; },
     dispose() {
       disposed = true;
       model.off("msg:custom", onCustom);

@@ -48,10 +48,10 @@ test("draw: one drawImage per visible mosaic at the chosen level, decoded on fir
   p.add({ ...head, level: 1, cell: 2, width: 200, height: 120, cols: 1, rows: 1 }, bmps(1, "L1"));
   p.add({ ...head, level: 0, cell: 4, width: 400, height: 240, cols: 2, rows: 1 }, bmps(2, "L0"));
   const ctx = recordingContext();
-  // 3 px per cell: level 0 (4 px per cell), both of its mosaics; none decoded yet
+  // small levels decode on arrival (coarsest first); until then nothing is drawn
   assert.equal(p.draw(ctx, { scale: 3, tx: 0.3, ty: 0 }, 400, 300, 1), null);
   await tick();
-  assert.deepEqual(decoded, ["L00", "L01", "L10"]); // the view's mosaics, and the backdrop level
+  assert.deepEqual(decoded, ["L10", "L00", "L01"]);
   assert.equal(ready, 3);
   const drawn = p.draw(ctx, { scale: 3, tx: 0.3, ty: 0 }, 400, 300, 1);
   assert.deepEqual(drawn, { level: 0, images: 2, complete: true });
@@ -65,6 +65,13 @@ test("draw: one drawImage per visible mosaic at the chosen level, decoded on fir
   const partial = recordingContext();
   assert.deepEqual(p.draw(partial, { scale: 3, tx: 0, ty: 0 }, 400, 300, 1), { level: 0, images: 2, complete: false });
   assert.deepEqual(partial.calls.filter(([n]) => n === "drawImage").map((c) => c[1].tag + c[1].i), ["L10", "L00"]);
+  // a big level is decoded only where a frame needs it
+  p.add({ ...head, level: 0, cell: 4, width: 400, height: 240, cols: 17, rows: 1, side: 24 }, bmps(17, "big"));
+  await tick();
+  assert.equal(decoded.filter((d) => d.startsWith("big")).length, 0);
+  p.draw(recordingContext(), { scale: 3, tx: 0, ty: 0 }, 40, 30, 1);
+  await tick();
+  assert.deepEqual(decoded.filter((d) => d.startsWith("big")), ["big0", "big1", "big2"]);
   // a new pyramid number replaces every level
   p.add({ ...head, pyramid: 4, level: 1, cell: 2, width: 200, height: 120, cols: 1, rows: 1 }, bmps(1, "new"));
   assert.deepEqual(p.levels.filter(Boolean).map((l) => l.blobs[0].tag), ["new"]);
