@@ -16,6 +16,8 @@ export function debugEnabled() {
  * @property {number[]} drawMs
  * @property {number[]} overlayMs
  * @property {number | null} firstFullRender
+ * @property {number | null} firstMosaicFrame end of the first base frame drawn from mosaics
+ *   with every visible mosaic of the level the view needs
  * @property {number} atlasCount
  * @property {number} bitmapErrors
  */
@@ -24,7 +26,7 @@ export function debugEnabled() {
 export function makeStats(on = debugEnabled()) {
   if (!on) return null;
   return { hoverMs: [], hoverWorkMs: [], drawMs: [], overlayMs: [], firstFullRender: null,
-    atlasCount: 0, bitmapErrors: 0 };
+    firstMosaicFrame: null, atlasCount: 0, bitmapErrors: 0 };
 }
 
 /**

@@ -1,14 +1,18 @@
-// The base layer: every image in its grid cell. Zoomed out it blits one pre-composed overview
-// canvas (one drawImage per frame, whatever N is); zoomed in it draws the visible cells from the
-// atlases, or from sharper thumbnails fetched on demand.
+// The base layer: every image in its grid cell. Zoomed out it draws the kernel's mosaics of the
+// overview pyramid (mosaics.js: a few drawImage calls per frame, whatever N is); until they arrive
+// it blits one overview canvas composed here from the atlases (built lazily, only when needed);
+// zoomed in it draws the visible cells from the atlases, or from sharper thumbnails on demand.
 
 import { buildCellIndex } from "./hit.js";
 import { CellTween, shouldTween } from "./tween.js";
+import { MosaicPyramid, emptyMask } from "./mosaics.js";
 import { visibleCells } from "./view.js";
 
 /** @typedef {import("./types").View} View @typedef {import("./types").Theme} Theme */
 /** @typedef {{index: number, first: number, count: number, tile: number, cols: number}} AtlasHeader */
 /** @typedef {AtlasHeader & {bmp: ImageBitmap}} Atlas */
+/** @typedef {{from: "mosaics" | "overview" | "tiles" | "tween" | "none", images: number, level: number,
+ *   complete?: boolean}} LastDraw complete: every visible mosaic of `level` was drawn */
 /** @param {HTMLCanvasElement} cv @returns {CanvasRenderingContext2D} */
 const ctx2d = (cv) => /** @type {CanvasRenderingContext2D} */ (cv.getContext("2d"));
 
@@ -48,6 +52,16 @@ export class GridRenderer {
     /** @type {CellTween | null} */
     this.tween = null;
     this.forceTiles = false; // benchmark baseline: draw every visible tile, no overview
+    this.useMosaics = true; // false: benchmark baseline, the overview canvas only
+    this.mosaics = new MosaicPyramid();
+    this.ovDirty = true; // the overview canvas must be rebuilt before its next use
+    this.ovTiles = false; // whether the overview canvas holds atlas tiles (or colours only)
+    /** @type {Atlas[]} */
+    this.ovPending = []; // atlases not yet drawn into the overview canvas
+    /** @type {{bg: string, cv: HTMLCanvasElement | null} | null} */
+    this.mask = null;
+    /** @type {LastDraw} what the last base frame was drawn from (tests, benchmarks) */
+    this.lastDraw = { from: "none", images: 0, level: -1 };
   }
 
   /**
@@ -64,8 +78,10 @@ export class GridRenderer {
     this.cells = cells;
     if (colors) this.colors = colors;
     this.index = buildCellIndex(cells, n, this.rows, this.cols);
+    this.mosaics.clear();
+    this.mask = null;
     this.tween = animate ? new CellTween(prev, cells, performance.now()) : null;
-    this.rebuildOverview();
+    this.ovDirty = true;
   }
 
   /** Drop thumbnails (the library changed). */
@@ -74,6 +90,12 @@ export class GridRenderer {
     for (const s of this.sharp.values()) s.bmp?.close?.();
     this.atlases = [];
     this.sharp.clear();
+    this.mosaics.clear();
+  }
+
+  /** One level of the overview pyramid. @param {import("./types").MosaicsReply} h @param {Blob[]} blobs */
+  addMosaics(h, blobs) {
+    this.mosaics.add(h, blobs);
   }
 
   /** @param {AtlasHeader} h @param {ImageBitmap} bmp */
@@ -82,10 +104,22 @@ export class GridRenderer {
     this.atlases[h.index] = { ...h, bmp };
     this.perAtlas = h.cols * h.cols;
     this.tile = h.tile;
-    if (this.overview && this._tilesInOverview()) {
+    if (!this.ovDirty) this.ovPending.push({ ...h, bmp });
+  }
+
+  /** The overview canvas up to date (drawn only when a frame falls back to it). */
+  _ensureOverview() {
+    // while mosaics decode, the colours stand in: no frame of one drawImage per image
+    const tiles = this.mosaics.empty;
+    if (this.ovDirty || !this.overview || (tiles && !this.ovTiles)) return this.rebuildOverview(tiles);
+    if (!tiles || !this.ovPending.length) return;
+    if (this._tilesInOverview()) {
       const ctx = ctx2d(this.overview);
-      for (let row = h.first; row < h.first + h.count && row < this.n; row++) this._ovTile(ctx, row);
+      for (const h of this.ovPending) {
+        for (let row = h.first; row < h.first + h.count && row < this.n; row++) this._ovTile(ctx, row);
+      }
     }
+    this.ovPending = [];
   }
 
   /** @param {number} row @param {number} size @param {ImageBitmap} bmp */
@@ -156,9 +190,12 @@ export class GridRenderer {
     }
   }
 
-  rebuildOverview() {
+  rebuildOverview(tiles = true) {
     const side = Math.max(this.rows, this.cols);
     this.ov = Math.max(1, Math.min(this.tile, Math.floor(OVERVIEW_MAX_PX / side)));
+    this.ovDirty = false;
+    this.ovTiles = tiles;
+    this.ovPending = [];
     if (typeof document === "undefined") return;
     const cv = this.overview || document.createElement("canvas");
     cv.width = this.cols * this.ov;
@@ -184,7 +221,7 @@ export class GridRenderer {
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(small, 0, 0, cv.width, cv.height);
     ctx.imageSmoothingEnabled = true;
-    if (this._tilesInOverview()) for (let row = 0; row < this.n; row++) this._ovTile(ctx, row, true);
+    if (tiles && this._tilesInOverview()) for (let row = 0; row < this.n; row++) this._ovTile(ctx, row, true);
     this.overview = cv;
   }
 
@@ -222,12 +259,24 @@ export class GridRenderer {
         this.drawTile(ctx, row, x, y, s, dpr);
       }
       if (done) this.tween = null;
+      this.lastDraw = { from: "tween", images: this.n, level: -1 };
       return this.tween !== null;
     }
     const v = visibleCells(view, w, h, this.rows, this.cols);
     const count = Math.max(0, v.r1 - v.r0 + 1) * Math.max(0, v.c1 - v.c0 + 1);
+    const far = s * dpr <= this.tile * 1.05 || count > TILE_DRAW_MAX;
+    if (far && this.useMosaics && !this.forceTiles && !this.mosaics.empty) {
+      const drawn = this.mosaics.draw(ctx, view, w, h, dpr);
+      if (drawn) {
+        this._drawEmpty(ctx, view, v, theme.bg);
+        this.lastDraw = { from: "mosaics", ...drawn };
+        return false;
+      }
+    }
+    if (!this.forceTiles) this._ensureOverview();
     if (this.overview && !this.forceTiles && (s * dpr <= this.ov * 1.05 || count > TILE_DRAW_MAX)) {
       // One blit of the visible part of the overview.
+      this.lastDraw = { from: "overview", images: 1, level: -1 };
       const o = this.ov;
       ctx.imageSmoothingEnabled = s * dpr < o;
       ctx.drawImage(
@@ -237,6 +286,7 @@ export class GridRenderer {
       ctx.imageSmoothingEnabled = true;
       return false;
     }
+    this.lastDraw = { from: "tiles", images: count, level: -1 };
     for (let r = v.r0; r <= v.r1; r++) {
       for (let c = v.c0; c <= v.c1; c++) {
         const row = this.index[r * this.cols + c];
@@ -244,5 +294,20 @@ export class GridRenderer {
       }
     }
     return false;
+  }
+
+  /**
+   * Paint empty cells in the background colour over the mosaics (they hold grey there).
+   * @param {CanvasRenderingContext2D} ctx @param {View} view
+   * @param {import("./types").CellRange} v @param {string} bg
+   */
+  _drawEmpty(ctx, view, v, bg) {
+    if (!this.mask || this.mask.bg !== bg) this.mask = { bg, cv: emptyMask(this.index, this.rows, this.cols, bg) };
+    const cv = this.mask.cv;
+    if (!cv || v.r1 < v.r0 || v.c1 < v.c0) return;
+    const s = view.scale, nc = v.c1 - v.c0 + 1, nr = v.r1 - v.r0 + 1;
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(cv, v.c0, v.r0, nc, nr, v.c0 * s + view.tx, v.r0 * s + view.ty, nc * s, nr * s);
+    ctx.imageSmoothingEnabled = true;
   }
 }

@@ -48,6 +48,9 @@ export function createPainter({ store, grid, base, over, size, stats, drawn }) {
       again = grid.draw(ctx, view, w, h, dpr, theme);
       baseDirty = again;
       record(stats, "drawMs", performance.now() - t0);
+      if (stats && stats.firstMosaicFrame === null && grid.lastDraw.complete) {
+        stats.firstMosaicFrame = performance.now();
+      }
     }
     drawOverlayNow();
     base.dataset.ready = grid.n ? "1" : "0";

@@ -1,8 +1,8 @@
 // Kernel messages (the protocol of vectorvision_widget/widget/protocol.py, typed in types.d.ts):
 // the requests this view sends (hello, sharp thumbnails for a zoomed-in view, tooltip details,
-// rescan) and the replies it receives (atlases, thumbnails, info, rows changed in place), each
-// checked on receipt and dropped when it belongs to another library version or arrives after
-// teardown.
+// rescan) and the replies it receives (overview mosaics, atlases, thumbnails, info, rows changed
+// in place), each checked on receipt and dropped when it belongs to another library version or
+// arrives after teardown.
 
 import { jpegBlob } from "./codecs.js";
 
@@ -45,6 +45,12 @@ export function readReply(msg, buffers) {
     return msg.meta && typeof msg.meta === "object" ? msg : null;
   }
   if (msg.type === "rows") return isNums(msg.rows) && isNum(msg.shifted) ? msg : null;
+  if (msg.type === "mosaics") {
+    const keys = ["pyramid", "level", "levels", "cell", "width", "height", "side", "cols", "rows"];
+    const ok = keys.every((k) => isNum(msg[k])) && msg.cell > 0 && msg.side > 0
+      && Number.isInteger(msg.level) && msg.level >= 0 && buffers >= msg.cols * msg.rows;
+    return ok ? msg : null;
+  }
   return null;
 }
 
@@ -100,6 +106,22 @@ export function kernelRequests({ model, store, grid, size, tips, stats, redraw }
   const busyInfo = new Map();
   /** @type {Set<ReturnType<typeof setTimeout>>} */
   const retries = new Set();
+  /** @type {Array<() => void>} atlas decodes held back while mosaics decode */
+  let held = [];
+  // The decoder works in arrival order: a thousand atlases (needed only zoomed in) would queue
+  // ahead of the few mosaics the overview needs now, so they wait until those are decoded and
+  // drawn (the frame the redraw asked for runs before this later animation-frame callback).
+  const release = () => {
+    if (grid.mosaics.decoding || !held.length) return;
+    requestAnimationFrame(() => {
+      if (grid.mosaics.decoding) return;
+      const go = held;
+      held = [];
+      go.forEach((f) => f());
+    });
+  };
+  grid.mosaics.onReady = () => { if (!disposed) { redraw(); release(); } };
+  grid.mosaics.onError = () => { if (stats) stats.bitmapErrors += 1; release(); };
 
   /**
    * Decode JPEG bytes off the main thread; a failure is counted, a late result dropped.
@@ -117,7 +139,7 @@ export function kernelRequests({ model, store, grid, size, tips, stats, redraw }
     const msg = readReply(raw, buffers.length);
     if (!msg || msg.version !== store.get().version) return;
     if (msg.type === "atlas") {
-      decode(buffers[0], msg.version, (bmp) => {
+      const start = () => decode(buffers[0], msg.version, (bmp) => {
         grid.addAtlas(msg, bmp);
         redraw();
         if (!stats) return;
@@ -126,6 +148,8 @@ export function kernelRequests({ model, store, grid, size, tips, stats, redraw }
           requestAnimationFrame(() => { stats.firstFullRender = performance.now(); });
         }
       });
+      if (grid.mosaics.decoding) held.push(start);
+      else start();
     } else if (msg.type === "thumbs") {
       // failed rows stay pending (no retry storm on a broken file) unless the kernel was busy
       if (msg.busy) msg.failed.forEach((row) => pendingSharp.delete(row));
@@ -142,6 +166,10 @@ export function kernelRequests({ model, store, grid, size, tips, stats, redraw }
       pendingSharp.clear();
       busyInfo.clear();
       tips.clear();
+      redraw();
+    } else if (msg.type === "mosaics") {
+      // kept as JPEG blobs: each is decoded when a frame first needs it (mosaics.js)
+      grid.addMosaics(msg, buffers.slice(0, msg.cols * msg.rows).map(jpegBlob));
       redraw();
     } else if (msg.type === "info") {
       if (disposed) return;
@@ -192,7 +220,7 @@ export function kernelRequests({ model, store, grid, size, tips, stats, redraw }
     /** ⟳ (`force`: re-embed everything). @param {boolean} force */
     rescan(force) { model.send({ type: "rescan", force }); },
     /** A new library version: forget the rows asked for. */
-    reset() { pendingSharp.clear(); busyInfo.clear(); },
+    reset() { pendingSharp.clear(); busyInfo.clear(); held = []; },
     dispose() {
       disposed = true;
       model.off("msg:custom", onCustom);

@@ -121,7 +121,7 @@ export type KeyAction = "zoomIn" | "zoomOut" | "fit" | "actual" | "fitHits" | "c
 // Defined once in Python (vectorvision_widget/widget/protocol.py); tests/test_protocol.py fails
 // when this block differs from what the generator writes.
 // BEGIN protocol: generated from widget/protocol.py by protocol.write_types()
-/** A view rendered: send the atlases built so far. */
+/** A view rendered: send the overview's mosaics and the atlases built so far. */
 export interface HelloRequest {
   type: "hello";
 }
@@ -247,8 +247,25 @@ export interface RowsReply {
   /** The first renumbered row (removals move later rows up): forget everything from here. */
   shifted: number;
 }
+/** One level of the overview's tile pyramid (`thumbs.pyramid`): buffer i is mosaic i of a `cols` × `rows` grid of `side`-px JPEGs, row-major. Sent after the cells it was built for and never after newer cells: a view drops its mosaics when the cells change. */
+export interface MosaicsReply {
+  type: "mosaics";
+  version: number;
+  /** Build number: the levels of one pyramid share it; a new number replaces the old levels. */
+  pyramid: number;
+  /** 0 = finest (`cell` = the atlas tile px); each level halves the one below. */
+  level: number;
+  levels: number;
+  /** Pixels per grid cell at this level. */
+  cell: number;
+  width: number;
+  height: number;
+  side: number;
+  cols: number;
+  rows: number;
+}
 /** A message from the browser to the kernel. */
 export type Request = HelloRequest | ThumbsRequest | InfoRequest | RescanRequest | TagRequest | PathsRequest | NamesRequest | ReviewRequest | QueryImageRequest | LikeRequest;
 /** A message from the kernel to the browser. */
-export type Reply = AtlasReply | ThumbsReply | InfoReply | PathsReply | NamesReply | RowsReply;
+export type Reply = AtlasReply | ThumbsReply | InfoReply | PathsReply | NamesReply | RowsReply | MosaicsReply;
 // END protocol

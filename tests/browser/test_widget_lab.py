@@ -116,6 +116,34 @@ def test_map_draws_each_thumbnail_in_its_cell(lab: Lab) -> None:
         assert near(got, st["colours"][row]), (row, got, st["colours"][row])
 
 
+def test_zoomed_out_map_is_drawn_from_the_kernels_mosaics(lab: Lab) -> None:
+    """The overview comes from a few pyramid mosaics (not one draw per image) and shows the same
+    thumbnails as the per-image drawing it replaces."""
+    lab.page.wait_for_function(
+        "() => !document.querySelector('.vv-root').__vv.grid.mosaics.empty", timeout=30_000
+    )
+    st = lab.state()
+    v0 = lab.view()
+    shots = {}
+    for mosaics in (True, False):
+        lab.debug(
+            f"(vv.grid.useMosaics = {str(mosaics).lower()},"
+            " vv.setView({scale: 8, tx: 20, ty: 20}), vv.drawNow(), 0)"
+        )
+        drawn = lab.debug("({...vv.grid.lastDraw})")
+        assert drawn["from"] == ("mosaics" if mosaics else "overview"), drawn
+        if mosaics:
+            assert drawn["images"] <= 4, drawn  # one or a few mosaics, whatever N is
+        shots[mosaics] = lab.pixels()
+    lab.debug(
+        f"(vv.grid.useMosaics = true, vv.setView({{scale: {v0[0]}, tx: {v0[1]}, ty: {v0[2]}}}), 0)"
+    )
+    for row in range(N):
+        x, y = lab.local_xy(row, st)
+        a, b = (shots[m][int(y) - 2 : int(y) + 2, int(x) - 2 : int(x) + 2] for m in (True, False))
+        assert np.abs(a.mean((0, 1)) - b.mean((0, 1))).max() < 40, row
+
+
 def test_shift_hover_sets_hovered_and_lights_up_neighbours(lab: Lab) -> None:
     st = lab.state()
     row = 7

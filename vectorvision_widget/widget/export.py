@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from vectorvision_widget.atomicfile import atomic_write_bytes
 from vectorvision_widget.thumbs.tiles import SHARP_SIZES, encode_jpeg, load_thumbnail
 from vectorvision_widget.widget.jobs import RequestPool
-from vectorvision_widget.widget.protocol import Reply
+from vectorvision_widget.widget.protocol import MosaicsReply, Reply
 from vectorvision_widget.widget.requests import BrowserRequests, atlas_reply
 
 if TYPE_CHECKING:
@@ -88,6 +88,9 @@ class _Recorder:
 
     def atlases(self) -> list[Atlas]:
         return []
+
+    def mosaics(self) -> list[tuple[MosaicsReply, list[bytes]]]:
+        return []  # a saved map draws its overview from the atlases
 
     def sharp(self, path: str, size: int, *, square: bool) -> bytes | None:
         del size

@@ -12,10 +12,11 @@ below; that one definition
   protocol; protocol.write_types()"``, and ``tests/test_protocol.py`` fails when they differ).
 
 Buffers: an ``atlas`` reply carries one JPEG; a ``thumbs`` reply one JPEG per entry of ``rows``
-(same order); an ``info`` reply one JPEG (the tooltip image) or none; a ``rows`` reply none;
-the others none. Requests carry none, but a ``query_image`` request, which carries the dropped or
-pasted file's bytes as its one buffer (``size`` bytes, at most :data:`MAX_QUERY_IMAGE_BYTES`).
-Actions on the selection (``tag``, ``paths``) act on the kernel's ``selected``.
+(same order); an ``info`` reply one JPEG (the tooltip image) or none; a ``mosaics`` reply one
+JPEG per mosaic of its level (row-major); a ``rows`` reply none; the others none. Requests carry
+none, but a ``query_image`` request, which carries the dropped or pasted file's bytes as its one
+buffer (``size`` bytes, at most :data:`MAX_QUERY_IMAGE_BYTES`). Actions on the selection
+(``tag``, ``paths``) act on the kernel's ``selected``.
 Imports nothing from the package.
 """
 
@@ -53,6 +54,7 @@ __all__ = [
     "InfoRequest",
     "LikeRequest",
     "MaxLen",
+    "MosaicsReply",
     "NamesReply",
     "NamesRequest",
     "PathsReply",
@@ -102,7 +104,7 @@ class MaxLen:
 
 
 class HelloRequest(TypedDict):
-    """A view rendered: send the atlases built so far."""
+    """A view rendered: send the overview's mosaics and the atlases built so far."""
 
     type: Literal["hello"]
 
@@ -294,7 +296,28 @@ class RowsReply(TypedDict):
     """The first renumbered row (removals move later rows up): forget everything from here."""
 
 
-Reply = AtlasReply | ThumbsReply | InfoReply | PathsReply | NamesReply | RowsReply
+class MosaicsReply(TypedDict):
+    """One level of the overview's tile pyramid (``thumbs.pyramid``): buffer i is mosaic i of a
+    ``cols`` × ``rows`` grid of ``side``-px JPEGs, row-major. Sent after the cells it was built
+    for and never after newer cells: a view drops its mosaics when the cells change."""
+
+    type: Literal["mosaics"]
+    version: int
+    pyramid: int
+    """Build number: the levels of one pyramid share it; a new number replaces the old levels."""
+    level: int
+    """0 = finest (``cell`` = the atlas tile px); each level halves the one below."""
+    levels: int
+    cell: float
+    """Pixels per grid cell at this level."""
+    width: int
+    height: int
+    side: int
+    cols: int
+    rows: int
+
+
+Reply = AtlasReply | ThumbsReply | InfoReply | PathsReply | NamesReply | RowsReply | MosaicsReply
 
 REQUESTS: dict[str, type[Any]] = {
     "hello": HelloRequest,
@@ -317,6 +340,7 @@ REPLIES: dict[str, type[Any]] = {
     "paths": PathsReply,
     "names": NamesReply,
     "rows": RowsReply,
+    "mosaics": MosaicsReply,
 }
 """Reply ``type`` -> its TypedDict."""
 

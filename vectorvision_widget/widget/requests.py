@@ -28,6 +28,7 @@ from vectorvision_widget.widget.protocol import (
     InfoReply,
     InfoRequest,
     LikeRequest,
+    MosaicsReply,
     QueryImageRequest,
     Reply,
     RescanRequest,
@@ -54,6 +55,8 @@ class WidgetSide(Protocol):
     def data_version(self) -> int: ...
 
     def atlases(self) -> list[Atlas]: ...
+
+    def mosaics(self) -> list[tuple[MosaicsReply, list[bytes]]]: ...
 
     def sharp(self, path: str, size: int, *, square: bool) -> bytes | None: ...
 
@@ -153,6 +156,8 @@ class BrowserRequests:
 
     def _hello(self, _request: object) -> None:
         version = self._w.data_version
+        for reply, buffers in self._w.mosaics():  # the overview first: a few images
+            self._w.send(reply, buffers)
         for atlas in self._w.atlases():
             self._w.send(atlas_reply(atlas, version), [atlas.jpeg])
 

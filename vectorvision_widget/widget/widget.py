@@ -38,7 +38,8 @@ from vectorvision_widget.thumbs.tiles import (
 )
 from vectorvision_widget.widget.actions import SelectionActions
 from vectorvision_widget.widget.mapwork import MapWork
-from vectorvision_widget.widget.protocol import Reply, shown_number
+from vectorvision_widget.widget.overview import Overview
+from vectorvision_widget.widget.protocol import MosaicsReply, Reply, shown_number
 from vectorvision_widget.widget.requests import BrowserRequests, atlas_reply, rows_reply
 from vectorvision_widget.widget.selection_export import export_files
 from vectorvision_widget.widget.serialize import ArraysTrait, ArrayTrait
@@ -214,6 +215,7 @@ class VectorVision(anywidget.AnyWidget):
         self.last_scan: Any = None
         host = _WidgetHost(self)
         self._work = MapWork(host)
+        self._overview = Overview(host, self._work.runner, host.lock)
         self._requests = BrowserRequests(host)
         actions = SelectionActions(host)
         for kind in ("tag", "paths", "names", "review"):
@@ -852,6 +854,7 @@ class _WidgetHost:
     def __init__(self, widget: VectorVision) -> None:
         self._w = widget
         self._lock = threading.RLock()
+        self.lock = self._lock  # the overview's sends hold it too (see widget.overview)
 
     @property
     def library(self) -> Library:
@@ -866,6 +869,9 @@ class _WidgetHost:
 
     def sharp(self, path: str, size: int, *, square: bool) -> bytes | None:
         return self._w._work.sharp.get(path, size, square=square)
+
+    def mosaics(self) -> list[tuple[MosaicsReply, list[bytes]]]:
+        return self._w._overview.replies()
 
     def send(self, content: Reply, buffers: list[bytes] | None = None) -> None:
         self._w.send(content, buffers)
@@ -941,6 +947,8 @@ class _WidgetHost:
         with self._lock, w.hold_sync():
             w._grid = [int(grid[0]), int(grid[1])]
             w._cells = np.asarray(cells, np.int32).reshape(-1, 2)
+            w._overview.cells_changed(cells, grid)
+        w._overview.schedule()  # outside the lock: job progress takes it under the runner's
         if not w._work.runner.running("layout"):  # a cached, custom or first layout
             w._start_labels()
 
@@ -949,6 +957,7 @@ class _WidgetHost:
 
     def push_atlas(self, atlas: Atlas, version: int) -> None:
         self._w.send(atlas_reply(atlas, version), [atlas.jpeg])
+        self._w._overview.schedule()
 
     def push_hits(self, rows: list[int], query: str, colour: str, total: int | None = None) -> None:
         w = self._w
