@@ -116,7 +116,9 @@ def main() -> None:
     args = ap.parse_args()
     print(f"BLAS: {blas_kernel()}; CPUs {os.cpu_count()}; load {os.getloadavg()[0]:.1f}")
     runners = {"hnswlib": run_hnswlib, "faiss": run_faiss, "ours": run_ours}
-    print("| N | shape | top-1 / 10th cos | method | wall s | CPU s | recall@10 | × hnswlib | note |")
+    print(
+        "| N | shape | top-1 / 10th cos | method | wall s | CPU s | recall@10 | × hnswlib | note |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for n in args.sizes:
         for shape in args.shapes:

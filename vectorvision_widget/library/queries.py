@@ -23,8 +23,8 @@ from vectorvision_widget.library.provenance import (
     VisualFeaturesMissingWarning,
     same_model,
 )
-from vectorvision_widget.neighbours.spaces import SIDES, SPACES, HybridNeighbours, weight_value
 from vectorvision_widget.neighbours.join import EXACT_MAX_N, neighbour_table
+from vectorvision_widget.neighbours.spaces import SIDES, SPACES, HybridNeighbours, weight_value
 from vectorvision_widget.neighbours.topk import _select_rows, top_k
 
 Library = Any  # a library.Library; not imported here: library imports this module

@@ -224,7 +224,7 @@ def _kmeans(A: np.ndarray, c: int, rng: np.random.Generator, budget: int) -> np.
     n = A.shape[0]
     s = min(n, max(c, KMEANS_SAMPLE_PER_CELL * c))
     S = A[np.sort(rng.choice(n, s, replace=False))]
-    cent = S[rng.choice(s, c, replace=False)].copy()
+    cent: np.ndarray = S[rng.choice(s, c, replace=False)].copy()
     for _ in range(KMEANS_ITERS):
         lab = _nearest(S, cent, budget)
         sums = _cell_sums(S, lab, c)
@@ -351,7 +351,7 @@ def _probed_join(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Each cell's rows against the rows of its first ``probes`` cells (more where they hold
     fewer than k + 1 rows): exact top-k among them. Returns idx, scores, the largest block."""
-    n, d = A.shape
+    n = A.shape[0]
     members = np.argsort(label, kind="stable")  # rows by cell, ascending within a cell
     bounds = np.concatenate([[0], np.cumsum(sizes)])
     idx = np.empty((n, k), np.int32)
