@@ -52,6 +52,8 @@ KMEANS_SAMPLE_PER_CELL = 32
 #: A probed join whose dot products exceed this fraction of the symmetric exact join's
 #: (N²/2) runs as the exact join instead: per-cell products are smaller and slower than its blocks.
 EXACT_COST_FRACTION = 0.5
+#: Rows joined together against the union of their cells' probes (one sgemm call per group).
+GROUP_ROWS = 1024
 #: Bytes of one block of scores (or of gathered candidate rows): bounds the join's memory.
 BLOCK_BYTES = 64 << 20
 
@@ -350,7 +352,14 @@ def _probed_join(
     progress: Callable[[int, int], object] | None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Each cell's rows against the rows of its first ``probes`` cells (more where they hold
-    fewer than k + 1 rows): exact top-k among them. Returns idx, scores, the largest block."""
+    fewer than k + 1 rows): exact top-k among them. Returns idx, scores, the largest block.
+
+    Cells are joined in groups of nearby cells (a cell and the unvisited cells of its probe
+    order, ≥ ``GROUP_ROWS`` rows) against the union of their probed cells: a row may then see
+    more candidates than its own probes (recall only rises), and the join makes a few hundred
+    sgemm calls of ~1k rows instead of thousands of tiny ones, whose fixed costs (and, on a busy
+    machine, the BLAS threads' waits for a core) dominated.
+    """
     n = A.shape[0]
     members = np.argsort(label, kind="stable")  # rows by cell, ascending within a cell
     bounds = np.concatenate([[0], np.cumsum(sizes)])
@@ -358,13 +367,15 @@ def _probed_join(
     scores = np.empty((n, k), np.float32)
     peak = 0
     done, next_report = 0, 0
-    for c in range(sizes.size):
-        p = probes
-        while sizes[order[c, :p]].sum() < k + 1:
-            p += 1
-        cells_c = order[c, :p]
-        cand = np.sort(np.concatenate([members[bounds[j] : bounds[j + 1]] for j in cells_c]))
-        mine = members[bounds[c] : bounds[c + 1]]
+    for group in _groups(order, sizes, probes):
+        probed: set[int] = set()
+        for c in group:
+            p = probes
+            while sizes[order[c, :p]].sum() < k + 1:
+                p += 1
+            probed.update(order[c, :p].tolist())
+        cand = np.sort(np.concatenate([members[bounds[j] : bounds[j + 1]] for j in probed]))
+        mine = np.sort(np.concatenate([members[bounds[c] : bounds[c + 1]] for c in group]))
         self_pos = np.searchsorted(cand, mine)
         peak = max(peak, _rows_against(A, mine, cand, self_pos, k, budget, idx, scores))
         done += mine.size
@@ -372,6 +383,27 @@ def _probed_join(
             progress(done, n)
             next_report = done + max(1, n // 100)
     return idx, scores, peak
+
+
+def _groups(order: np.ndarray, sizes: np.ndarray, probes: int) -> list[list[int]]:
+    """Cells in groups of neighbours: each unvisited cell with the unvisited cells among its
+    first 2·probes (nearest first) until the group holds ``GROUP_ROWS`` rows."""
+    visited = np.zeros(sizes.size, bool)
+    groups: list[list[int]] = []
+    for c in range(sizes.size):
+        if visited[c]:
+            continue
+        group, rows = [c], int(sizes[c])
+        visited[c] = True
+        for j in order[c, 1 : 2 * probes].tolist():
+            if rows >= GROUP_ROWS:
+                break
+            if not visited[j]:
+                visited[j] = True
+                group.append(j)
+                rows += int(sizes[j])
+        groups.append(group)
+    return groups
 
 
 def _rows_against(
