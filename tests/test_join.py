@@ -157,3 +157,26 @@ def test_bad_arguments() -> None:
     X[3, 1] = np.nan
     with pytest.raises(ValueError, match="NaN or infinite"):
         vv.neighbour_table(X, 5)
+
+
+def test_duplicate_pairs_come_from_the_table_and_match_the_exact_scan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    dup = sys.modules["vectorvision_widget.neighbours.duplicates"]  # the name is the function
+    rng = np.random.default_rng(9)
+    X = clustered(6000, seed=9)
+    src = rng.choice(6000, 200, replace=False)
+    X[src[:100]] = unit(X[src[100:]] + 0.01 * rng.standard_normal((100, X.shape[1])))  # pairs
+    X[5000:5015] = X[42]  # fifteen copies of row 42: more than k = 10 above the threshold
+    exact_a, exact_b = dup._pairs_above(X, 0.95, 4096, exact=True)
+    monkeypatch.setattr(join, "EXACT_MAX_N", 1000)  # the probed join path
+    a, b = dup._pairs_above(X, 0.95, 4096)
+    assert (a < b).all()
+    assert set(zip(a.tolist(), b.tolist(), strict=True)) == set(
+        zip(exact_a.tolist(), exact_b.tolist(), strict=True)
+    )
+    assert len(exact_a) >= 200  # ~100 planted pairs and the 16-copy clique (120 pairs)
+    groups = dup.duplicates([None] * 6000, X, None)["near"]
+    assert sorted([42, *range(5000, 5015)]) in groups
