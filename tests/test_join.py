@@ -180,3 +180,21 @@ def test_duplicate_pairs_come_from_the_table_and_match_the_exact_scan(
     assert len(exact_a) >= 200  # ~100 planted pairs and the 16-copy clique (120 pairs)
     groups = dup.duplicates([None] * 6000, X, None)["near"]
     assert sorted([42, *range(5000, 5015)]) in groups
+
+
+def test_a_short_join_is_widened_until_the_sample_meets_the_target(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    X = near_uniform(6000, seed=11)
+    monkeypatch.setattr(join, "_choose_probes", lambda *a: 2)  # a prediction that falls short
+    joins: list[int] = []
+    real = join._probed_join
+
+    def spy(*a, **kw):  # type: ignore[no-untyped-def]
+        joins.append(a[4].probes)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(join, "_probed_join", spy)
+    table = join.join_table(X, 10, exact=False)
+    assert joins[:2] == [2, 4] and len(joins) >= 3  # doubled after each short join
+    assert table.exact or table.recall >= join.DEFAULT_RECALL

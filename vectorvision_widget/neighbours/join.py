@@ -1,9 +1,11 @@
 """The all-rows neighbour table as a blocked self-join with a recall target.
 
 Method: spherical k-means cells on a sample of rows (a few Lloyd iterations), every row put in
-its nearest cell; then for each cell its rows are multiplied (sgemm, in bounded blocks) against
-the rows of its P nearest cells (by centroid cosine, the cell itself first) and the exact top-k
-within those candidates is kept. Single-threaded Python over a multithreaded BLAS.
+its nearest cell; then each cell's rows are multiplied (sgemm, in bounded blocks) against the
+rows of its P nearest cells (by centroid cosine, the cell itself first) and the exact top-k
+within those candidates is kept — neighbouring cells are joined together, as one group against
+the union of their probes, so the sgemm calls are few and large. Single-threaded Python over a
+multithreaded BLAS.
 
 Recall is a target, not a hope: before the join, ``sample`` random rows get their exact top-k by
 brute force (one blocked pass over X); for each of them the rank of every true neighbour's cell
@@ -11,7 +13,8 @@ in its own cell's probe order tells, for every P at once, how many true neighbou
 join finds (within the probed rows the top-k is exact). P is widened until the sample's recall,
 less its standard error, reaches the target; when that costs about as much as the exact join
 (or N is small), the exact join runs instead. The achieved recall is measured on the sample
-rows of the finished table and reported (``NeighbourTable.recall`` and a log line).
+rows of the finished table and reported (``NeighbourTable.recall`` and a log line); should it
+fall short of the target, the probes are doubled and the join runs again.
 Deterministic for a seed (same BLAS, same thread count).
 """
 
@@ -21,6 +24,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -169,18 +173,23 @@ def join_table(
     rows = np.sort(rng.choice(n, m, replace=False))
     truth = _truth(A, rows, k, block_bytes)
     probes = _choose_probes(centroid_sims, label, rows, truth, recall, sizes, k)
-    cost = _join_cost(sizes, order, probes, k)
-    if probes is None or (exact is None and cost > EXACT_COST_FRACTION * n * n / 2):
-        log.info(
-            "neighbour table: %d rows, %d cells: recall %.3f needs %s probes, exact instead",
-            n,
-            cent.shape[0],
-            recall,
-            "all" if probes is None else probes,
-        )
-        return _exact(A, k, t0, block, progress)
-    idx, scores, peak = _probed_join(A, k, label, sizes, order, probes, block_bytes, progress)
-    got = _recall(idx[rows], truth)
+    while True:
+        plan = None if probes is None else _plan(order, sizes, probes, k)
+        if plan is None or (exact is None and plan.cost > EXACT_COST_FRACTION * n * n / 2):
+            log.info(
+                "neighbour table: %d rows, %d cells: recall %.3f needs %s probes, exact instead",
+                n,
+                cent.shape[0],
+                recall,
+                "all" if probes is None else probes,
+            )
+            return _exact(A, k, t0, block, progress)
+        idx, scores, peak = _probed_join(A, k, label, sizes, plan, block_bytes, progress)
+        got = _recall(idx[rows], truth)
+        if got >= recall:
+            break
+        # the sample's estimate fell short once joined (ties): widen and join again
+        probes = None if 2 * plan.probes >= cent.shape[0] else 2 * plan.probes
     secs = time.perf_counter() - t0
     log.info(
         "neighbour table: %d rows, k %d, %d cells × %d probes: recall@%d %.4f on %d rows "
@@ -188,7 +197,7 @@ def join_table(
         n,
         k,
         cent.shape[0],
-        probes,
+        plan.probes,
         k,
         got,
         m,
@@ -200,7 +209,7 @@ def join_table(
         scores,
         recall=got,
         exact=False,
-        probes=probes,
+        probes=plan.probes,
         cells=int(cent.shape[0]),
         sample=m,
         seconds=secs,
@@ -333,63 +342,26 @@ def _choose_probes(
     return p if sizes.sum() > k else None
 
 
-def _join_cost(sizes: np.ndarray, order: np.ndarray, probes: int | None, k: int) -> float:
-    """Dot products of the probed join (each cell's rows × its probed cells' rows)."""
-    if probes is None:
-        return math.inf
-    cand = sizes[order[:, :probes]].sum(axis=1)
-    return float(np.dot(sizes.astype(np.float64), np.maximum(cand, k + 1)))
+class _Plan(NamedTuple):
+    """Groups of neighbouring cells, the cells each group is joined against, dot products."""
+
+    probes: int
+    groups: list[list[int]]
+    probed: list[list[int]]
+    cost: float
 
 
-def _probed_join(
-    A: np.ndarray,
-    k: int,
-    label: np.ndarray,
-    sizes: np.ndarray,
-    order: np.ndarray,
-    probes: int,
-    budget: int,
-    progress: Callable[[int, int], object] | None,
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Each cell's rows against the rows of its first ``probes`` cells (more where they hold
-    fewer than k + 1 rows): exact top-k among them. Returns idx, scores, the largest block.
-
-    Cells are joined in groups of nearby cells (a cell and the unvisited cells of its probe
-    order, ≥ ``GROUP_ROWS`` rows) against the union of their probed cells: a row may then see
-    more candidates than its own probes (recall only rises), and the join makes a few hundred
-    sgemm calls of ~1k rows instead of thousands of tiny ones, whose fixed costs (and, on a busy
-    machine, the BLAS threads' waits for a core) dominated.
-    """
-    n = A.shape[0]
-    members = np.argsort(label, kind="stable")  # rows by cell, ascending within a cell
-    bounds = np.concatenate([[0], np.cumsum(sizes)])
-    idx = np.empty((n, k), np.int32)
-    scores = np.empty((n, k), np.float32)
-    peak = 0
-    done, next_report = 0, 0
-    for group in _groups(order, sizes, probes):
-        probed: set[int] = set()
-        for c in group:
-            p = probes
-            while sizes[order[c, :p]].sum() < k + 1:
-                p += 1
-            probed.update(order[c, :p].tolist())
-        cand = np.sort(np.concatenate([members[bounds[j] : bounds[j + 1]] for j in probed]))
-        mine = np.sort(np.concatenate([members[bounds[c] : bounds[c + 1]] for c in group]))
-        self_pos = np.searchsorted(cand, mine)
-        peak = max(peak, _rows_against(A, mine, cand, self_pos, k, budget, idx, scores))
-        done += mine.size
-        if progress is not None and (done >= next_report or done == n):
-            progress(done, n)
-            next_report = done + max(1, n // 100)
-    return idx, scores, peak
-
-
-def _groups(order: np.ndarray, sizes: np.ndarray, probes: int) -> list[list[int]]:
-    """Cells in groups of neighbours: each unvisited cell with the unvisited cells among its
-    first 2·probes (nearest first) until the group holds ``GROUP_ROWS`` rows."""
+def _plan(order: np.ndarray, sizes: np.ndarray, probes: int, k: int) -> _Plan:
+    """Cells in groups of neighbours (each unvisited cell with the unvisited cells among its
+    first 2·probes, nearest first, until the group holds ``GROUP_ROWS`` rows), each joined
+    against the union of its cells' first ``probes`` cells (more where those hold fewer than
+    k + 1 rows). A row may so see more candidates than its own probes (recall only rises),
+    and the join makes a few hundred sgemm calls of ~1k rows instead of thousands of tiny
+    ones, whose fixed costs (and, on a busy machine, the BLAS threads' waits) dominated."""
     visited = np.zeros(sizes.size, bool)
     groups: list[list[int]] = []
+    probed: list[list[int]] = []
+    cost = 0.0
     for c in range(sizes.size):
         if visited[c]:
             continue
@@ -402,8 +374,46 @@ def _groups(order: np.ndarray, sizes: np.ndarray, probes: int) -> list[list[int]
                 visited[j] = True
                 group.append(j)
                 rows += int(sizes[j])
+        cells: set[int] = set()
+        for g in group:
+            p = probes
+            while sizes[order[g, :p]].sum() < k + 1:
+                p += 1
+            cells.update(order[g, :p].tolist())
         groups.append(group)
-    return groups
+        probed.append(sorted(cells))
+        cost += float(rows) * float(sizes[probed[-1]].sum())
+    return _Plan(probes, groups, probed, cost)
+
+
+def _probed_join(
+    A: np.ndarray,
+    k: int,
+    label: np.ndarray,
+    sizes: np.ndarray,
+    plan: _Plan,
+    budget: int,
+    progress: Callable[[int, int], object] | None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Each group of cells' rows against the rows of its probed cells: exact top-k among them.
+    Returns idx, scores and the largest block in bytes."""
+    n = A.shape[0]
+    members = np.argsort(label, kind="stable")  # rows by cell, ascending within a cell
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    idx = np.empty((n, k), np.int32)
+    scores = np.empty((n, k), np.float32)
+    peak = 0
+    done, next_report = 0, 0
+    for group, probed in zip(plan.groups, plan.probed, strict=True):
+        cand = np.sort(np.concatenate([members[bounds[j] : bounds[j + 1]] for j in probed]))
+        mine = np.sort(np.concatenate([members[bounds[c] : bounds[c + 1]] for c in group]))
+        self_pos = np.searchsorted(cand, mine)
+        peak = max(peak, _rows_against(A, mine, cand, self_pos, k, budget, idx, scores))
+        done += mine.size
+        if progress is not None and (done >= next_report or done == n):
+            progress(done, n)
+            next_report = done + max(1, n // 100)
+    return idx, scores, peak
 
 
 def _rows_against(
