@@ -244,23 +244,22 @@ def test_top_k_ties_and_many_queries() -> None:
     assert one_i.shape == (3000,) and sorted(one_i.tolist()) == list(range(3000))
 
 
-def test_neighbour_table_switches_to_the_index_above_exact_max_n(
+def test_neighbour_table_switches_to_the_join_above_exact_max_n(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import vectorvision_widget.neighbours.index as ann
-    import vectorvision_widget.neighbours.topk as topk
+    import vectorvision_widget.neighbours.join as join
 
     rng = np.random.default_rng(3)
     centres = rng.normal(size=(8, 16))
     X = (centres[rng.integers(0, 8, 400)] + 0.3 * rng.normal(size=(400, 16))).astype(np.float32)
     calls: list[int] = []
-    real = ann.neighbour_table
+    real = join._probed_join
 
     def spy(*a, **kw):  # type: ignore[no-untyped-def]
         calls.append(1)
         return real(*a, **kw)
 
-    monkeypatch.setattr(ann, "neighbour_table", spy)
+    monkeypatch.setattr(join, "_probed_join", spy)
     ex_i, ex_s = neighbour_table(X, 5)  # below the threshold: exact
     assert calls == []
     ap_i, ap_s = neighbour_table(X, 5, exact=False)  # forced approximate on small data
@@ -270,9 +269,19 @@ def test_neighbour_table_switches_to_the_index_above_exact_max_n(
     assert not (ap_i == np.arange(400)[:, None]).any()
     recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(ap_i, ex_i, strict=True)])
     assert recall >= 0.9
-    monkeypatch.setattr(topk, "EXACT_MAX_N", 100)
-    neighbour_table(X, 5)  # above the (lowered) threshold: the index
-    assert calls == [1, 1]
+    monkeypatch.setattr(join, "EXACT_MAX_N", 100)
+    chose: list[int | None] = []
+    real_choose = join._choose_probes
+
+    def choose(*a, **kw):  # type: ignore[no-untyped-def]
+        chose.append(real_choose(*a, **kw))
+        return chose[-1]
+
+    monkeypatch.setattr(join, "_choose_probes", choose)
+    table = neighbour_table(X, 5)  # above the (lowered) threshold: the join measures and decides
+    assert len(chose) == 1 and (table.exact or calls == [1, 1])
+    assert table.recall >= 0.97
+    calls[:] = [1, 1]
     done: list[tuple[int, int]] = []
     neighbour_table(X, 5, exact=True, block=64, progress=lambda d, t: done.append((d, t)))
     assert calls == [1, 1] and done[-1] == (400, 400) and len(done) > 1

@@ -26,8 +26,9 @@ from vectorvision_widget.library.provenance import (
     VisualFeaturesMissingWarning,
     same_model,
 )
+from vectorvision_widget.neighbours.join import EXACT_MAX_N, neighbour_table
 from vectorvision_widget.neighbours.spaces import SIDES, SPACES, HybridNeighbours, weight_value
-from vectorvision_widget.neighbours.topk import EXACT_MAX_N, _select_rows, neighbour_table, top_k
+from vectorvision_widget.neighbours.topk import _select_rows, top_k
 
 if TYPE_CHECKING:  # store imports this module; models sit beside library, not below it
     from vectorvision_widget.library.store import Library
@@ -318,11 +319,12 @@ def _cached_table(
     if not 1 <= k <= n - 1:
         msg = f"neighbour table: k must be in [1, N-1] = [1, {n - 1}], got {k}"
         raise ValueError(msg)
-    resolved = n <= EXACT_MAX_N if exact is None else bool(exact)
+    # None above EXACT_MAX_N: the join chooses (probed cells, or exact where probing costs as much)
+    resolved = True if exact is None and n <= EXACT_MAX_N else exact
     holder = cache.get(lib.rows_version, ("table", used, resolved), _GrowingTable)
 
     def make(kk: int) -> tuple[np.ndarray, np.ndarray]:
-        if deepen and not resolved:  # the index search costs ~the same for the hybrid's 4k
+        if deepen and not resolved:  # a probed join costs ~the same for the hybrid's 4k
             kk = HybridNeighbours.candidate_count(n, kk)
         return neighbour_table(X, kk, exact=resolved, normalize=False, progress=progress)
 

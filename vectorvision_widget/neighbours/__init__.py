@@ -1,9 +1,10 @@
 """Neighbours: top-k kernels, the all-rows neighbour table, similarity spaces, duplicates.
 
 The public facade: import the names from here (`neighbour_table`, `top_k`, `similar`,
-`HybridNeighbours`, `duplicates`, ...). Where things live: `topk` (exact top-k, neighbour tables,
-the switch to `index` above `EXACT_MAX_N`), `index` (the approximate graph index), `spaces`
-(visual / semantic / hybrid / fused, `HybridNeighbours`) and `duplicates` (duplicate groups).
+`HybridNeighbours`, `duplicates`, ...). Where things live: `topk` (exact top-k kernels and the
+exact all-rows table), `join` (the neighbour table: a blocked self-join over k-means cells with a
+recall target, exact below `EXACT_MAX_N`), `spaces` (visual / semantic / hybrid / fused,
+`HybridNeighbours`) and `duplicates`.
 
 May import: `vectors`, `modes` and numpy: takes plain arrays, knows nothing of libraries.
 """
@@ -19,6 +20,7 @@ from vectorvision_widget.neighbours.duplicates import (
     _pairs_above,
     duplicates,
 )
+from vectorvision_widget.neighbours.join import EXACT_MAX_N, NeighbourTable, neighbour_table
 from vectorvision_widget.neighbours.spaces import (
     SPACES,
     VISUAL_SPACES,
@@ -30,11 +32,9 @@ from vectorvision_widget.neighbours.spaces import (
     weight_value,
 )
 from vectorvision_widget.neighbours.topk import (
-    EXACT_MAX_N,
     _select,
     _select_rows,
     exact_neighbour_table,
-    neighbour_table,
     top_k,
 )
 from vectorvision_widget.vectors import l2_normalise
@@ -46,6 +46,7 @@ __all__ = [
     "SPACES",
     "VISUAL_SPACES",
     "HybridNeighbours",
+    "NeighbourTable",
     "Space",
     "duplicates",
     "exact_neighbour_table",

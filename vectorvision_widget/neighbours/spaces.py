@@ -15,11 +15,11 @@ from typing import Literal
 import numpy as np
 
 from vectorvision_widget.modes import SPACES
+from vectorvision_widget.neighbours.join import neighbour_table
 from vectorvision_widget.neighbours.topk import (
     _BLOCK_BYTES,
     _check,
     _select,
-    neighbour_table,
     top_k,
 )
 from vectorvision_widget.vectors import l2_normalise
@@ -118,7 +118,8 @@ class HybridNeighbours:
     spaces agree (real photos: what looks alike mostly means alike) and lowest at w = 0.5 when
     they are unrelated (see benchmarks/bench_neighbours.py); raise ``candidates`` to trade
     memory/precompute for recall. ``exact`` is passed to ``neighbour_table`` for the candidate
-    tables (None: exact below ``topk.EXACT_MAX_N`` rows, the approximate index above).
+    tables (None: exact below ``join.EXACT_MAX_N`` rows, the self-join with its recall target
+    above).
     Memory: N × 2K × 12 bytes (≈ 96 MB at 100k, k = 10, K = 40), plus ~5 MB per thread
     while re-ranking. ``tables``: the two spaces' neighbour indices when already computed
     (visual, semantic; (N, ≥ K) each, best first), used instead of computing them again.

@@ -1,9 +1,8 @@
 """Exact cosine top-k kernels: single/batched queries and all-rows neighbour tables.
 
 Everything is exact brute force with BLAS in memory-bounded blocks; results are canonical
-(score desc, then lower row), so they do not depend on block sizes. ``neighbour_table`` switches
-to the approximate index of ``ann.py`` above ``EXACT_MAX_N`` rows (or when ``exact=False``);
-``ann`` imports only numpy (faiss lazily) and never this module.
+(score desc, then lower row), so they do not depend on block sizes. The all-rows table with a
+recall target (``neighbour_table``) is the blocked self-join of ``join.py``, built on these.
 Rows that are all zeros score 0 against everything.
 """
 
@@ -13,10 +12,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-import vectorvision_widget.neighbours.index as ann
 from vectorvision_widget.vectors import l2_normalise
 
-__all__ = ["EXACT_MAX_N", "exact_neighbour_table", "neighbour_table", "top_k"]
+__all__ = ["exact_neighbour_table", "top_k"]
 
 _BLOCK_BYTES = 64 << 20  # budget for one (block × N) float32 score matrix
 
@@ -276,8 +274,8 @@ def exact_neighbour_table(
     dominates): row block [s, e) is scored against columns >= s once, and that strip feeds
     both its own rows and, transposed, the later rows' running top-k. Each row keeps its k-th
     best so far (θ); only strip scores above θ are merged, which after the first few blocks is
-    a handful per row, so nothing ranks whole 100k-long rows. Memory stays bounded: one strip
-    of at most ``block`` rows and 64 MiB of scores, plus the (N, k) tables.
+    a handful per row, so nothing ranks whole 100k-long rows. Memory stays bounded: one tile
+    of ``block`` rows and at most 64 MiB of scores, plus the (N, k) tables.
     """
     A = l2_normalise(_check(X, "X"), check_finite=False) if normalize else _check(X, "X")
     n = A.shape[0]
@@ -285,52 +283,25 @@ def exact_neighbour_table(
         msg = f"neighbour_table: k must be in [1, N-1] = [1, {n - 1}], got {k}"
         raise ValueError(msg)
     run = _Running(n, k)
-    buf = np.empty(max(1, min(block * n, max(n, _BLOCK_BYTES // 4))), dtype=np.float32)
-    s = 0
-    while s < n:
-        w = n - s
-        b = int(max(1, min(block, _BLOCK_BYTES // (4 * w), w)))
-        e = s + b
-        sc = np.matmul(A[s:e], A[s:].T, out=buf[: b * w].reshape(b, w))
-        sc[np.arange(b), np.arange(b)] = -np.inf  # self
-        run.offer(sc, s, s)  # rows [s, e) against columns >= s: these rows are now final
-        if e < n:
-            run.offer(sc[:, b:], e, s, transposed=True)  # later rows against columns [s, e)
-        s = e
+    rows = int(max(1, min(block, n)))
+    # column tiles of a row strip: each (rows × width) score tile is ≤ 64 MiB and every sgemm
+    # reuses its packed column block across many rows (a thin strip against all later columns
+    # repacked those columns per strip, which cost as much as the products)
+    width = int(max(rows, _BLOCK_BYTES // (4 * rows)))
+    buf = np.empty(min(n, rows) * min(n, width), dtype=np.float32)
+    for s in range(0, n, rows):
+        e = min(n, s + rows)
+        b = e - s
+        for c0 in range(s, n, width):
+            c1 = min(n, c0 + width)
+            sc = np.matmul(A[s:e], A[c0:c1].T, out=buf[: b * (c1 - c0)].reshape(b, c1 - c0))
+            skip = 0
+            if c0 == s:
+                sc[np.arange(b), np.arange(b)] = -np.inf  # self
+                skip = b
+            run.offer(sc, s, c0)  # rows [s, e) against columns [c0, c1), in column order
+            if c1 > c0 + skip:  # later rows against columns [s, e)
+                run.offer(sc[:, skip:], c0 + skip, s, transposed=True)
         if progress is not None:
             progress(e, n)
     return run.result()
-
-
-#: Largest N for which ``neighbour_table`` is exact by default: ``ann.EXACT_MAX_ROWS``, the
-#: measured crossover where the approximate index becomes faster (the exact table grows as N²).
-EXACT_MAX_N = ann.EXACT_MAX_ROWS
-
-
-def neighbour_table(
-    X: np.ndarray,
-    k: int,
-    *,
-    exact: bool | None = None,
-    block: int = 4096,
-    normalize: bool = True,
-    progress: Callable[[int, int], object] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine k nearest neighbours of every row, self excluded: (N, k) int32, float32.
-
-    ``exact=None`` (default) is exact up to ``EXACT_MAX_N`` rows and uses the approximate
-    index of ``ann.py`` (faiss HNSW) above; ``exact=True``/``False`` forces either. Same shapes
-    and dtypes either way; rows sorted by score (desc), ties by lower index. ``progress(done,
-    total)`` is called as the work advances; raise from it to cancel.
-    """
-    n = np.shape(X)[0]
-    if exact is None:
-        exact = n <= EXACT_MAX_N
-    if exact:
-        return exact_neighbour_table(X, k, block=block, normalize=normalize, progress=progress)
-    A = l2_normalise(_check(X, "X"), check_finite=False) if normalize else _check(X, "X")
-    if not 1 <= k <= n - 1:
-        msg = f"neighbour_table: k must be in [1, N-1] = [1, {n - 1}], got {k}"
-        raise ValueError(msg)
-    idx, scores = ann.neighbour_table(A, k, progress=progress)
-    return np.asarray(idx, dtype=np.int32), np.asarray(scores, dtype=np.float32)
