@@ -503,17 +503,17 @@ def test_mode_switches_reuse_the_library_tables(
     tables are then slices of them, not new all-pairs passes."""
     import vectorvision_widget.library.queries as libqueries
     import vectorvision_widget.neighbours as similarity
+    import vectorvision_widget.neighbours.join as join
     import vectorvision_widget.neighbours.spaces as spaces
-    import vectorvision_widget.neighbours.topk as topk
 
     built: list[int] = []
-    real = topk.neighbour_table
+    real = join.neighbour_table
 
     def counting(X: Any, k: int, **kw: Any) -> Any:
         built.append(k)
         return real(X, k, **kw)
 
-    for module in (libqueries, similarity, spaces, topk):  # every name the table goes by
+    for module in (libqueries, similarity, spaces, join):  # every name the table goes by
         monkeypatch.setattr(module, "neighbour_table", counting)
     lib = _library(tmp_path, 14)
     w = vv.VectorVision(lib, mode="hybrid", k=3)
