@@ -20,6 +20,7 @@ import io
 import math
 import os
 import stat as stat_module
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -88,10 +89,23 @@ def _open(source: FileSource) -> ImageFile.ImageFile:
             raise
         img._exclusive_fp = True  # close the file with the image (as Image.open(path) does)
         return img
-    with warnings.catch_warnings():
-        # we apply our own pixel limit below; Pillow's warning would only be noise
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        return Image.open(source)
+    _quiet_bomb_warning()
+    return Image.open(source)
+
+
+_BOMB_FILTER = threading.Lock()
+_bomb_filter_installed = False
+
+
+def _quiet_bomb_warning() -> None:
+    """Silence Pillow's DecompressionBombWarning once, process-wide: every open here applies
+    its own pixel limit (`max_pixels`), so the warning is only noise. Installed once instead of
+    a `catch_warnings()` around each open, which is not thread-safe on decode threads."""
+    global _bomb_filter_installed
+    with _BOMB_FILTER:
+        if not _bomb_filter_installed:
+            warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+            _bomb_filter_installed = True
 
 
 def probe(source: FileSource, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> dict[str, Any]:
