@@ -14,7 +14,7 @@ the same run where one exists:
   save     ``Library.from_arrays`` then ``lib.save`` (time, peak RSS over the library in memory)
   load     ``Library.load`` + touching both matrices (time, peak RSS / vector bytes)
   som      the SOM layout of the visual vectors (``--layout`` names the function)
-  table    ``vv.neighbour_table(visual, 10)`` (the approximate index above the exact size)
+  table    ``vv.neighbour_table(visual, 10)`` (the blocked self-join above the exact size)
            vs hnswlib M=16, efc=100, ef=50 (``--index-baseline``), recall@10 on sampled rows
   query    ``lib.similar(row)`` in both spaces vs a bare float32 matmul + argpartition
   widget   payload, first render, Shift+Hover, pan/zoom fps in headless Chromium

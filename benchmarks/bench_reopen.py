@@ -4,7 +4,7 @@ Each measurement runs in a FRESH Python process (as a new kernel would), alterna
 cases, on the same files in the same run:
 
   cached   Library.load + the map's tile work served by `thumbs.cache` (the sidecar the scan wrote)
-  scratch  Library.load + the same tile work decoding every photo (`thumbnails.TileCache`)
+  scratch  Library.load + the same tile work decoding every photo (`thumbs.tiles.TileCache`)
 
 "Tile work" is what the widget's background thumbnail job does: `build_atlases` for every row at
 the widget's tile size (JPEG atlases ready to send). With `--widget`, the child also builds the

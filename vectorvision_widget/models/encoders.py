@@ -6,7 +6,7 @@ manifest.json when there is one — so a broken folder fails at once with a mess
 and the remedy, never later with a raw onnxruntime traceback. The check reads only each file's
 graph header (`onnx_header.read_io`), not the weights, so it costs milliseconds; onnxruntime
 sessions are created lazily on first use (a text-only user never pays for the image models).
-Which models a folder holds comes from its manifest.json (`models.py` lists the choices).
+Which models a folder holds comes from its manifest.json (`models.specs` lists the choices).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ The public facade: import the names from here (`neighbour_table`, `top_k`, `simi
 `HybridNeighbours`, `duplicates`, ...). Where things live: `topk` (exact top-k kernels and the
 exact all-rows table), `join` (the neighbour table: a blocked self-join over k-means cells with a
 recall target, exact below `EXACT_MAX_N`), `spaces` (visual / semantic / hybrid / fused,
-`HybridNeighbours`) and `duplicates`.
+`HybridNeighbours`), `incremental` (a table brought up to date after a rescan changed a few
+rows, without a full recompute) and `duplicates`.
 
 May import: `vectors`, `modes` and numpy: takes plain arrays, knows nothing of libraries.
 """

@@ -117,7 +117,7 @@ def finish_bounded(
 def refine_update(X: np.ndarray, ids: np.ndarray, W: np.ndarray, sigma: float) -> None:
     """In-place batch update of a display-resolution map W (R, C, D) from rows on cells ``ids``.
 
-    Why not :func:`somtrain.batch_update`: at 1M rows the display grid has ~1.4M cells, where
+    Why not :func:`training.batch_update`: at 1M rows the display grid has ~1.4M cells, where
     dense R×R and C×C Gaussian products cost ~1 TFLOP and four grid-sized copies (~9 GB). The
     neighbourhood here is narrow (sigma ~1), so it is applied as a kernel truncated at 4·sigma,
     one band of output rows at a time: extra memory is one grid-sized sum plus a band.

@@ -2,7 +2,7 @@
 
 This module holds the public :class:`SOM` (parameters, the epoch schedule and loop, quality
 metrics) and :meth:`SOM.fit_async`'s handle. The numeric kernels (PCA init, best-matching
-units, batch update) are in :mod:`somtrain`; giving every row its own cell is :mod:`somcells`.
+units, batch update) are in :mod:`training`; giving every row its own cell is :mod:`cells`.
 Speed levers (see benchmarks/bench_som.py for the QE/TE they cost): while the neighbourhood is
 wide the map is smooth, so early epochs train a coarser grid (coarse-to-fine, weights upsampled
 bilinearly) on a random subsample of the data; only the last epochs with a narrow neighbourhood

@@ -2,8 +2,8 @@
 
 Why batch and not online: a batch epoch is two BLAS matrix products (best-matching units, then
 neighbourhood-smoothed means), so it is fast, deterministic for a seed and needs no learning
-rate. The epoch loop and its schedule live in :mod:`som`; placing rows on unique cells of a
-trained map lives in :mod:`somcells`.
+rate. The epoch loop and its schedule live in :mod:`map`; placing rows on unique cells of a
+trained map lives in :mod:`cells`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 This module holds the traits and the public methods. Background work (layout, neighbour table,
 thumbnails, search, rescan) lives in ``mapwork.py`` on the one job abstraction of ``jobs.py``;
-browser requests are answered by ``browser_requests.BrowserRequests``; arrays travel as
+browser requests are answered by ``requests.BrowserRequests``; arrays travel as
 ``{view, dtype, shape}`` (``serialize.ArrayTrait``), thumbnails as JPEG atlases; custom messages
 follow ``protocol.py``.
 """
@@ -61,7 +61,7 @@ class ModeError(traitlets.TraitError, ValueError):
 
 
 class VectorVision(anywidget.AnyWidget):
-    """An interactive map of an image library (see the README's "Widget" section).
+    """An interactive map of an image library (every control: the docs' "The widget" page).
 
     ``VectorVision(lib, encoders=None, *, mode="visual", k=10, thumb_size=None, height=560)``;
     ``layout=`` is ipywidgets' Layout (e.g. ``widgets.Layout(width="50%")``). Without encoders,
@@ -849,7 +849,7 @@ class VectorVision(anywidget.AnyWidget):
 
 class _WidgetHost:
     """The widget as its background work and browser requests see it (``mapwork.MapHost``,
-    ``browser_requests.WidgetSide``): results land in traits here, nowhere else."""
+    ``requests.WidgetSide``): results land in traits here, nowhere else."""
 
     def __init__(self, widget: VectorVision) -> None:
         self._w = widget
