@@ -10,9 +10,11 @@ word. Each label also names a representative image, the block's *medoid* in the 
 space: for unit vectors the image with the largest summed cosine to the others is the one with the
 largest dot product with the block's vector sum, so the exact medoid costs one pass.
 
-Pure numpy, no network, no model: about 0.1 s for 100k images (docs/benchmarks.md). Rows are
-visited in Morton (Z) order of their finest block, so the blocks of every level are contiguous
-runs and the vector sums need no (N, D) gathers beyond one per run.
+Pure numpy, no network, no model: 0.1-0.15 s for 100k images (docs/benchmarks.md). Rows are
+visited in Morton (Z) order of their finest block, so the blocks of every level are runs of
+consecutive finest blocks: keyword tallies, centres and vector sums are taken once per finest
+block and summed up the levels, and the vectors are read one finest block at a time (no (N, D)
+copy).
 """
 
 from __future__ import annotations
@@ -129,42 +131,42 @@ def region_labels(
     br, bc = cells[:, 0] // finest, cells[:, 1] // finest
     code = _morton(br, bc, levels - 1 + int(max(br.max(), bc.max(), 1)).bit_length())
     order = np.argsort(code, kind="stable")
-    code_sorted = code[order]
-    cells_sorted = cells[order]
+    blocks = _Blocks.of(code[order])
+    # which finest block each row is in; the keyword tally of every finest block, once
+    block_of_row = np.empty(n, np.int64)
+    block_of_row[order] = np.repeat(np.arange(len(blocks.codes)), blocks.counts)
     nwords = len(index.words)
     idf = np.log((index.n + 1.0) / (index.df + 1.0))
+    tally_f = np.bincount(
+        block_of_row[index.rows] * nwords + index.ids, minlength=len(blocks.codes) * nwords
+    ).reshape(len(blocks.codes), nwords)
+    centre_f = np.add.reduceat(cells[order], blocks.starts, axis=0)
+    dots = _medoid_dots(vectors, order, blocks, levels) if vectors is not None else None
     out: list[dict[str, Any]] = []
-    parent_word: dict[int, int] = {}
-    dots = _medoid_dots(vectors, order, code_sorted, levels) if vectors is not None else None
+    parent_word = np.full(1, -1, np.int64)  # the word of each block of the level above
+    parent_of = np.zeros(len(blocks.codes), np.int64)  # level-k block of each finest block
     for level in range(levels):
-        shift = 2 * (levels - 1 - level)
-        region_sorted = code_sorted >> shift
-        uniq, starts, counts = np.unique(region_sorted, return_index=True, return_counts=True)
-        region_of_row = np.searchsorted(uniq, code >> shift)
-        pos = region_of_row[index.rows]
-        tally = np.bincount(pos * nwords + index.ids, minlength=len(uniq) * nwords)
-        tf = tally.reshape(len(uniq), nwords) / counts[:, None]
+        group = blocks.group(2 * (levels - 1 - level))
+        starts, counts = blocks.starts[group.first], np.add.reduceat(blocks.counts, group.first)
+        tf = np.add.reduceat(tally_f, group.first, axis=0) / counts[:, None]
         score = tf * idf[None, :]
         score[tf < min_share] = 0.0
-        if level:  # a finer block does not repeat its parent's word
-            parents = [parent_word.get(r >> 2, -1) for r in uniq.tolist()]
-            has = np.flatnonzero(np.asarray(parents) >= 0)
-            score[has, np.asarray(parents)[has]] = 0.0
+        parents = parent_word[parent_of[group.first]]  # a finer block does not repeat it
+        has = np.flatnonzero(parents >= 0)
+        score[has, parents[has]] = 0.0
         top3 = _top3(score)
-        centres = np.add.reduceat(cells_sorted, starts, axis=0) / counts[:, None]
-        this_level: dict[int, int] = {}
-        for j, region in enumerate(uniq.tolist()):
-            top = [int(t) for t in top3[j] if score[j, t] > 0]
-            if counts[j] < min_members or not top:
-                continue
-            this_level[region] = top[0]
+        best = score[np.arange(len(score)), top3[:, 0]]
+        centres = np.add.reduceat(centre_f, group.first, axis=0) / counts[:, None]
+        words = np.where((best > 0) & (counts >= min_members), top3[:, 0], -1)
+        for j in np.flatnonzero(words >= 0).tolist():
             a, b = int(starts[j]), int(starts[j] + counts[j])
-            members = order[a:b]
             centre = centres[j]
             if dots is not None:  # the medoid: largest summed cosine to the block's images
-                rep = int(members[int(np.argmax(dots[a:b, level]))])
+                rep = int(order[a + int(np.argmax(dots[a:b, level]))])
             else:  # no vectors: the image nearest the centre of the block's cells
+                members = order[a:b]
                 rep = int(members[int(np.argmin(((cells[members] - centre) ** 2).sum(axis=1)))])
+            top = [int(t) for t in top3[j] if score[j, t] > 0]
             out.append(
                 {
                     "text": index.words[top[0]],
@@ -174,10 +176,10 @@ def region_labels(
                     "y": float(centre[0] + 0.5),
                     "level": level,
                     "count": int(counts[j]),
-                    "score": float(score[j, top[0]]),
+                    "score": float(best[j]),
                 }
             )
-        parent_word = this_level
+        parent_word, parent_of = words, group.index
     return out
 
 
@@ -191,31 +193,59 @@ def _top3(score: np.ndarray) -> np.ndarray:
     return np.take_along_axis(part, best, axis=1)
 
 
+@dataclass(frozen=True)
+class _Group:
+    """The blocks of one level as runs of finest blocks: ``first`` finest block of each run,
+    ``index`` the run of every finest block."""
+
+    first: np.ndarray
+    index: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Blocks:
+    """The finest blocks as runs of the Morton-sorted rows (``codes`` ascending); a coarser
+    level's block is a run of consecutive finest blocks, so every level comes from these."""
+
+    codes: np.ndarray
+    starts: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def of(cls, code_sorted: np.ndarray) -> _Blocks:
+        codes, starts, counts = np.unique(code_sorted, return_index=True, return_counts=True)
+        return cls(codes, starts, counts)
+
+    def group(self, shift: int) -> _Group:
+        """The blocks whose codes agree above the lowest ``shift`` bits."""
+        parent = self.codes >> shift
+        new = np.r_[True, parent[1:] != parent[:-1]]
+        return _Group(np.flatnonzero(new), np.cumsum(new) - 1)
+
+
 def _medoid_dots(
-    vectors: np.ndarray, order: np.ndarray, code_sorted: np.ndarray, levels: int
+    vectors: np.ndarray, order: np.ndarray, blocks: _Blocks, levels: int
 ) -> np.ndarray:
     """(N, levels) float32, in Morton order: each row's dot with the vector sum of its block
-    at each level. One gather of the vectors into Morton order (a transient copy), then every
-    block of every level is a contiguous run."""
-    xs = np.asarray(vectors, np.float32)[order]
-    uniq, starts = np.unique(code_sorted, return_index=True)
-    ends = np.append(starts[1:], len(code_sorted))
-    finest = np.stack(
-        [
-            xs[a:b].sum(axis=0, dtype=np.float64)
-            for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
-        ]
-    )
-    by_level = []  # per level: block code -> its vector sum
+    at each level. Two passes over the finest blocks, each gathering one block's vectors into a
+    buffer that stays in cache (no (N, D) copy): the first sums it (a float32 GEMV), the second
+    dots it with the sums of the blocks holding it at every level (one small GEMM)."""
+    xs = np.asarray(vectors, np.float32)
+    runs = list(zip(blocks.starts.tolist(), (blocks.starts + blocks.counts).tolist(), strict=True))
+    longest = int(blocks.counts.max())
+    buf = np.empty((longest, xs.shape[1]), np.float32)
+    ones = np.ones(longest, np.float32)
+    finest = np.empty((len(runs), xs.shape[1]), np.float64)
+    for j, (a, b) in enumerate(runs):  # mode="clip": no buffered copy (the rows are valid)
+        finest[j] = ones[: b - a] @ np.take(xs, order[a:b], axis=0, out=buf[: b - a], mode="clip")
+    ancestors = np.empty((len(runs), xs.shape[1], levels), np.float32)
     for level in range(levels):
-        parent = uniq >> (2 * (levels - 1 - level))
-        first = np.flatnonzero(np.r_[True, parent[1:] != parent[:-1]])
-        sums = np.add.reduceat(finest, first, axis=0).astype(np.float32)
-        by_level.append(dict(zip(parent[first].tolist(), sums, strict=True)))
+        group = blocks.group(2 * (levels - 1 - level))
+        ancestors[:, :, level] = np.add.reduceat(finest, group.first, axis=0)[group.index]
     dots = np.empty((len(order), levels), np.float32)
-    for c, a, b in zip(uniq.tolist(), starts.tolist(), ends.tolist(), strict=True):
-        ancestors = [by_level[lv][c >> (2 * (levels - 1 - lv))] for lv in range(levels)]
-        dots[a:b] = xs[a:b] @ np.stack(ancestors, axis=1)  # one pass over the run, all levels
+    for j, (a, b) in enumerate(runs):
+        rows = np.take(xs, order[a:b], axis=0, out=buf[: b - a], mode="clip")
+        np.matmul(rows, ancestors[j], out=dots[a:b])
     return dots
 
 
