@@ -9,12 +9,14 @@
     columns are built (goal <= 200 ms at 100k). The browser's share (the dim image) is timed by
     `node benchmarks/bench_explore_dim.mjs`.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_explore.py [--n 100000]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 \
+        python benchmarks/bench_explore.py [--n 100000]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -51,7 +53,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     n, rng = args.n, np.random.default_rng(0)
-    print(f"N = {n}, BLAS kernel: {blas_kernel()}")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"N = {n}, BLAS kernel: {blas_kernel()}, load average {load} ({os.cpu_count()} CPUs)")
     grid = default_grid_shape(n)
     cells = np.stack(np.unravel_index(rng.permutation(grid[0] * grid[1])[:n], grid), 1)
     words = [f"word{i}" for i in range(1000)]
