@@ -1,7 +1,9 @@
 // Region labels (semantic zoom): the words of the `labels` trait drawn over the map, a few
 // large ones at the overview and finer levels as you zoom in (one level per doubling of the
 // zoom past the fit). White text with a dark halo stays readable on any thumbnail; labels that
-// would overlap are dropped, best score first.
+// would overlap are dropped, best score first. A label sits on the grid line between two rows of
+// cells, so where the cells are taller than the text the thumbnails' middles stay visible, and its
+// canvas lies under the overlay: rings, hover and search dimming, the lasso stay on top.
 
 import { fitView } from "./view.js";
 import { canvasLayer } from "./layer.js";
@@ -50,15 +52,27 @@ export function placeLabels(items, pad = 4) {
   return kept;
 }
 
+/**
+ * The label's y on the map (cell units): the horizontal grid line nearest `y`, inside the map
+ * (lines 1 … rows − 1) when it has at least two rows, so the text runs between two rows of
+ * thumbnails rather than across their middles.
+ * @param {number} y @param {number} rows @returns {number}
+ */
+export function labelY(y, rows) {
+  const line = Math.round(y);
+  return rows >= 2 ? Math.max(1, Math.min(rows - 1, line)) : line;
+}
+
 /** Font px of a label level (the overview's are largest). @param {number} level */
 export const fontPx = (level) => Math.max(12, 18 - 2 * level);
 
 /**
  * Draw the labels of the level the view calls for.
  * @param {CanvasRenderingContext2D} ctx @param {MapLabel[]} labels @param {View} view
- * @param {{w: number, h: number}} size @param {number} fitScale @returns {Placed[]} what was drawn
+ * @param {{w: number, h: number}} size @param {number} fitScale @param {number} rows the map's rows
+ * @returns {Placed[]} what was drawn
  */
-export function drawLabels(ctx, labels, view, size, fitScale) {
+export function drawLabels(ctx, labels, view, size, fitScale, rows) {
   if (!labels.length) return [];
   const maxLevel = Math.max(...labels.map((l) => l.level));
   const level = levelFor(view.scale, fitScale, maxLevel);
@@ -68,7 +82,7 @@ export function drawLabels(ctx, labels, view, size, fitScale) {
   const items = [];
   for (const l of labels) {
     if (l.level !== level) continue;
-    const x = l.x * view.scale + view.tx, y = l.y * view.scale + view.ty;
+    const x = l.x * view.scale + view.tx, y = labelY(l.y, rows) * view.scale + view.ty;
     if (x < -200 || y < -50 || x > size.w + 200 || y > size.h + 50) continue;
     items.push({ text: l.text, x, y, w: ctx.measureText(l.text).width + 8, h: px + 6, score: l.score });
   }
@@ -87,18 +101,19 @@ export function drawLabels(ctx, labels, view, size, fitScale) {
 }
 
 /**
- * The labels layer: a canvas above the overlay, redrawn with the view and the `labels` trait.
- * `data-labels` on the canvas says how many labels are drawn (tests read it).
- * @param {{model: import("./types").Model, stage: HTMLElement, store: import("./store").Store<import("./types").MapState>,
+ * The labels layer: a canvas between the map (with the filter's dimming) and the overlay (inserted
+ * before `before`), redrawn with the view and the `labels` trait. `data-labels` on the canvas says
+ * how many labels are drawn (tests read it).
+ * @param {{model: import("./types").Model, stage: HTMLElement, before: Element | null, store: import("./store").Store<import("./types").MapState>,
  *   size: () => import("./types").Size, grid: {rows: number, cols: number}}} deps
  */
-export function labelsLayer({ model, stage, store, size, grid }) {
+export function labelsLayer({ model, stage, before, store, size, grid }) {
   let labels = readLabels(model.get("labels"));
   const layer = canvasLayer({
-    stage, before: null, className: "vv-labels", store, size,
+    stage, before, className: "vv-labels", store, size,
     draw(ctx, st, sz) {
       const fit = fitView(grid.rows, grid.cols, sz.w, sz.h).scale;
-      const drawn = drawLabels(ctx, labels, st.view, sz, fit);
+      const drawn = drawLabels(ctx, labels, st.view, sz, fit, grid.rows);
       layer.canvas.dataset.labels = String(drawn.length);
     },
   });

@@ -88,10 +88,10 @@ function render({ model, el }) {
   const panel = neighbourPanel({ model, store, grid, size, view });
   const review = duplicateReview({ model, store, grid });
   toolbar.el.append(selectBar.el, review.button);
-  stage.append(base, over, empty, tip.el);
+  stage.append(base, over, empty, tip.el, review.el);
   const filterBar = buildFilterBar({ model, stage, before: over, store, size, grid, send: (m) => model.send(m) });
-  const labelLayer = labelsLayer({ model, stage, store, size, grid });
-  stage.append(tip.el, review.el); // the tooltip and the duplicate review stay above the labels
+  // the labels go under the overlay (rings, dimming and the lasso stay on top of them)
+  const labelLayer = labelsLayer({ model, stage, before: over, store, size, grid });
   const unbindDrop = bindDrop(stage, { model, notify: filterBar.note });
   root.append(toolbar.el, filterBar.el, banner, errorLine, stage, panel.el);
   el.append(root);

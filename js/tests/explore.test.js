@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { levelFor, placeLabels, readLabels } from "../labels.js";
+import { labelY, levelFor, placeLabels, readLabels } from "../labels.js";
 import { countText, dimPixels, filterFrom, matches, readMask } from "../filterbar.js";
 import { MAX_BYTES, refusal, spaceFor } from "../drop.js";
 import { hitText, moreK } from "../toolbar.js";
@@ -18,6 +18,14 @@ test("levelFor: one level per doubling of the zoom past the fit", () => {
   assert.equal(levelFor(40, 10, 3), 2);
   assert.equal(levelFor(1000, 10, 3), 3);
   assert.equal(levelFor(5, 10, 3), 0);
+});
+
+test("labelY puts a label on the grid line nearest it, inside the map", () => {
+  assert.equal(labelY(2.5, 6), 3); // a cell's middle moves to a line between two rows
+  assert.equal(labelY(2.4, 6), 2);
+  assert.equal(labelY(0.5, 6), 1); // never on the map's top or bottom border
+  assert.equal(labelY(5.9, 6), 5);
+  assert.equal(labelY(0.5, 1), 1); // a one-row map: its bottom edge
 });
 
 test("placeLabels drops the weaker of two overlapping labels", () => {

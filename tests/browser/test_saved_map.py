@@ -130,6 +130,7 @@ def test_tooltip_shows_the_name_and_image_and_ctrl_click_selects(
         "() => [...document.querySelectorAll('.vv-tooltip img')].some(i => i.naturalWidth > 0)",
         timeout=10_000,
     )
+    view.stage.focus()  # the click that gives the map the focus only focuses (test_everyday)
     view.page.keyboard.down("Control")
     view.page.mouse.click(*view.cell_xy(row, st))
     view.page.keyboard.up("Control")

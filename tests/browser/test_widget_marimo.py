@@ -129,12 +129,19 @@ def marimo_page(
         LOG.attach(page)
         page.goto(base)
         view = NotebookPage(page, root, state="state.json")
+        started = time.monotonic()
         try:
             view.widget.wait_for(timeout=120_000)
         except Exception as err:
+            # say which side stalled: the kernel (no state yet: still importing or scanning, or
+            # the cell failed) or the front end (state written, the view never rendered)
+            state = root / "state.json"
+            kernel = state.read_text()[:300] if state.exists() else "no state written"
             log_text = (root / "marimo.log").read_text()[-3000:]
             raise AssertionError(
-                f"the widget never showed in marimo; its log:\n{log_text}"
+                f"the widget never showed in marimo after {time.monotonic() - started:.0f} s;"
+                f"\nkernel state: {kernel}\npage errors: {LOG.texts()[-10:]}"
+                f"\nmarimo's log:\n{log_text}"
             ) from err
         yield view
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
