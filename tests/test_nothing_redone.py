@@ -113,8 +113,19 @@ def scan_cli(tmp_path: Path, models: Path, env: dict[str, str], ray: str) -> sub
     argv += ["--library", str(tmp_path / "lib.json"), f"--ray={ray}"]
     argv += ["--models-dir", str(models), "--quiet"]
     return subprocess.Popen(
-        argv, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        argv,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_default_sigint,  # a CI job run in the background inherits SIGINT ignored
     )
+
+
+def _default_sigint() -> None:
+    """In the child, before Python starts: SIGINT at its default, so Python turns it into
+    KeyboardInterrupt as in a terminal (an ignored SIGINT is inherited and kept ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def free_port() -> int:
