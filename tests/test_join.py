@@ -63,6 +63,29 @@ def test_tiled_exact_table_does_not_depend_on_the_block() -> None:
         np.testing.assert_allclose(scores, ref_s, atol=1e-5)
 
 
+@pytest.mark.parametrize(("n", "block"), [(3000, 64), (3001, 60)])
+def test_off_diagonal_tiles_serve_both_directions_exactly(
+    monkeypatch: pytest.MonkeyPatch, n: int, block: int
+) -> None:
+    """Small tiles, all off-diagonal ones through the one-pass scan (also while θ is still
+    -inf), with ragged edges when sizes are not multiples of 8; duplicates tie at θ."""
+    import vectorvision_widget.neighbours.topk as topk
+
+    monkeypatch.setattr(topk, "_BLOCK_BYTES", 4 * block * block)
+    monkeypatch.setattr(topk, "_PAIR_SHARE", 1)
+    pairs = []
+    real_pair = topk._Running._pair
+    monkeypatch.setattr(topk._Running, "_pair", lambda *a: pairs.append(real_pair(*a)) or pairs[-1])
+    X = near_uniform(n, seed=4)
+    X[2500:2504] = X[1700]  # exact ties across tiles
+    X[40] = X[2900]
+    ref_i, ref_s = brute(X, 10)
+    idx, scores = exact_neighbour_table(X, 10, block=block)
+    assert pairs and all(pairs)  # every off-diagonal tile took the one-pass scan
+    np.testing.assert_array_equal(idx, ref_i)
+    np.testing.assert_allclose(scores, ref_s, atol=1e-5)
+
+
 @pytest.mark.parametrize(
     ("make", "n"),
     [(clustered, 12000), (lambda n: clustered(n, clusters=16, sigma=1.6, seed=3), 8000)],
