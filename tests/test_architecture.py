@@ -161,14 +161,15 @@ def test_no_import_cycles() -> None:
 LAYERS: dict[str, set[str]] = {
     "errors": set(),
     "vectors": set(),
+    "filehash": set(),
     "atomicfile": set(),
     "modes": set(),
     "images": set(),
     "som": {"errors"},
     "neighbours": {"vectors", "modes"},
     "thumbs": {"images", "atomicfile"},
-    "models": {"images", "errors", "vectors", "atomicfile"},
-    "library": {"neighbours", "images", "errors", "vectors", "atomicfile"},
+    "models": {"images", "errors", "vectors", "atomicfile", "filehash"},
+    "library": {"neighbours", "images", "errors", "vectors", "atomicfile", "filehash"},
     "scanning": {"library", "models", "images", "thumbs", "errors", "vectors", "atomicfile"},
     "widget": {
         "library",

@@ -25,7 +25,7 @@ from huggingface_hub import utils as hf_utils
 import vectorvision_widget.models.fetch as fetch
 import vectorvision_widget.models.manifest as manifest
 import vectorvision_widget.models.specs as models
-from vectorvision_widget import cli
+from vectorvision_widget import cli, filehash
 from vectorvision_widget.errors import ModelError
 
 
@@ -86,7 +86,7 @@ def plan(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     blobs: dict[tuple[str, str], bytes] = {}
     items = []
     for i, item in enumerate(models.remote_files("quantized")):
-        data = os.urandom(manifest.CHUNK + 100 if i == 0 else 2000 + i)  # one spans chunks
+        data = os.urandom(filehash.CHUNK + 100 if i == 0 else 2000 + i)  # one spans chunks
         blobs[(item.repo, item.path)] = data
         items.append(dataclasses.replace(item, sha256=sha(data), size=len(data)))
     monkeypatch.setattr(fetch, "remote_files", lambda variant="quantized", **kw: tuple(items))

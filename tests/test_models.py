@@ -14,6 +14,7 @@ import pytest
 
 import vectorvision_widget.models.manifest as manifest
 import vectorvision_widget.models.specs as models
+from vectorvision_widget import filehash
 from vectorvision_widget.errors import ModelError
 
 HEX40 = re.compile(r"^[0-9a-f]{40}$")
@@ -127,13 +128,13 @@ def test_resolve_models_dir_expands_user(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 
 def test_file_sha256_streams_across_chunks(tmp_path: Path) -> None:
-    data = os.urandom(manifest.CHUNK * 2 + 12345)
+    data = os.urandom(filehash.CHUNK * 2 + 12345)
     path = tmp_path / "blob.bin"
     path.write_bytes(data)
-    assert manifest.file_sha256(path) == hashlib.sha256(data).hexdigest()
+    assert filehash.file_sha256(path) == hashlib.sha256(data).hexdigest()
     empty = tmp_path / "empty"
     empty.write_bytes(b"")
-    assert manifest.file_sha256(str(empty)) == hashlib.sha256(b"").hexdigest()
+    assert filehash.file_sha256(str(empty)) == hashlib.sha256(b"").hexdigest()
 
 
 def _write_manifest(folder: Path, files: dict[str, dict[str, object]]) -> None:

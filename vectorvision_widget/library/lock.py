@@ -27,6 +27,7 @@ from filelock import FileLock, Timeout
 
 from vectorvision_widget.atomicfile import check_target, resolve_target
 from vectorvision_widget.errors import VectorVisionError
+from vectorvision_widget.filehash import file_sha256
 
 __all__ = [
     "FileState",
@@ -42,7 +43,6 @@ __all__ = [
 ]
 
 Fingerprint = tuple[int, int, int, int]
-_CHUNK = 1 << 20
 
 
 class LibraryLockedError(VectorVisionError, TimeoutError):
@@ -90,22 +90,13 @@ class FileState:
     sha256: str
 
 
-def content_sha256(path: str | os.PathLike[str]) -> str:
-    """sha256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def file_state(path: str | os.PathLike[str], sha256: str | None = None) -> FileState | None:
     """The file's state now (None if it does not exist); `sha256` when the caller hashed the
     bytes as it wrote them (no second read)."""
     stat = fingerprint(path)
     if stat is None:
         return None
-    return FileState(stat, sha256 if sha256 is not None else content_sha256(path))
+    return FileState(stat, sha256 if sha256 is not None else file_sha256(path))
 
 
 def hashing(chunks: Iterable[bytes], digest: hashlib._Hash) -> Iterator[bytes]:
@@ -131,7 +122,7 @@ def changed_on_disk(path: str | os.PathLike[str], known: FileState) -> bool:
         return False
     if now[2] != known.stat[2]:
         return True  # another size is another content
-    return content_sha256(path) != known.sha256
+    return file_sha256(path) != known.sha256
 
 
 @contextmanager

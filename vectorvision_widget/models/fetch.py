@@ -22,10 +22,9 @@ from tqdm.auto import tqdm
 
 from vectorvision_widget.atomicfile import atomic_write_bytes
 from vectorvision_widget.errors import ModelError
+from vectorvision_widget.filehash import CHUNK, file_sha256
 from vectorvision_widget.models.manifest import (
-    CHUNK,
     calibration,
-    file_sha256,
     read_manifest,
     record_calibration,
     record_file,

@@ -8,7 +8,6 @@ recorded hash. A folder without a manifest (copied by hand) holds the default mo
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -17,6 +16,7 @@ from typing import Any
 
 from vectorvision_widget.atomicfile import atomic_write_bytes
 from vectorvision_widget.errors import ModelError
+from vectorvision_widget.filehash import file_sha256
 from vectorvision_widget.models.specs import (
     DEFAULT_SEMANTIC,
     DEFAULT_VISUAL,
@@ -26,17 +26,7 @@ from vectorvision_widget.models.specs import (
 
 MANIFEST_FILENAME = "manifest.json"
 MANIFEST_FORMAT = "vectorvision-models"
-CHUNK = 1 << 20
 _sha_cache: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """sha256 of a file, read in 1 MiB chunks so a 400 MB model never sits in memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def cached_sha256(path: Path) -> str:
